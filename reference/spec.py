@@ -1,0 +1,134 @@
+"""The loss's parameters: grid size, dialect knobs, λ weights, and the named presets.
+
+A :class:`LossSpec` is frozen and validated on construction, so every function that takes
+one can trust its values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+# Every knob that takes one of a fixed set of words, with its allowed words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "noobj_scope": ("cell", "predictor"),
+    "iou_frame": ("raw", "image"),
+    "wh_mode": ("signed_sqrt", "sqrt_output", "sqrt", "linear"),
+    "signed_sqrt_eps": ("outside", "inside"),
+    "conf_target": ("iou", "one"),
+    "iou_grad": ("detached", "through"),
+    "responsible": ("max_iou", "max_iou_else_min_rmse"),
+    "reduction": ("sum", "mean", "none"),
+}
+
+# wh_mode values under which the target's w, h go through a square root.
+SQRT_TARGET_MODES = ("signed_sqrt", "sqrt_output", "sqrt")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything that decides the value of the YOLOv1 loss, besides the inputs.
+
+    The defaults are the ``paper`` preset with S=7, B=2, C=20. See docs/spec.md for what each
+    knob means and where each preset comes from.
+    """
+
+    S: int = 7
+    B: int = 2
+    C: int = 20
+    noobj_scope: str = "predictor"
+    iou_frame: str = "image"
+    wh_mode: str = "sqrt_output"
+    signed_sqrt_eps: str = "outside"
+    conf_target: str = "iou"
+    iou_grad: str = "detached"
+    responsible: str = "max_iou"
+    iou_eps: float = 0.0
+    reduction: str = "sum"
+    loss_scale: float = 1.0
+    lambda_coord: float = 5.0
+    lambda_obj: float = 1.0
+    lambda_noobj: float = 0.5
+    lambda_class: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("S", "B", "C"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LossSpec.{name} must be an integer >= 1, got {value!r}")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"LossSpec.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+                )
+        for name in ("iou_eps", "loss_scale", *WEIGHTS):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"LossSpec.{name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.iou_eps < 0:
+            raise ValueError(f"LossSpec.iou_eps must be >= 0, got {self.iou_eps!r}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "LossSpec":
+        """The named dialect (see PRESETS), with S, B, C or any knob overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+        unknown = sorted(set(overrides) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def replace(self, **changes) -> "LossSpec":
+        """A copy with some fields changed (validated like a new spec)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def pred_channels(self) -> int:
+        """Values per cell of a prediction: C class scores, then (c, x, y, w, h) per predictor."""
+        return self.C + 5 * self.B
+
+    @property
+    def target_channels(self) -> int:
+        """Values per cell of a target: C class values, then (o, x, y, w, h)."""
+        return self.C + 5
+
+    def knobs(self) -> dict:
+        """Every field but the grid size: the dialect, weights included, as a plain dict."""
+        return {name: getattr(self, name) for name in FIELDS if name not in ("S", "B", "C")}
+
+    def preset_name(self) -> str | None:
+        """The preset whose knobs this spec has (whatever S, B, C), or None."""
+        for name in PRESETS:
+            if LossSpec.preset(name, S=self.S, B=self.B, C=self.C) == self:
+                return name
+        return None
+
+
+WEIGHTS = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
+FIELDS = tuple(f.name for f in dataclasses.fields(LossSpec))
+
+# The named dialects. Sources: the YOLOv1 paper; darknet's detection layer; the walkthrough
+# article (Ardi, 2026); Machine-Learning-Collection's YOLO loss; motokimura/yolo_v1_pytorch.
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "darknet": {"responsible": "max_iou_else_min_rmse", "loss_scale": 0.5},
+    "article": {
+        "noobj_scope": "cell",
+        "iou_frame": "raw",
+        "wh_mode": "signed_sqrt",
+        "iou_grad": "through",
+        "iou_eps": 1e-6,
+    },
+    "ml_collection": {
+        "noobj_scope": "cell",
+        "iou_frame": "raw",
+        "wh_mode": "signed_sqrt",
+        "signed_sqrt_eps": "inside",
+        "conf_target": "one",
+        "iou_eps": 1e-6,
+    },
+    "motokimura": {"noobj_scope": "cell", "wh_mode": "sqrt", "reduction": "mean"},
+}
