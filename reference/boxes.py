@@ -11,13 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def edges(centre, size):
+    """(low, high) edges of intervals given as centre and size: centre ∓ size / 2."""
+    return centre - size / 2, centre + size / 2
+
+
 def _overlap_1d(p_centre, p_size, t_centre, t_size):
     """Length of the overlap of two intervals given as centre and size, along one axis.
 
     Returns (overlap, d overlap / d p_centre, d overlap / d p_size), all of the broadcast shape.
     """
-    p_lo, p_hi = p_centre - p_size / 2, p_centre + p_size / 2
-    t_lo, t_hi = t_centre - t_size / 2, t_centre + t_size / 2
+    p_lo, p_hi = edges(p_centre, p_size)
+    t_lo, t_hi = edges(t_centre, t_size)
     raw = np.minimum(p_hi, t_hi) - np.maximum(p_lo, t_lo)
     # How much of the prediction's edge reaches min(...) / max(...): all, none, or half on a tie.
     d_hi = np.where(p_hi < t_hi, 1.0, np.where(p_hi == t_hi, 0.5, 0.0))

@@ -1,0 +1,50 @@
+"""How far a point is from the kinks of the loss, where its gradient is a convention, not a limit.
+
+Finite differences, and comparisons of other implementations' gradients with the oracle's, are
+meaningful only a margin away from every kink (spec section 4): a tie between predictors' IoUs
+(the responsible predictor switches), coinciding box edges, an overlap of exactly zero, a zero
+predicted size, and, under darknet's fallback, ties of its distance rule and its cap of 20.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.boxes import edges
+from reference.loss import _iou_frame, _split, ious
+from reference.spec import LossSpec
+from reference.validate import check_inputs
+
+
+def _gap_to_runner_up(values: np.ndarray) -> np.ndarray:
+    """(M, B) → (M,): the best value minus the second best (inf with one predictor)."""
+    if values.shape[-1] < 2:
+        return np.full(values.shape[:-1], np.inf)
+    top2 = -np.sort(-values, axis=-1)[..., :2]
+    return top2[..., 0] - top2[..., 1]
+
+
+def kink_margin(pred, target, spec: LossSpec) -> float:
+    """The smallest distance, over the object cells, from the point to a kink of the loss.
+
+    Distances are in the units of the inputs (IoU units for an IoU tie). Returns inf where no
+    cell holds an object. The no-object cells are smooth (only ĉ² terms) and do not count.
+    """
+    pred, target = check_inputs(pred, target, spec)
+    _, cells, _ = _split(pred, target, spec)
+    if len(cells.box) == 0:
+        return float("inf")
+    iou, _ = ious(cells, spec)
+    pbox, tbox, _ = _iou_frame(cells, spec)
+    distances = [_gap_to_runner_up(iou), np.abs(cells.box[..., 2:]).min(axis=-1)]
+    for axis in (0, 1):
+        p_lo, p_hi = edges(pbox[..., axis], pbox[..., axis + 2])
+        t_lo, t_hi = edges(tbox[:, None, axis], tbox[:, None, axis + 2])
+        overlap = np.minimum(p_hi, t_hi) - np.maximum(p_lo, t_lo)
+        distances += [np.abs(p_lo - t_lo), np.abs(p_hi - t_hi), np.abs(overlap)]
+    if spec.wh_mode == "signed_sqrt" and spec.signed_sqrt_eps == "inside":
+        distances.append(np.abs(cells.box[..., 2:] + 1e-6).min(axis=-1))
+    if spec.responsible == "max_iou_else_min_rmse":
+        distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
+        distances += [np.abs(distance - 20), _gap_to_runner_up(-distance)]
+    return float(min(np.min(d) for d in distances))
