@@ -1,0 +1,179 @@
+"""The implementations the benchmark times side by side, and the check that each one agrees with the oracle.
+
+A :class:`Contender` builds, for a spec, a loss function ``fn(pred, target) -> total`` on torch
+tensors (or, for the NumPy oracle, the oracle itself). :func:`steps` turns one into the step
+that a timing round runs, for each mode: the forward pass, the backward pass alone, or both.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+import reference
+from benchmarks.naive import check_dialect, naive_loss
+from reference import LossSpec
+
+MODES = ("forward", "backward", "forward+backward")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One implementation: ``build(spec)`` gives ``fn(pred, target) -> total``.
+
+    ``refuses(spec, device, dtype, mode)`` gives the reason it cannot run a case, or None.
+    ``numpy``: fn is the oracle, taking NumPy arrays and computing loss and gradient together.
+    """
+
+    name: str
+    build: Callable[[LossSpec], Callable]
+    refuses: Callable[..., str | None]
+    numpy: bool = False
+
+
+def _runs_anywhere(spec, device, dtype, mode) -> str | None:
+    return None
+
+
+def _reference_refuses(spec, device, dtype, mode) -> str | None:
+    if torch.device(device).type != "cpu":
+        return "the NumPy oracle runs on the CPU"
+    if dtype == torch.bfloat16:
+        return "NumPy has no bfloat16 (the oracle computes in float64)"
+    if mode == "backward":
+        return "the oracle computes loss and gradient in one call; it has no separate backward"
+    return None
+
+
+def _naive_refuses(spec, device, dtype, mode) -> str | None:
+    try:
+        check_dialect(spec)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _torch_impl_path(path: str) -> Callable[[LossSpec], Callable]:
+    def build(spec: LossSpec) -> Callable:
+        yolov1_loss = importlib.import_module("torch_impl").yolov1_loss
+        return lambda pred, target: yolov1_loss(pred, target, spec, path=path).total
+
+    return build
+
+
+def _torch_impl_refuses(spec, device, dtype, mode) -> str | None:
+    if not hasattr(importlib.import_module("torch_impl"), "yolov1_loss"):
+        return "torch_impl.yolov1_loss is not available in this checkout"
+    return None
+
+
+def compiled(contender: Contender) -> Contender:
+    """``torch.compile`` of a contender's loss function (a fresh compile per build, shapes static)."""
+
+    def build(spec: LossSpec) -> Callable:
+        torch._dynamo.reset()  # each build compiles afresh: no recompile limit reached across a sweep
+        return torch.compile(contender.build(spec), dynamic=False)
+
+    return Contender(f"torch.compile({contender.name})", build, contender.refuses)
+
+
+REFERENCE = Contender("reference", lambda spec: reference.loss_and_grad, _reference_refuses, numpy=True)
+NAIVE = Contender("naive", lambda spec: lambda pred, target: naive_loss(pred, target, spec), _naive_refuses)
+AUTOGRAD = Contender("autograd", _torch_impl_path("autograd"), _torch_impl_refuses)
+FUSED = Contender("fused", _torch_impl_path("fused"), _torch_impl_refuses)
+
+
+def project_contenders() -> tuple[Contender, ...]:
+    """The project's own contenders, in the order tables list them."""
+    return (REFERENCE, NAIVE, compiled(NAIVE), AUTOGRAD, compiled(AUTOGRAD), FUSED)
+
+
+def user_contender(name: str, fn: Callable) -> Contender:
+    """A user's torch loss ``fn(pred, target) -> total`` (0-d tensor), called as it is for every spec."""
+    return Contender(name, lambda spec: fn, _runs_anywhere)
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+def steps(contender: Contender, fn: Callable, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec, mode: str):
+    """(step, setup) for one timing round of ``mode``: the round runs ``step(*setup())``, timing step only."""
+    if contender.numpy:
+        pred_np, target_np = pred.numpy(), target.numpy()
+        if mode == "forward":
+            return (lambda: reference.loss(pred_np, target_np, spec)), None
+        return (lambda: fn(pred_np, target_np, spec)), None
+
+    leaf = pred.detach().requires_grad_()
+
+    def fresh_grad():
+        leaf.grad = None  # as optimizer.zero_grad() leaves it: backward allocates the gradient
+        return ()
+
+    def forward():
+        fresh_grad()
+        return (fn(leaf, target),)
+
+    if mode == "forward":
+        return (lambda: fn(leaf, target)), None
+    if mode == "backward":
+        return (lambda total: total.backward()), forward
+    return (lambda: fn(leaf, target).backward()), fresh_grad
+
+
+# --- agreement with the oracle --------------------------------------------------------------
+
+# Tolerances, in units of the dtype's machine epsilon. float32 against float64 differs by
+# rounding only: measured on the naive baseline (S, B, C varied, N = 8), about 1 eps relative on
+# the total and 1 eps of the largest gradient entry elementwise; 64 eps leaves room for other
+# summation orders and for large batches, and is still far below any dialect difference (a wrong
+# knob moves the total by percents). bfloat16 carries 8 significant bits: the total is checked
+# to 4 eps (the naive baseline measured up to 0.7 eps); the gradient is not compared, because a
+# near tie between two predictors' IoUs may round the other way and move single entries by O(1).
+TOLERANCE_EPS = {torch.float64: 64, torch.float32: 64, torch.bfloat16: 4}
+
+
+def oracle(pred: torch.Tensor, target: torch.Tensor, spec: LossSpec):
+    """The oracle's (total, gradient of the total) on the values of ``pred`` and ``target`` (as rounded)."""
+    parts, grads = reference.loss_and_grad(pred.double().cpu().numpy(), target.double().cpu().numpy(), spec)
+    return parts.total, grads.total
+
+
+def computed(contender: Contender, fn: Callable, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec):
+    """What the contender computes: (total as a float, gradient of the total as float64 NumPy)."""
+    if contender.numpy:
+        parts, grads = fn(pred.double().cpu().numpy(), target.double().cpu().numpy(), spec)
+        return parts.total, grads.total
+    leaf = pred.detach().requires_grad_()
+    total = fn(leaf, target)
+    if not isinstance(total, torch.Tensor) or total.numel() != 1:
+        raise ValueError(f"a loss must return a one-element tensor (the total), got {type(total).__name__}")
+    total.backward()
+    return float(total.detach()), leaf.grad.double().cpu().numpy()
+
+
+def disagreement(contender, fn, pred, target, spec, expected=None) -> str | None:
+    """Why the contender's total or gradient parts from the oracle's beyond tolerance, or None.
+
+    ``expected``: the oracle's (total, grad) on these inputs, when already computed.
+    """
+    expected_total, expected_grad = expected or oracle(pred, target, spec)
+    total, grad = computed(contender, fn, pred, target, spec)
+    eps = torch.finfo(pred.dtype).eps * TOLERANCE_EPS[pred.dtype]
+    if not abs(total - expected_total) <= eps * abs(expected_total):
+        return f"{contender.name}: total {total!r}, the oracle's {expected_total!r} (relative tolerance {eps:.2g})"
+    if pred.dtype == torch.bfloat16:
+        return None
+    error = np.abs(grad - expected_grad.reshape(grad.shape))
+    allowed = eps * np.abs(expected_grad).max()
+    if not error.max() <= allowed:
+        where = tuple(int(i) for i in np.unravel_index(error.argmax(), error.shape))
+        return (
+            f"{contender.name}: d total / d pred{list(where)} is {grad[where]!r}, the oracle's "
+            f"{expected_grad.reshape(grad.shape)[where]!r} (tolerance {allowed:.2g})"
+        )
+    return None
