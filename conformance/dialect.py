@@ -1,0 +1,249 @@
+"""Which dialect is a loss? Fit the oracle's knobs and weights to a black-box implementation.
+
+The implementation's values on probe inputs are compared with the oracle's under every
+combination of the knobs that change values. Given the other knobs, the total is linear in the
+four weights (λ · loss_scale), so they are fitted by least squares rather than enumerated.
+Gradients, when the implementation has them, then settle ``iou_grad``, which values cannot see.
+
+The probes are built to tell knobs apart: object cells whose predictors overlap the target in
+one IoU frame and not the other, tiny boxes (where ``iou_eps`` and the ε of ``signed_sqrt``
+show), cells where every IoU is 0 (darknet's fallback), several batch sizes (sum against mean),
+and, in a second round, negative predicted sizes (the square-root modes part there).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from reference import COMPONENTS, LossSpec, loss, loss_and_grad
+from reference.spec import WEIGHTS
+
+ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# (wh_mode, signed_sqrt_eps) pairs that give different values.
+SIZE_MODES = (
+    ("signed_sqrt", "outside"),
+    ("signed_sqrt", "inside"),
+    ("sqrt_output", "outside"),
+    ("sqrt", "outside"),
+    ("linear", "outside"),
+)
+VALUE_KNOBS = {
+    "noobj_scope": ("cell", "predictor"),
+    "iou_frame": ("raw", "image"),
+    "size_mode": SIZE_MODES,
+    "conf_target": ("iou", "one"),
+    "responsible": ("max_iou", "max_iou_else_min_rmse"),
+    "iou_eps": (0.0, 1e-6),
+}
+DEFAULT_WEIGHTS = np.array([5.0, 1.0, 0.5, 1.0])
+
+# A candidate matches when its largest misfit, relative to each value, is below this: float32
+# implementations round a value to ~1e-6 relative, while the knobs the probes tell apart move
+# some probe's total by 1e-3 relative or more.
+MATCH_TOLERANCE = 1e-4
+
+
+class Identification(NamedTuple):
+    """The best fitting dialect: its spec, whether it matches, and how well each knob was seen."""
+
+    spec: LossSpec  # knobs and weights that fit best (S, B, C as probed)
+    matches: bool
+    residual: float  # largest misfit of the values, relative to each value
+    preset: str | None  # the preset with exactly these knobs, if any
+    undetermined: tuple[str, ...]  # knobs the probes could not tell apart (equally good values)
+    notes: tuple[str, ...]  # what still differs when nothing matches
+
+
+def _probe_cell(rng, S: int, B: int, C: int, kind: str):
+    """One object cell's (pred row (C + 5B), target row (C + 5)) of a given kind.
+
+    near: predictors scattered around the target (overlapping in the raw frame, and in the
+    image frame depending on S); tiny: the same with boxes of area ~1e-6, where iou_eps = 1e-6
+    halves the IoU; disjoint: every IoU 0 in both frames, distances below darknet's cap of 20;
+    negative: every predicted size negative (all IoUs 0), half of them within a few 1e-6 of 0,
+    where the two placements of signed_sqrt's ε differ most.
+    """
+    tx, ty = rng.uniform(0.2, 0.8, size=2)
+    sizes = {"tiny": (0.5e-3, 2e-3), "disjoint": (0.05, 0.2)}.get(kind, (0.1, 0.9))
+    tw, th = rng.uniform(*sizes, size=2)
+    target = np.concatenate([rng.uniform(size=C), [1.0, tx, ty, tw, th]])
+    boxes = np.empty((B, 5))
+    boxes[:, 0] = rng.uniform(-0.2, 1.2, size=B)
+    if kind == "disjoint":
+        # Boxes of size <= 0.2 whose centres are 0.25 image widths or more apart along x
+        # cannot overlap in either frame; the distance stays below 20 for S up to 18.
+        offset_x = (0.25 * S + rng.uniform(0.3, 1.0, size=B)) * rng.choice([-1, 1], size=B)
+        boxes[:, 1] = tx + offset_x
+        boxes[:, 2] = ty + rng.uniform(-0.5, 0.5, size=B)
+        boxes[:, 3:] = rng.uniform(0.05, 0.2, size=(B, 2))
+    else:
+        spread = 0.3 * max(tw, th) if kind == "tiny" else 0.15
+        boxes[:, 1:3] = np.array([tx, ty]) + rng.normal(0, spread, size=(B, 2))
+        sizes = np.array([tw, th]) * rng.uniform(0.5, 1.5, size=(B, 2))
+        # Some predictors give √size, as a network under 'sqrt_output' does, so that they
+        # overlap the target in that dialect too.
+        boxes[:, 3:] = np.where(rng.uniform(size=(B, 1)) < 0.5, sizes, np.sqrt(sizes))
+    if kind == "negative":
+        near_zero = rng.uniform(1.1e-6, 3e-6, size=(B, 2))
+        boxes[:, 3:] = -np.where(rng.uniform(size=(B, 2)) < 0.5, near_zero, boxes[:, 3:])
+    classes = target[:C] + rng.normal(0, 0.1, size=C)
+    return np.concatenate([classes, boxes.reshape(-1)]), target
+
+
+def probes(S: int, B: int, C: int, negative_sizes: bool = False, seed: int = 0):
+    """A list of (pred, target) probe batches in the canonical layout, float64.
+
+    Batch sizes 1 to 3 (sum and mean part there); every confidence is nonzero but small, so
+    noobj is seen in every cell without drowning the object cells' terms. With
+    ``negative_sizes``, some cells' predicted sizes are negative.
+    """
+    rng = np.random.default_rng(seed)
+    kinds = ("near", "tiny", "disjoint") + (("negative",) if negative_sizes else ())
+    out = []
+    for k, n_images in enumerate((1, 2, 3, 1, 2, 3, 1, 2, 1, 3, 2, 1)):
+        pred = np.zeros((n_images, S, S, C + 5 * B))
+        target = np.zeros((n_images, S, S, C + 5))
+        pred[..., C::5] = rng.uniform(-0.1, 0.1, size=(n_images, S, S, B))
+        for n in range(n_images):
+            cells = rng.choice(S * S, size=min(S * S, 1 + (k + n) % 3), replace=False)
+            for cell in cells:
+                kind = kinds[k % len(kinds)]  # one kind per batch, so no kind drowns another
+                pred[n, cell // S, cell % S], target[n, cell // S, cell % S] = _probe_cell(rng, S, B, C, kind)
+        out.append((pred, target))
+    return out
+
+
+def _candidates(S: int, B: int, C: int):
+    for values in itertools.product(*VALUE_KNOBS.values()):
+        knobs = dict(zip(VALUE_KNOBS, values))
+        wh_mode, eps_place = knobs.pop("size_mode")
+        yield LossSpec(S=S, B=B, C=C, wh_mode=wh_mode, signed_sqrt_eps=eps_place, reduction="none", **knobs)
+
+
+def _components(spec: LossSpec, batch) -> np.ndarray | None:
+    """(N, 4) unweighted per-image components under ``spec``, or None where the oracle refuses."""
+    try:
+        parts = loss(*batch, spec)
+    except ValueError:
+        return None
+    return np.stack([getattr(parts, name) for name in COMPONENTS], axis=-1)
+
+
+def _observe(values_fn: ValuesFn, batch):
+    """The implementation's output on a probe: an array, or None if it fails or is not finite."""
+    try:
+        y = np.asarray(values_fn(*batch), dtype=np.float64)
+    except Exception:  # any failure of the user's code on this probe is an observation
+        return None
+    return y if np.all(np.isfinite(y)) else None
+
+
+def _design(spec_none: LossSpec, batches, observed, reduction: str):
+    """Stack rows X (weights' coefficients) and y for one reduction; None if inconsistent."""
+    rows, ys = [], []
+    for batch, y in zip(batches, observed):
+        comps = _components(spec_none, batch)
+        if (comps is None) != (y is None):
+            return None  # one refuses where the other does not
+        if comps is None:
+            continue
+        n = len(comps)
+        if reduction == "none":
+            if y.shape != (n,):
+                return None
+            rows.append(comps)
+            ys.append(y)
+        else:
+            if y.size != 1:
+                return None
+            scale = 1.0 / max(n, 1) if reduction == "mean" else 1.0
+            rows.append(scale * comps.sum(axis=0, keepdims=True))
+            ys.append(y.reshape(1))
+    if not rows:
+        return None
+    return np.concatenate(rows), np.concatenate(ys)
+
+
+def _fit(X: np.ndarray, y: np.ndarray):
+    """Weights by least squares relative to each value, and the largest relative misfit.
+
+    Each row is divided by |y| so that a small probe counts as much as a large one: an
+    implementation's rounding is relative to each value, and so are the knobs' effects.
+    """
+    row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
+    w, *_ = np.linalg.lstsq(X * row_scale[:, None], y * row_scale, rcond=None)
+    residual = np.max(np.abs(X @ w - y) * row_scale)
+    return w, float(residual)
+
+
+def _weights_as_knobs(w: np.ndarray) -> dict:
+    """Fitted products λ·loss_scale → λ weights and loss_scale.
+
+    When the products are a common multiple of the default λ (5, 1, 0.5, 1), that multiple is
+    reported as loss_scale (darknet's 0.5); otherwise loss_scale is 1 and λ are the products.
+    """
+    scale = float(w @ DEFAULT_WEIGHTS / (DEFAULT_WEIGHTS @ DEFAULT_WEIGHTS))
+    if scale > 0 and np.allclose(w, scale * DEFAULT_WEIGHTS, rtol=1e-4, atol=0):
+        return {"loss_scale": _tidy(scale), **dict(zip(WEIGHTS, DEFAULT_WEIGHTS.tolist()))}
+    return {"loss_scale": 1.0, **{name: _tidy(v) for name, v in zip(WEIGHTS, w)}}
+
+
+def _tidy(value: float) -> float:
+    """Round a fitted weight to 6 significant digits, so 0.4999999 reads 0.5."""
+    return float(f"{value:.6g}")
+
+
+def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: GradFn | None = None) -> Identification:
+    """Find the dialect under which the oracle matches ``values_fn``.
+
+    ``values_fn(pred, target)`` takes canonical float64 arrays (N, S, S, C + 5B), (N, S, S, C + 5)
+    and returns the total: a scalar, or (N,) per-image values. ``grad_fn``, if given, returns
+    d total / d pred in pred's shape, and decides ``iou_grad``.
+    """
+    batches = probes(S, B, C) + probes(S, B, C, negative_sizes=True, seed=1)
+    observed = [_observe(values_fn, batch) for batch in batches]
+    fits = []
+    for spec_none in _candidates(S, B, C):
+        for reduction in ("sum", "mean", "none"):
+            design = _design(spec_none, batches, observed, reduction)
+            if design is not None:
+                w, residual = _fit(*design)
+                fits.append((residual, spec_none.replace(reduction=reduction), w))
+    if not fits:
+        raise ValueError("the implementation failed on every probe, or returned values of the wrong shape")
+    fits.sort(key=lambda fit: fit[0])
+    best_residual, best, w = fits[0]
+    spec = best.replace(**_weights_as_knobs(w))
+    spec = _settle_iou_grad(spec, batches, grad_fn)
+    ties = [fit for fit in fits if fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
+    undetermined = tuple(
+        name for name in ("noobj_scope", "iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "responsible", "iou_eps", "reduction")
+        if len({getattr(fit[1], name) for fit in ties}) > 1
+    )
+    matches = best_residual <= MATCH_TOLERANCE
+    notes = () if matches else (f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}",)
+    return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)
+
+
+def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> LossSpec:
+    """Under conf_target='iou', pick the iou_grad whose oracle gradient is nearer the implementation's."""
+    if grad_fn is None or spec.conf_target != "iou":
+        return spec
+    errors = {}
+    for choice in ("detached", "through"):
+        candidate = spec.replace(iou_grad=choice)
+        total = 0.0
+        for batch in batches:
+            try:
+                expected = loss_and_grad(*batch, candidate)[1].total
+                got = np.asarray(grad_fn(*batch), dtype=np.float64)
+            except Exception:  # a probe one side refuses says nothing about iou_grad
+                continue
+            total += float(np.linalg.norm(got - expected))
+        errors[choice] = total
+    return spec.replace(iou_grad=min(errors, key=errors.get))
