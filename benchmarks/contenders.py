@@ -165,7 +165,7 @@ def disagreement(contender, fn, pred, target, spec, expected=None) -> str | None
     total, grad = computed(contender, fn, pred, target, spec)
     eps = torch.finfo(pred.dtype).eps * TOLERANCE_EPS[pred.dtype]
     if not abs(total - expected_total) <= eps * abs(expected_total):
-        return f"{contender.name}: total {total!r}, the oracle's {expected_total!r} (relative tolerance {eps:.2g})"
+        return f"total {total!r}, the oracle's {expected_total!r} (relative tolerance {eps:.2g})"
     if pred.dtype == torch.bfloat16:
         return None
     error = np.abs(grad - expected_grad.reshape(grad.shape))
@@ -173,7 +173,7 @@ def disagreement(contender, fn, pred, target, spec, expected=None) -> str | None
     if not error.max() <= allowed:
         where = tuple(int(i) for i in np.unravel_index(error.argmax(), error.shape))
         return (
-            f"{contender.name}: d total / d pred{list(where)} is {grad[where]!r}, the oracle's "
+            f"d total / d pred{list(where)} is {grad[where]!r}, the oracle's "
             f"{expected_grad.reshape(grad.shape)[where]!r} (tolerance {allowed:.2g})"
         )
     return None

@@ -57,8 +57,13 @@ class Result:
     device: str
     timing: Timing | None = None
     first_call_s: float | None = None  # the agreement check's call: includes any compile
-    skipped: str | None = None  # why it was not timed: refused, or disagreed with the oracle
+    skipped: str | None = None  # why the contender does not run this case (not a fault)
+    fault: str | None = None  # why it was not timed though it should run: it raised, or differs from the oracle
     cuda: dict = field(default_factory=dict)  # launches, peak memory, bandwidth
+
+    @property
+    def why_not_timed(self) -> str | None:
+        return self.fault or self.skipped
 
     @property
     def images_per_s(self) -> float | None:
@@ -97,7 +102,7 @@ def cuda_measures(step, setup, pred, target, mode: str, timing: Timing, copy_byt
 
 
 def _first_call(contender: Contender, spec: LossSpec, pred, target, expected):
-    """Build the contender and compare it with the oracle: (fn, seconds of that first call, why it was refused)."""
+    """Build the contender and compare it with the oracle: (fn, seconds of that first call, its fault or None)."""
     start = time.perf_counter()
     try:
         fn = contender.build(spec)
@@ -119,12 +124,12 @@ def run_configuration(contenders, spec: LossSpec, n: int, dtype: str, device: st
     for contender in contenders:
         base = dict(contender=contender.name, n=n, S=spec.S, B=spec.B, C=spec.C, dtype=dtype, device=device)
         runnable = [m for m in modes if not contender.refuses(spec, device, DTYPES[dtype], m)]
-        fn, first_call_s, refused = _first_call(contender, spec, pred, target, expected) if runnable else (None, None, None)
+        fn, first_call_s, fault = _first_call(contender, spec, pred, target, expected) if runnable else (None, None, None)
         for mode in modes:
-            result = Result(mode=mode, **base, first_call_s=first_call_s)
+            skipped = contender.refuses(spec, device, DTYPES[dtype], mode)
+            result = Result(mode=mode, **base, first_call_s=first_call_s, skipped=skipped, fault=None if skipped else fault)
             results.append(result)
-            result.skipped = contender.refuses(spec, device, DTYPES[dtype], mode) or refused
-            if result.skipped:
+            if skipped or fault:
                 continue
             step, setup = steps(contender, fn, pred, target, spec, mode)
             result.timing = measure(step, setup, device=device, budget_s=budget_s)

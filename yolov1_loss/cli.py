@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from yolov1_loss import __version__
+from yolov1_loss import bench
 from yolov1_loss import explain
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"yolov1-loss {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain.add_parser(commands)
+    bench.add_parser(commands)
     return parser
 
 

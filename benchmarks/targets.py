@@ -1,0 +1,84 @@
+"""The issue's performance targets for the fused path, measured in one run and reported as ratios."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmarks.contenders import FUSED, NAIVE, compiled
+from benchmarks.sweep import Result, run_configuration
+from benchmarks.timing import copy_bandwidth, pinned_threads
+from reference import LossSpec
+
+# The naive baseline computes this dialect, so every target is measured in it; S=7, B=2, C=20.
+TARGET_SPEC = LossSpec.preset("ml_collection")
+MODE = "forward+backward"
+TARGET_BUDGET_S = 1.0  # timed rounds per case: longer than the sweep's, for steadier ratios
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One target: what was measured against the threshold (None, with a reason, where it could not be)."""
+
+    description: str
+    measured: float | None
+    threshold: float
+    at_most: bool = False  # the measure must not exceed the threshold (else: reach it)
+    unit: str = "×"
+    reason: str | None = None
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        return self.measured <= self.threshold if self.at_most else self.measured >= self.threshold
+
+    def line(self) -> str:
+        bound = f"{'≤' if self.at_most else '≥'} {self.threshold:g}{self.unit}"
+        if self.measured is None:
+            return f"{self.description}: not measured ({self.reason}); target {bound}"
+        verdict = "met" if self.met else "NOT met"
+        return f"{self.description}: {self.measured:.3g}{self.unit} (target {bound}): {verdict}"
+
+
+def _by_name(results: list[Result]) -> dict[str, Result]:
+    return {r.contender: r for r in results}
+
+
+def speedup(results: dict[str, Result], slower: str, faster: str, description: str, threshold: float) -> Outcome:
+    """How many times faster ``faster``'s median step is than ``slower``'s."""
+    missing = [results[name] for name in (slower, faster) if results[name].timing is None]
+    if missing:
+        return Outcome(description, None, threshold, reason=f"{missing[0].contender}: {missing[0].why_not_timed}")
+    return Outcome(description, results[slower].timing.median_s / results[faster].timing.median_s, threshold)
+
+
+def cpu_targets(budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:
+    """The CPU targets, one thread, float32, forward+backward: fused against naive and torch.compile(naive)."""
+    compiled_naive = compiled(NAIVE)
+    with pinned_threads(1):
+        large = _by_name(run_configuration((NAIVE, compiled_naive, FUSED), TARGET_SPEC, 1024, "float32", "cpu", (MODE,), budget_s=budget_s))
+        single = _by_name(run_configuration((NAIVE, FUSED), TARGET_SPEC, 1, "float32", "cpu", (MODE,), budget_s=budget_s))
+    return [
+        speedup(large, "naive", "fused", "CPU N=1024: fused over naive", 8),
+        speedup(single, "naive", "fused", "CPU N=1: fused over naive", 5),
+        speedup(large, compiled_naive.name, "fused", "CPU N=1024: fused over torch.compile(naive), both warm", 1),
+    ]
+
+
+def cuda_targets(device: str = "cuda", budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:
+    """The CUDA targets: launches, speed over naive at N=64, bandwidth and memory at N=65536."""
+    copy = copy_bandwidth(device)
+    small = _by_name(run_configuration((NAIVE, FUSED), TARGET_SPEC, 64, "float32", device, (MODE,), budget_s=budget_s, copy_bytes_per_s=copy))
+    large = run_configuration((FUSED,), TARGET_SPEC, 65536, "float32", device, (MODE,), budget_s=budget_s, copy_bytes_per_s=copy)[0]
+    outcomes = [speedup(small, "naive", "fused", "CUDA N=64: fused over naive", 20)]
+    if large.timing is None:
+        reason = large.why_not_timed
+        return outcomes + [Outcome(d, None, t, reason=reason) for d, t in (("launches", 2), ("bandwidth", 0.7), ("memory", 0.01))]
+    memory_overhead = (large.cuda["peak_extra_bytes"] - large.cuda["gradient_bytes"]) / large.cuda["gradient_bytes"]
+    return outcomes + [
+        Outcome("CUDA forward+backward of fused: device launches", large.cuda["launches"], 2, at_most=True, unit=""),
+        Outcome("CUDA N=65536: fused's share of the measured copy bandwidth", large.cuda["fraction_of_copy_bandwidth"], 0.7, unit=""),
+        # O(number of blocks) beside the gradient: partial sums are a few floats per block of cells,
+        # well under 1% of the gradient's bytes for any block of 32 cells or more.
+        Outcome("CUDA N=65536: fused's peak memory beyond the gradient, as a share of it", memory_overhead, 0.01, at_most=True, unit=""),
+    ]

@@ -1,0 +1,138 @@
+"""``yolov1-loss bench``: the project's loss paths (and yours) timed side by side, after an oracle check.
+
+The harness lives in the ``benchmarks`` package; it imports torch (and matplotlib for --plot),
+so it is imported only when bench runs and the other subcommands start without it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from reference import PRESETS, LossSpec
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="time the loss paths side by side (and your loss, with --impl), each checked against the oracle first",
+        description="Time the NumPy oracle, a naive baseline written as the widely copied code is, the autograd "
+        "path, torch.compile of both, and the fused path (and your loss) over a sweep of batch sizes. Each is "
+        "checked against the oracle before it is timed. Prints median times and ratios to the fastest.",
+    )
+    parser.add_argument(
+        "--impl",
+        help="your loss, as package.module:attr or path/to/file.py:attr (a function, an nn.Module, or a class "
+        "built with no arguments), called as attr(pred, target) on canonical-layout tensors and returning the "
+        "total, a tuple whose last item is the total, or a mapping with 'total' or 'loss'",
+    )
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="grid", action="store_const", const="quick", help="N in {1, 64} only")
+    size.add_argument(
+        "--full",
+        dest="grid",
+        action="store_const",
+        const="full",
+        help="N up to 4096 (and 65536 on CUDA), S in {7, 14}, B in {2, 3}, float32 and bfloat16, forward, "
+        "backward and both (long: torch.compile compiles each shape)",
+    )
+    size.add_argument(
+        "--targets",
+        dest="grid",
+        action="store_const",
+        const="targets",
+        help="measure the fused path's performance targets (ml_collection dialect, one CPU thread) instead",
+    )
+    parser.set_defaults(grid="default")
+    parser.add_argument(
+        "--preset",
+        default="ml_collection",
+        choices=list(PRESETS),
+        help="the dialect every contender must compute (default ml_collection, the naive baseline's)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
+    parser.add_argument("--json", metavar="PATH", help="write every result, with the machine, as JSON")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG of images per second against batch size")
+    parser.set_defaults(run=run)
+
+
+def usage_error(args) -> str | None:
+    """Why the options cannot run on this machine, or None."""
+    if args.threads < 1:
+        return f"--threads must be >= 1, got {args.threads}"
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "--device cuda, but torch sees no CUDA device"
+    return None
+
+
+def contenders(args) -> list:
+    """The project's contenders (without torch.compile under --no-compile), and the user's loss."""
+    from benchmarks.contenders import project_contenders, user_contender
+    from benchmarks.user_loss import as_total_loss, load
+
+    chosen = [c for c in project_contenders() if not (args.no_compile and c.name.startswith("torch.compile"))]
+    if args.impl:
+        chosen.append(user_contender(args.impl, as_total_loss(load(args.impl))))
+    return chosen
+
+
+def run_targets(args) -> int:
+    from benchmarks.targets import cpu_targets, cuda_targets
+
+    outcomes = cuda_targets() if args.device == "cuda" else cpu_targets()
+    print(f"Targets on {args.device}: S=7 B=2 C=20, float32, forward+backward, ml_collection dialect, CPU pinned to 1 thread")
+    for outcome in outcomes:
+        print("  " + outcome.line())
+    return 0
+
+
+def write_outputs(args, results) -> None:
+    from benchmarks import report
+    from benchmarks.machine import machine_info
+
+    if args.json:
+        settings = {"preset": args.preset, "threads": args.threads, "grid": args.grid, "device": args.device}
+        with open(args.json, "w") as out:
+            out.write(report.to_json(results, machine_info(), settings))
+    if args.plot:
+        report.plot(results, args.plot)
+
+
+def run_sweep(args, chosen) -> int:
+    from benchmarks import report, sweep
+    from benchmarks.timing import pinned_threads
+
+    grid = sweep.for_device({"quick": sweep.QUICK, "default": sweep.DEFAULT, "full": sweep.FULL}[args.grid], args.device)
+    where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
+    print(f"Dialect {args.preset}; {where}; every contender checked against the oracle before it is timed.", flush=True)
+    with pinned_threads(args.threads):
+        results = sweep.run_sweep(
+            chosen,
+            grid,
+            LossSpec.preset(args.preset),
+            args.device,
+            progress=lambda line: print(f"  timing {line}", file=sys.stderr, flush=True),
+        )
+    print(report.table(results))
+    write_outputs(args, results)
+    return 1 if any(r.fault for r in results) else 0
+
+
+def run(args) -> int:
+    """Exit status: 0, 1 when a contender raised or differs from the oracle, 2 for unusable options."""
+    problem = usage_error(args)
+    if problem:
+        print(f"yolov1-loss bench: {problem}", file=sys.stderr)
+        return 2
+    if args.grid == "targets":
+        return run_targets(args)
+    try:
+        chosen = contenders(args)
+    except (ImportError, ValueError) as err:
+        print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
+        return 2
+    return run_sweep(args, chosen)
