@@ -1,0 +1,96 @@
+"""Dialect identification against implementations whose dialect is known (oracle-backed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conformance.dialect import identify
+from reference import PRESETS, LossSpec, loss, loss_and_grad
+from reference.spec import CHOICES
+
+from ..reference.inputs import random_inputs
+
+
+def float32_values(spec: LossSpec):
+    """An implementation of ``spec`` whose values are rounded to float32, as most real ones are."""
+    return lambda pred, target: np.float32(loss(pred, target, spec).total)
+
+
+def gradient(spec: LossSpec):
+    return lambda pred, target: loss_and_grad(pred, target, spec)[1].total
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_is_named(preset):
+    truth = LossSpec.preset(preset)
+    found = identify(float32_values(truth), grad_fn=gradient(truth))
+    assert found.matches and found.preset == preset, found
+    assert found.spec == truth
+    assert found.undetermined == ()
+
+
+@pytest.mark.parametrize(
+    "knob, value",
+    [
+        ("noobj_scope", "cell"),
+        ("iou_frame", "raw"),
+        ("wh_mode", "linear"),
+        ("wh_mode", "sqrt"),
+        ("conf_target", "one"),
+        ("iou_grad", "through"),
+        ("responsible", "max_iou_else_min_rmse"),
+        ("iou_eps", 1e-6),
+        ("reduction", "mean"),
+        ("reduction", "none"),
+    ],
+)
+def test_one_knob_away_from_the_paper(knob, value):
+    truth = LossSpec.preset("paper", S=4, C=3, **{knob: value})
+    found = identify(float32_values(truth), S=4, B=2, C=3, grad_fn=gradient(truth))
+    assert found.matches and found.spec == truth, (found.spec.knobs(), truth.knobs())
+
+
+def test_weights_are_fitted():
+    truth = LossSpec.preset("motokimura", lambda_coord=3.0, lambda_noobj=0.2, lambda_class=2.0)
+    found = identify(float32_values(truth))
+    assert found.matches and found.spec == truth
+    assert found.preset is None
+
+
+def test_a_common_factor_of_the_default_weights_is_the_loss_scale():
+    truth = LossSpec.preset("paper", loss_scale=0.25)
+    assert identify(float32_values(truth)).spec.loss_scale == 0.25
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_dialects_are_reproduced(seed):
+    rng = np.random.default_rng(seed)
+    knobs = {name: str(rng.choice(values)) for name, values in CHOICES.items()}
+    truth = LossSpec(S=3, B=int(rng.integers(1, 4)), C=2, iou_eps=float(rng.choice([0.0, 1e-6])), **knobs)
+    found = identify(float32_values(truth), S=3, B=truth.B, C=2, grad_fn=gradient(truth))
+    assert found.matches
+    # Knobs that cannot change anything (signed_sqrt_eps outside signed_sqrt, say) may differ;
+    # what must hold is that the identified dialect gives the same values and gradients.
+    for check in range(3):
+        pred, target = random_inputs(np.random.default_rng(100 + check), truth.replace(wh_mode="sqrt"), 2)
+        expected, expected_grad = loss_and_grad(pred, target, truth)
+        got, got_grad = loss_and_grad(pred, target, found.spec)
+        np.testing.assert_allclose(got.total, expected.total, rtol=1e-9)
+        np.testing.assert_allclose(got_grad.total, expected_grad.total, rtol=1e-9, atol=1e-12)
+
+
+def test_nothing_matches_a_wrong_loss():
+    truth = LossSpec.preset("article")
+    broken = lambda pred, target: loss(pred, target, truth).total + 0.01 * float(np.sum(pred[..., 0] ** 2))
+    found = identify(broken)
+    assert not found.matches
+    assert "no dialect reproduces the values" in found.notes[0]
+
+
+def test_an_implementation_that_always_fails_is_reported():
+    def fails(pred, target):
+        raise RuntimeError("boom")
+
+    with pytest.raises(ValueError, match="failed on every probe"):
+        identify(fails, S=2, B=1, C=1)
