@@ -1,0 +1,130 @@
+"""The loss and its hand-derived gradient in vectorized torch: the fused path off CUDA.
+
+One call evaluates the terms (:func:`torch_impl.terms.evaluate`, no autograd) and the gradient of
+a weighted sum of them, ``Σ_k w_k · term_k``, with the spec's conventions at the kinks (the same
+derivation as ``reference/``). Weights are four numbers, or four per image (an (N, 4) tensor),
+which is how the backward pass of a component other than the total is served.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from reference import LossSpec
+from torch_impl.boxes import BoxIoU, Overlap
+from torch_impl.dtypes import compute_dtype
+from torch_impl.terms import SIGNED_SQRT_EPS, Evaluation, evaluate, inside_eps_root, iou_frame_scale, pick
+
+# The weights of (coord, obj, noobj, cls): four numbers, or an (N, 4) tensor, one row per image.
+Weights = tuple[float, float, float, float] | Tensor
+
+
+def overlap_grad(o: Overlap) -> tuple[Tensor, Tensor]:
+    """(d length / d p_centre, d length / d p_size) of an :class:`Overlap`.
+
+    The prediction's edge reaches min(...) / max(...) fully, not at all, or half on a tie; the
+    clamp passes the gradient where the raw overlap is exactly 0.
+    """
+    dt = o.raw.dtype
+    d_hi = (o.p_hi < o.t_hi).to(dt) + 0.5 * (o.p_hi == o.t_hi).to(dt)
+    d_lo = (o.p_lo > o.t_lo).to(dt) + 0.5 * (o.p_lo == o.t_lo).to(dt)
+    passes = o.raw >= 0
+    return torch.where(passes, d_hi - d_lo, 0.0), torch.where(passes, (d_hi + d_lo) / 2, 0.0)
+
+
+def iou_grad(iou: BoxIoU, pbox: Tensor) -> Tensor:
+    """d IoU / d pbox, (..., 4), for the boxes ``pbox`` (..., 4) that gave ``iou``.
+
+    IoU = inter / (A_p + A_t − inter + ε): inter appears above and below the bar; d|v|/dv is 0 at 0.
+    """
+    _, _, pw, ph = pbox.unbind(-1)
+    u = iou.union
+    d_inter = torch.where(iou.defined, (u + iou.inter) / u**2, 0.0)
+    d_area = torch.where(iou.defined, -iou.inter / u**2, 0.0)
+    dx_centre, dx_size = overlap_grad(iou.x)
+    dy_centre, dy_size = overlap_grad(iou.y)
+    iw, ih = iou.x.length, iou.y.length
+    s = torch.sign(pw * ph)
+    return torch.stack(
+        [
+            d_inter * dx_centre * ih,
+            d_inter * dy_centre * iw,
+            d_inter * dx_size * ih + d_area * s * ph,
+            d_inter * dy_size * iw + d_area * s * pw,
+        ],
+        dim=-1,
+    )
+
+
+def frame_chain(box: Tensor, spec: LossSpec) -> Tensor:
+    """d(IoU-frame box) / d(predicted box), per coordinate, (..., 4)."""
+    k = iou_frame_scale(spec)
+    x, y, w, h = box.unbind(-1)
+    if spec.wh_mode == "sqrt_output":
+        sizes = (2 * w, 2 * h)
+    else:
+        sizes = (torch.ones_like(w), torch.ones_like(h))
+    return torch.stack([torch.full_like(x, k), torch.full_like(y, k), *sizes], dim=-1)
+
+
+def pred_size_slope(v: Tensor, spec: LossSpec) -> Tensor:
+    """g'(v) for a predicted size v, by wh_mode. Under 'sqrt', g'(0) = +inf (IEEE)."""
+    if spec.wh_mode in ("linear", "sqrt_output"):
+        return torch.ones_like(v)
+    if spec.wh_mode == "sqrt":
+        return 0.5 / torch.sqrt(v)
+    if spec.signed_sqrt_eps == "outside":
+        return torch.where(v == 0, 0.0, 0.5 / torch.sqrt(torch.abs(v) + SIGNED_SQRT_EPS))
+    # g = sign(v)·√|v + ε|: g' = sign(v)·sign(v + ε) / (2√|v + ε|), 0 where v = 0 or v = −ε.
+    root = inside_eps_root(v)
+    defined = root > 0
+    slope = torch.sign(v) * torch.sign(v + SIGNED_SQRT_EPS) * 0.5 / torch.where(defined, root, 1.0)
+    return torch.where(defined, slope, 0.0)
+
+
+def _weigh(value: Tensor, weights: Weights, k: int) -> Tensor:
+    """``value`` (N, S, S, ...) times weight k, a number or one per image."""
+    if isinstance(weights, Tensor):
+        return value * weights[:, k].reshape(-1, *(1 for _ in value.shape[1:]))
+    return value * weights[k]
+
+
+def _only_responsible(value: Tensor, r: Tensor, B: int) -> Tensor:
+    """Spread (N, S, S, ...) to (N, S, S, B, ...): the value at predictor r, 0 at the others."""
+    at_r = torch.arange(B, device=r.device) == r[..., None]
+    at_r = at_r.reshape(*at_r.shape, *(1 for _ in value.shape[3:]))
+    return torch.where(at_r, value.unsqueeze(3), 0.0)
+
+
+def gradient(ev: Evaluation, spec: LossSpec, weights: Weights) -> Tensor:
+    """d(Σ_k w_k · Σ_cells term_k) / d pred, (N, S, S, C + 5B), from an :class:`Evaluation`."""
+    has = ev.has_object
+    d_cls = _weigh(torch.where(has[..., None], -2 * ev.cls_diff, 0.0), weights, 3)
+    d_obj_conf = _weigh(torch.where(has, -2 * ev.obj_diff, 0.0), weights, 1)
+    d_conf = _weigh(ev.pays_noobj * 2 * ev.conf, weights, 2) + _only_responsible(d_obj_conf, ev.r, spec.B)
+
+    _, _, w, h = ev.box_r.unbind(-1)
+    ones = torch.ones_like(w)
+    slopes = torch.stack([ones, ones, pred_size_slope(w, spec), pred_size_slope(h, spec)], dim=-1)
+    d_box_r = _weigh(torch.where(has[..., None], -2 * ev.coord_diff * slopes, 0.0), weights, 0)
+    if spec.conf_target == "iou" and spec.iou_grad == "through":
+        d_iou = iou_grad(ev.iou, ev.pbox) * frame_chain(ev.box, spec)
+        through = _weigh(torch.where(has, 2 * ev.obj_diff, 0.0), weights, 1)
+        d_box_r = d_box_r + through[..., None] * pick(d_iou, ev.r)
+    d_box = _only_responsible(d_box_r, ev.r, spec.B)
+
+    boxes = torch.cat([d_conf[..., None], d_box], dim=-1)
+    return torch.cat([d_cls, boxes.flatten(-2)], dim=-1)
+
+
+def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
+    """Each image's unweighted, unscaled terms (N, 4), and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B).
+
+    ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5) of any floating dtype; the work
+    and both results are in the compute dtype (float64 for float64, else float32).
+    """
+    dt = compute_dtype(pred.dtype)
+    with torch.no_grad():
+        ev = evaluate(pred.to(dt), target.to(dt), spec)
+        return ev.per_cell.sum(dim=(1, 2)), gradient(ev, spec, weights)

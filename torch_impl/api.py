@@ -1,0 +1,104 @@
+"""The public entry points: :func:`yolov1_loss`, :func:`fused_loss_and_grad` and :class:`YoloV1Loss`."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from reference import LossSpec
+from reference.spec import FIELDS
+from torch_impl import fused
+from torch_impl.dtypes import compute_dtype
+from torch_impl.inputs import canonical_inputs
+from torch_impl.parts import TorchLossParts, finish, lambdas, reduction_scale, weighted_sum
+from torch_impl.terms import per_image_terms
+
+PATHS = ("auto", "autograd", "fused")
+
+
+def _check_path(path: str) -> None:
+    if path not in PATHS:
+        raise ValueError(f"unknown path {path!r}; paths are {', '.join(map(repr, PATHS))}")
+
+
+def yolov1_loss(
+    pred: Tensor, target: Tensor, spec: LossSpec | None = None, path: str = "auto", validate: bool = False
+) -> TorchLossParts:
+    """The YOLOv1 loss of ``pred`` (N, S, S, C + 5B) or flat against ``target`` (N, S, S, C + 5) or flat.
+
+    ``spec`` is a ``reference.LossSpec`` (None: the paper preset, S=7, B=2, C=20). ``path``:
+    'autograd' (torch ops differentiated by autograd), 'fused' (loss and gradient in one pass,
+    a Triton kernel on CUDA) or 'auto' (fused). Returns :class:`TorchLossParts` in ``pred``'s
+    dtype (half types are computed in float32), on its device, differentiable with respect to
+    ``pred``. Inputs are never modified. ``validate=True`` runs the reference's value checks
+    first (it reads the values, a synchronisation on a GPU); shapes, dtypes and devices are
+    always checked.
+    """
+    spec = spec or LossSpec()
+    _check_path(path)
+    pred4, target4 = canonical_inputs(pred, target, spec, validate)
+    if path == "autograd":
+        dt = compute_dtype(pred.dtype)
+        terms = per_image_terms(pred4.to(dt), target4.to(dt), spec)
+        weighted = weighted_sum(terms, spec)
+    else:
+        terms, weighted = fused.fused_terms(pred4, target4, spec)
+    return finish(terms, weighted, spec, pred.dtype)
+
+
+def fused_loss_and_grad(
+    pred: Tensor, target: Tensor, spec: LossSpec | None = None, validate: bool = False
+) -> tuple[TorchLossParts, TorchLossParts]:
+    """The fused path's loss and the gradient of each component and of the total, without autograd.
+
+    Returns (values, gradients): values as :func:`yolov1_loss` gives them (detached), gradients
+    shaped like ``pred`` in its dtype; under reduction='none' each is the gradient of the sum of
+    the per-image values (as ``reference.loss_and_grad``).
+    """
+    spec = spec or LossSpec()
+    pred4, target4 = canonical_inputs(pred, target, spec, validate)
+    backend = fused.backend_for(pred.device)
+    scale = reduction_scale(spec, pred4.shape[0])
+    one_hot = [tuple(float(j == k) for j in range(4)) for k in range(4)]
+    grads = []
+    for weights in (*one_hot, lambdas(spec)):
+        terms, grad = backend(pred4.detach(), target4.detach(), spec, weights)
+        grads.append((scale * grad).reshape(pred.shape).to(pred.dtype))
+    values = finish(terms, weighted_sum(terms, spec), spec, pred.dtype)
+    return values, TorchLossParts(*grads)
+
+
+class YoloV1Loss(nn.Module):
+    """The YOLOv1 loss as a module: ``YoloV1Loss(preset="article")(pred, target).total.backward()``.
+
+    Give a ``spec`` (``reference.LossSpec``) or a ``preset`` name (default 'paper'), and any
+    knob or S, B, C as keywords on top of either. ``path`` and ``validate`` as in
+    :func:`yolov1_loss`.
+    """
+
+    def __init__(
+        self,
+        spec: LossSpec | None = None,
+        preset: str | None = None,
+        path: str = "auto",
+        validate: bool = False,
+        **knobs,
+    ):
+        super().__init__()
+        if spec is not None and preset is not None:
+            raise ValueError("give either spec or preset, not both")
+        unknown = sorted(set(knobs) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+        _check_path(path)
+        self.spec = spec.replace(**knobs) if spec is not None else LossSpec.preset(preset or "paper", **knobs)
+        self.path = path
+        self.validate = validate
+
+    def forward(self, pred: Tensor, target: Tensor) -> TorchLossParts:
+        return yolov1_loss(pred, target, self.spec, self.path, self.validate)
+
+    def extra_repr(self) -> str:
+        name = self.spec.preset_name()
+        dialect = f"preset={name!r}" if name else f"spec={self.spec!r}"
+        return f"{dialect}, S={self.spec.S}, B={self.spec.B}, C={self.spec.C}, path={self.path!r}"

@@ -1,0 +1,56 @@
+"""What the loss returns: four unweighted components and the weighted total, after reduction."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from reference import LossSpec
+from reference.loss import COMPONENTS
+from reference.spec import WEIGHTS
+
+
+class TorchLossParts(NamedTuple):
+    """The loss after reduction and loss_scale: 0-dim tensors, or (N,) under reduction='none'.
+
+    Components are unweighted, the total weighted (λ_coord·coord + λ_obj·obj + λ_noobj·noobj +
+    λ_class·cls); each is differentiable with respect to the prediction. The same fields also
+    carry gradients (see :func:`torch_impl.fused_loss_and_grad`).
+    """
+
+    coord: Tensor
+    obj: Tensor
+    noobj: Tensor
+    cls: Tensor
+    total: Tensor
+
+
+def lambdas(spec: LossSpec) -> tuple[float, float, float, float]:
+    """(λ_coord, λ_obj, λ_noobj, λ_class), in the order of ``reference.COMPONENTS``."""
+    return tuple(getattr(spec, name) for name in WEIGHTS)
+
+
+def weighted_sum(terms: Tensor, spec: LossSpec) -> Tensor:
+    """(N, 4) per-image terms → (N,) λ-weighted sums (Python-number weights: no device copy)."""
+    return sum(lam * terms[:, k] for k, lam in enumerate(lambdas(spec)))
+
+
+def reduction_scale(spec: LossSpec, n_images: int) -> float:
+    """loss_scale, and the 1/N of reduction='mean' (an empty batch's mean is 0)."""
+    if spec.reduction == "mean":
+        return spec.loss_scale / max(n_images, 1)
+    return spec.loss_scale
+
+
+def finish(terms: Tensor, weighted: Tensor, spec: LossSpec, dtype: torch.dtype) -> TorchLossParts:
+    """Reduce and scale per-image terms (N, 4) and their weighted sums (N,), and cast to ``dtype``."""
+    scale = reduction_scale(spec, terms.shape[0])
+
+    def reduce(per_image: Tensor) -> Tensor:
+        value = per_image if spec.reduction == "none" else per_image.sum()
+        return (value * scale).to(dtype)
+
+    components = {name: reduce(terms[:, k]) for k, name in enumerate(COMPONENTS)}
+    return TorchLossParts(**components, total=reduce(weighted))

@@ -1,0 +1,181 @@
+"""The loss's per-cell terms in torch (spec section 2), over every cell of the batch at once.
+
+Nothing here gathers the object cells (that would need a host-device synchronisation to learn
+how many there are): every term is computed for every cell and masked with ``where``. So that
+no NaN can leak through the unselected branch of a ``where`` into a gradient, the boxes of the
+cells without an object are replaced by 1 before any square root or division sees them.
+
+:func:`evaluate` keeps the intermediate values that the hand-derived gradient needs
+(:mod:`torch_impl.analytic`); the autograd path differentiates its ``per_cell`` values.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from reference import LossSpec
+from torch_impl.boxes import BoxIoU, box_iou
+
+SIGNED_SQRT_EPS = 1e-6  # the ε of wh_mode='signed_sqrt'
+
+
+class Evaluation(NamedTuple):
+    """Every cell's terms, (N, S, S, ...), and what their gradient is made of."""
+
+    has_object: Tensor  # (N, S, S) bool: o == 1
+    r: Tensor  # (N, S, S) int64: the responsible predictor (meaningful where has_object)
+    box: Tensor  # (N, S, S, B, 4) predicted (x, y, w, h), 1 in cells without an object
+    pbox: Tensor  # (N, S, S, B, 4) the same in the IoU frame
+    iou: BoxIoU  # (N, S, S, B): every predictor's IoU with its cell's target, in the IoU frame
+    box_r: Tensor  # (N, S, S, 4) the responsible predictor's box
+    coord_diff: Tensor  # (N, S, S, 4): x − x̂_r, y − ŷ_r, f(w) − g(ŵ_r), f(h) − g(ĥ_r)
+    obj_diff: Tensor  # (N, S, S): c* − ĉ_r
+    cls_diff: Tensor  # (N, S, S, C): q − p
+    conf: Tensor  # (N, S, S, B) predicted confidences
+    pays_noobj: Tensor  # (N, S, S, B) bool: the predictors that pay the no-object term
+    per_cell: Tensor  # (N, S, S, 4): coord, obj, noobj, cls of each cell, unweighted
+
+
+def iou_frame_scale(spec: LossSpec) -> float:
+    """What x and y are multiplied by in the IoU frame: 1/S in frame 'image', else 1."""
+    return 1.0 / spec.S if spec.iou_frame == "image" else 1.0
+
+
+def to_iou_frame(box: Tensor, spec: LossSpec) -> Tensor:
+    """Boxes (..., 4) as the IoU sees them: x, y scaled; predicted sizes squared under 'sqrt_output'.
+
+    Use it for predictions; targets go through :func:`target_to_iou_frame`.
+    """
+    k = iou_frame_scale(spec)
+    x, y, w, h = box.unbind(-1)
+    if spec.wh_mode == "sqrt_output":
+        w, h = w**2, h**2
+    return torch.stack([k * x, k * y, w, h], dim=-1)
+
+
+def target_to_iou_frame(tbox: Tensor, spec: LossSpec) -> Tensor:
+    """Target boxes (..., 4) in the IoU frame: x, y scaled, sizes as given."""
+    k = iou_frame_scale(spec)
+    x, y, w, h = tbox.unbind(-1)
+    return torch.stack([k * x, k * y, w, h], dim=-1)
+
+
+def target_size_term(w: Tensor, spec: LossSpec) -> Tensor:
+    """f(w): √w under every square-root wh_mode, w under 'linear'."""
+    return w if spec.wh_mode == "linear" else torch.sqrt(w)
+
+
+def inside_eps_root(v: Tensor) -> Tensor:
+    """√|v + ε|, whose derivative is taken as 0 where v + ε = 0 (the spec's convention for |·| at 0)."""
+    u = torch.abs(v + SIGNED_SQRT_EPS)
+    positive = u > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, u, 1.0)), 0.0)
+
+
+def pred_size_term(v: Tensor, spec: LossSpec) -> Tensor:
+    """g(v) for a predicted size v, by wh_mode (and signed_sqrt_eps)."""
+    if spec.wh_mode in ("linear", "sqrt_output"):
+        return v
+    if spec.wh_mode == "sqrt":
+        return torch.sqrt(v)
+    if spec.signed_sqrt_eps == "outside":
+        return torch.sign(v) * torch.sqrt(torch.abs(v) + SIGNED_SQRT_EPS)
+    return torch.sign(v) * inside_eps_root(v)
+
+
+def pick(per_predictor: Tensor, r: Tensor) -> Tensor:
+    """The responsible predictor's entry: (N, S, S, B, ...) and r (N, S, S) → (N, S, S, ...).
+
+    A gather, so that autograd sends the gradient to predictor r alone (a product with a
+    one-hot mask would turn an infinite gradient into NaN at the other predictors).
+    """
+    trailing = per_predictor.shape[4:]
+    index = r.reshape(*r.shape, 1, *(1 for _ in trailing)).expand(*r.shape, 1, *trailing)
+    return torch.gather(per_predictor, 3, index).squeeze(3)
+
+
+def responsible(iou: Tensor, pbox: Tensor, tbox: Tensor, spec: LossSpec) -> Tensor:
+    """Index of the responsible predictor, (N, S, S), from the IoUs (N, S, S, B).
+
+    The highest IoU, ties to the lowest index (``argmax`` returns the first maximum). Under
+    'max_iou_else_min_rmse', a cell whose IoUs are all 0 takes the predictor nearest the target
+    (Euclidean distance in the IoU frame, ``pbox`` (N, S, S, B, 4) against ``tbox`` (N, S, S, 4))
+    among those nearer than 20, ties to the lowest index; if none is, predictor 0. The choice
+    carries no gradient.
+    """
+    iou, pbox, tbox = iou.detach(), pbox.detach(), tbox.detach()
+    r = torch.argmax(iou, dim=-1)
+    if spec.responsible == "max_iou_else_min_rmse":
+        distance = torch.sqrt(((pbox - tbox[..., None, :]) ** 2).sum(dim=-1))
+        eligible = torch.where(distance < 20, distance, torch.inf)
+        nearest = torch.argmin(eligible, dim=-1)  # 0 when every distance is inf
+        r = torch.where(iou.amax(dim=-1) > 0, r, nearest)
+    return r
+
+
+def noobj_payers(has_object: Tensor, r: Tensor, spec: LossSpec) -> Tensor:
+    """(N, S, S, B) bool: every predictor of an empty cell; under noobj_scope='predictor' also
+    the non-responsible predictors of object cells."""
+    empty = ~has_object[..., None]
+    if spec.noobj_scope == "cell":
+        return empty.expand(*has_object.shape, spec.B)
+    others = torch.arange(spec.B, device=r.device) != r[..., None]
+    return empty | others
+
+
+def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
+    """Every cell's four terms for ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5).
+
+    Both in the compute dtype (float32 or float64); ``pred`` may require grad.
+    """
+    C, B = spec.C, spec.B
+    has_object = target[..., C] == 1
+    boxes = pred[..., C:].unflatten(-1, (B, 5))
+    conf = boxes[..., 0]
+    box = torch.where(has_object[..., None, None], boxes[..., 1:], 1.0)
+    tbox = torch.where(has_object[..., None], target[..., C + 1 :], 1.0)
+
+    pbox, tbox_frame = to_iou_frame(box, spec), target_to_iou_frame(tbox, spec)
+    iou = box_iou(pbox, tbox_frame[..., None, :], spec.iou_eps)
+    r = responsible(iou.value, pbox, tbox_frame, spec)
+
+    box_r = pick(box, r)
+    x, y, w, h = box_r.unbind(-1)
+    tx, ty, tw, th = tbox.unbind(-1)
+    coord_diff = torch.stack(
+        [
+            tx - x,
+            ty - y,
+            target_size_term(tw, spec) - pred_size_term(w, spec),
+            target_size_term(th, spec) - pred_size_term(h, spec),
+        ],
+        dim=-1,
+    )
+    c_r = pick(conf, r)
+    if spec.conf_target == "one":
+        c_star = torch.ones_like(c_r)
+    else:
+        c_star = pick(iou.value, r)
+        c_star = c_star if spec.iou_grad == "through" else c_star.detach()
+    obj_diff = c_star - c_r
+    cls_diff = target[..., :C] - pred[..., :C]
+    pays = noobj_payers(has_object, r, spec)
+
+    per_cell = torch.stack(
+        [
+            torch.where(has_object, (coord_diff**2).sum(dim=-1), 0.0),
+            torch.where(has_object, obj_diff**2, 0.0),
+            (pays * conf**2).sum(dim=-1),
+            torch.where(has_object, (cls_diff**2).sum(dim=-1), 0.0),
+        ],
+        dim=-1,
+    )
+    return Evaluation(has_object, r, box, pbox, iou, box_r, coord_diff, obj_diff, cls_diff, conf, pays, per_cell)
+
+
+def per_image_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> Tensor:
+    """(N, 4): each image's unweighted, unscaled coord, obj, noobj, cls, differentiable by autograd."""
+    return evaluate(pred, target, spec).per_cell.sum(dim=(1, 2))
