@@ -71,14 +71,19 @@ def _torch_impl_refuses(spec, device, dtype, mode) -> str | None:
     return None
 
 
-def compiled(contender: Contender) -> Contender:
-    """``torch.compile`` of a contender's loss function (a fresh compile per build, shapes static)."""
+def compiled(contender: Contender, backend: str = "inductor") -> Contender:
+    """``torch.compile`` of a contender's loss function (a fresh compile per build, shapes static).
+
+    A backend other than inductor (e.g. "aot_eager", which traces forward and backward but
+    generates no code, in about a second) is named in the contender's name.
+    """
 
     def build(spec: LossSpec) -> Callable:
         torch._dynamo.reset()  # each build compiles afresh: no recompile limit reached across a sweep
-        return torch.compile(contender.build(spec), dynamic=False)
+        return torch.compile(contender.build(spec), backend=backend, dynamic=False)
 
-    return Contender(f"torch.compile({contender.name})", build, contender.refuses)
+    suffix = "" if backend == "inductor" else f"[{backend}]"
+    return Contender(f"torch.compile({contender.name}){suffix}", build, contender.refuses)
 
 
 REFERENCE = Contender("reference", lambda spec: reference.loss_and_grad, _reference_refuses, numpy=True)
@@ -87,9 +92,11 @@ AUTOGRAD = Contender("autograd", _torch_impl_path("autograd"), _torch_impl_refus
 FUSED = Contender("fused", _torch_impl_path("fused"), _torch_impl_refuses)
 
 
-def project_contenders() -> tuple[Contender, ...]:
-    """The project's own contenders, in the order tables list them."""
-    return (REFERENCE, NAIVE, compiled(NAIVE), AUTOGRAD, compiled(AUTOGRAD), FUSED)
+def project_contenders(compile_backend: str | None = "inductor") -> tuple[Contender, ...]:
+    """The project's own contenders, in the order tables list them; no torch.compile ones when the backend is None."""
+    if compile_backend is None:
+        return (REFERENCE, NAIVE, AUTOGRAD, FUSED)
+    return (REFERENCE, NAIVE, compiled(NAIVE, compile_backend), AUTOGRAD, compiled(AUTOGRAD, compile_backend), FUSED)
 
 
 def user_contender(name: str, fn: Callable) -> Contender:

@@ -74,7 +74,7 @@ def contenders(args) -> list:
     from benchmarks.contenders import project_contenders, user_contender
     from benchmarks.user_loss import as_total_loss, load
 
-    chosen = [c for c in project_contenders() if not (args.no_compile and c.name.startswith("torch.compile"))]
+    chosen = list(project_contenders(None if args.no_compile else "inductor"))
     if args.impl:
         chosen.append(user_contender(args.impl, as_total_loss(load(args.impl))))
     return chosen
