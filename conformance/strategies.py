@@ -1,0 +1,76 @@
+"""Hypothesis strategies for loss specs and test inputs.
+
+Hypothesis draws only the structure (grid size, dialect, images, occupancy, the hard case of
+each object cell, a seed); :func:`conformance.example.build` fills the arrays. Every strategy
+shrinks toward the smallest grid, one image, the default dialect and the plainest case.
+
+    >>> from hypothesis import given
+    >>> from conformance import strategies
+    >>> @given(strategies.examples(specs=strategies.specs(presets=["article"])))
+    ... def test_mine(example): ...
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
+
+from conformance.example import CELL_CASES, OCCUPANCIES, Recipe, build
+
+MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
+
+# Values worth meeting for each numeric knob: the presets' own first, then others.
+IOU_EPS_VALUES = (0.0, 1e-6, 0.01)
+LOSS_SCALES = (1.0, 0.5, 2.0)
+WEIGHT_VALUES = (1.0, 0.5, 5.0, 0.0, 2.0, 0.1)
+
+
+def sizes(S=None, B=None, C=None):
+    """(S, B, C) triples: S in 1–9, B in 1–4, C in 1–25, or the given fixed values."""
+    return st.tuples(
+        st.just(S) if S else st.integers(1, MAX_S),
+        st.just(B) if B else st.integers(1, MAX_B),
+        st.just(C) if C else st.integers(1, MAX_C),
+    )
+
+
+def knob_combinations():
+    """Dicts of every dialect knob and weight, each drawn independently (any combination)."""
+    words = {name: st.sampled_from(values) for name, values in CHOICES.items()}
+    numbers = {
+        "iou_eps": st.sampled_from(IOU_EPS_VALUES),
+        "loss_scale": st.sampled_from(LOSS_SCALES) | st.floats(0.01, 10.0),
+        **{name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0) for name in WEIGHTS},
+    }
+    return st.fixed_dictionaries({**words, **numbers})
+
+
+def specs(presets=tuple(PRESETS), random_knobs: bool = True, S=None, B=None, C=None):
+    """LossSpecs: a named preset from ``presets`` or (if ``random_knobs``) any knob combination."""
+    dialects = [st.sampled_from(list(presets)).map(lambda name: PRESETS[name])] if presets else []
+    if random_knobs:
+        dialects.append(knob_combinations())
+    if not dialects:
+        raise ValueError("specs() needs at least one preset or random_knobs=True")
+    return st.builds(
+        lambda size, knobs: LossSpec(*size, **knobs), sizes(S, B, C), st.one_of(dialects)
+    )
+
+
+def recipes(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
+    """Recipes: a spec, 0–4 images (1 first), an occupancy, 1–3 hard cases, a magnitude, a seed."""
+    return st.builds(
+        Recipe,
+        spec=specs,
+        images=images,
+        occupancy=st.sampled_from(OCCUPANCIES),
+        cases=st.lists(st.sampled_from(CELL_CASES), min_size=1, max_size=3).map(tuple),
+        magnitude=st.sampled_from([1.0, 1024.0]),
+        seed=st.integers(0, 2**32 - 1),
+    )
+
+
+def examples(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
+    """:class:`conformance.example.Example` s built from :func:`recipes`."""
+    return recipes(specs, images).map(build)
