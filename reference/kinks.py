@@ -36,7 +36,10 @@ def kink_margin(pred, target, spec: LossSpec) -> float:
         return float("inf")
     iou, _ = ious(cells, spec)
     pbox, tbox, _ = _iou_frame(cells, spec)
-    distances = [_gap_to_runner_up(iou), np.abs(cells.box[..., 2:]).min(axis=-1)]
+    # A tie of IoUs that are all 0 moves nothing: r stays put until an overlap appears, and
+    # that is the zero-overlap kink below.
+    iou_gap = np.where(iou.max(axis=-1) > 0, _gap_to_runner_up(iou), np.inf)
+    distances = [iou_gap, np.abs(cells.box[..., 2:]).min(axis=-1)]
     for axis in (0, 1):
         p_lo, p_hi = edges(pbox[..., axis], pbox[..., axis + 2])
         t_lo, t_hi = edges(tbox[:, None, axis], tbox[:, None, axis + 2])

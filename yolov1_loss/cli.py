@@ -8,6 +8,7 @@ import sys
 from yolov1_loss import __version__
 from yolov1_loss import bench
 from yolov1_loss import explain
+from yolov1_loss import vectors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain.add_parser(commands)
     bench.add_parser(commands)
+    vectors.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,31 @@
+"""``yolov1-loss vectors``: write language-neutral test vectors (see conformance.vectors)."""
+
+from __future__ import annotations
+
+from reference import PRESETS, LossSpec
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "vectors",
+        help="write test vectors (npz + index.json) for checking implementations in any language",
+        description="Write the oracle's values and gradients on the hard cases, for every preset "
+        "(or those named), as .npz files with a JSON index. Replay them with "
+        "`yolov1-loss check IMPL --vectors DIR`, or load them with numpy.load(allow_pickle=False).",
+    )
+    parser.add_argument("--out", required=True, help="folder to write (created if missing)")
+    parser.add_argument("--preset", action="append", choices=list(PRESETS), help="a preset to cover (repeatable; default: all)")
+    parser.add_argument("--S", type=int, default=7)
+    parser.add_argument("--B", type=int, default=2)
+    parser.add_argument("--C", type=int, default=20)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from conformance.vectors import write_vectors
+
+    presets = args.preset or list(PRESETS)
+    specs = {name: LossSpec.preset(name, S=args.S, B=args.B, C=args.C) for name in presets}
+    index = write_vectors(args.out, specs)
+    print(f"wrote {index} and the vectors it lists ({len(presets)} preset(s), S={args.S}, B={args.B}, C={args.C})")
+    return 0
