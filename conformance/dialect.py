@@ -42,11 +42,11 @@ VALUE_KNOBS = {
 }
 DEFAULT_WEIGHTS = np.array([5.0, 1.0, 0.5, 1.0])
 
-# A candidate matches when its largest misfit, relative to each value, is below this. A float32
-# implementation's totals are off by ~1e-7 relative (4e-8 measured for float32 rounding of the
-# oracle's values), while the knob the probes see least (signed_sqrt_eps) moves some probe's
-# total by ~3e-4 relative and every other knob by 1e-2 or more.
-MATCH_TOLERANCE = 1e-5
+# A candidate matches when its largest misfit, relative to each value, is below this. Float32
+# implementations leave misfits up to ~5e-6 (measured: torch_impl in float32 in every preset,
+# and examples/user_loss.py), while every wrong knob leaves 1e-3 or more (the least visible,
+# signed_sqrt_eps, 1.1e-3; the others 2e-2 and up), so 1e-4 sits 20x and 10x from each.
+MATCH_TOLERANCE = 1e-4
 
 
 class Identification(NamedTuple):
@@ -66,8 +66,9 @@ def _probe_cell(rng, S: int, B: int, C: int, kind: str):
     near: predictors scattered around the target (overlapping in the raw frame, and in the
     image frame depending on S); tiny: the same with boxes of area ~1e-6, where iou_eps = 1e-6
     halves the IoU; disjoint: every IoU 0 in both frames, distances below darknet's cap of 20;
-    negative: every predicted size negative (all IoUs 0), most of them within a few 1e-6 of 0,
-    where the two placements of signed_sqrt's ε differ most.
+    negative: every predicted size negative, predictor 0's within a few 1e-6 of 0 (where the
+    two placements of signed_sqrt's ε differ most) and centred on the target, the others
+    further off, so that predictor 0 is responsible in every dialect and precision.
     """
     tx, ty = rng.uniform(0.2, 0.8, size=2)
     sizes = {"tiny": (0.5e-3, 2e-3), "disjoint": (0.05, 0.2)}.get(kind, (0.1, 0.9))
@@ -82,6 +83,11 @@ def _probe_cell(rng, S: int, B: int, C: int, kind: str):
         boxes[:, 1] = tx + offset_x
         boxes[:, 2] = ty + rng.uniform(-0.5, 0.5, size=B)
         boxes[:, 3:] = rng.uniform(0.05, 0.2, size=(B, 2))
+    elif kind == "negative":
+        boxes[:, 1:3] = np.array([tx, ty]) + rng.uniform(0.2, 0.4, size=(B, 2)) * rng.choice([-1, 1], size=(B, 2))
+        boxes[:, 3:] = -rng.uniform(0.1, 0.5, size=(B, 2))
+        boxes[0, 1:3] = tx, ty
+        boxes[0, 3:] = -rng.uniform(1.1e-6, 3e-6, size=2)
     else:
         spread = 0.3 * max(tw, th) if kind == "tiny" else 0.15
         boxes[:, 1:3] = np.array([tx, ty]) + rng.normal(0, spread, size=(B, 2))
@@ -89,9 +95,6 @@ def _probe_cell(rng, S: int, B: int, C: int, kind: str):
         # Some predictors give √size, as a network under 'sqrt_output' does, so that they
         # overlap the target in that dialect too.
         boxes[:, 3:] = np.where(rng.uniform(size=(B, 1)) < 0.5, sizes, np.sqrt(sizes))
-    if kind == "negative":
-        near_zero = rng.uniform(1.1e-6, 3e-6, size=(B, 2))
-        boxes[:, 3:] = -np.where(rng.uniform(size=(B, 2)) < 0.75, near_zero, boxes[:, 3:])
     classes = target[:C] + rng.normal(0, 0.1, size=C)
     return np.concatenate([classes, boxes.reshape(-1)]), target
 
@@ -242,6 +245,8 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
         name for name in ("noobj_scope", "iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "responsible", "iou_eps", "reduction")
         if len({getattr(fit[1], name) for fit in ties}) > 1
     )
+    if grad_fn is None and spec.conf_target == "iou":
+        undetermined += ("iou_grad",)  # only gradients can tell
     matches = best_residual <= MATCH_TOLERANCE
     notes = () if matches else (f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}",)
     return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)

@@ -94,3 +94,9 @@ def test_an_implementation_that_always_fails_is_reported():
 
     with pytest.raises(ValueError, match="failed on every probe"):
         identify(fails, S=2, B=1, C=1)
+
+
+def test_without_gradients_iou_grad_is_left_undetermined():
+    truth = LossSpec.preset("article")
+    found = identify(float32_values(truth))
+    assert found.matches and "iou_grad" in found.undetermined
