@@ -118,13 +118,37 @@ def gradient(ev: Evaluation, spec: LossSpec, weights: Weights) -> Tensor:
     return torch.cat([d_cls, boxes.flatten(-2)], dim=-1)
 
 
+def _empty_cells_noobj(conf: Tensor, empty: Tensor) -> tuple[Tensor, Tensor]:
+    """Σ_b ĉ_b² over the cells without an object, and its gradient by ĉ: (N, S·S) and (N, S·S, B)."""
+    return torch.where(empty, conf**2, 0.0).sum(dim=-1), torch.where(empty, 2 * conf, 0.0)
+
+
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
     """Each image's unweighted, unscaled terms (N, 4), and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5) of any floating dtype; the work
     and both results are in the compute dtype (float64 for float64, else float32).
+
+    The object cells are gathered first (a host-device synchronisation on a GPU, which is why
+    CUDA tensors go to the Triton kernel): the cells without an object only pay Σ_b ĉ_b².
     """
     dt = compute_dtype(pred.dtype)
+    n_images, S, C = pred.shape[0], spec.S, spec.C
     with torch.no_grad():
-        ev = evaluate(pred.to(dt), target.to(dt), spec)
-        return ev.per_cell.sum(dim=(1, 2)), gradient(ev, spec, weights)
+        pred_cells = pred.reshape(n_images, S * S, spec.pred_channels).to(dt)
+        target_cells = target.reshape(n_images, S * S, spec.target_channels).to(dt)
+        has_object = target_cells[..., C] == 1
+        image, cell = has_object.nonzero(as_tuple=True)  # (M,) each
+
+        objects = evaluate(pred_cells[image, cell][:, None, None], target_cells[image, cell][:, None, None], spec)
+        object_weights = weights[image] if isinstance(weights, Tensor) else weights
+        conf = pred_cells[..., C :: 5]  # (N, S·S, B): each predictor's confidence
+        noobj, d_conf = _empty_cells_noobj(conf, ~has_object[..., None])
+
+        terms = torch.zeros((n_images, 4), dtype=dt, device=pred.device)
+        terms[:, 2] = noobj.sum(dim=-1)
+        terms.index_add_(0, image, objects.per_cell.reshape(-1, 4))
+        grad = torch.zeros_like(pred_cells)
+        grad[..., C :: 5] = _weigh(d_conf, weights, 2)
+        grad[image, cell] = gradient(objects, spec, object_weights).reshape(-1, spec.pred_channels)
+        return terms, grad.reshape(pred.shape)

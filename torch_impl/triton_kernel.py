@@ -1,0 +1,382 @@
+"""The fused loss-and-gradient as one Triton kernel, for CUDA tensors.
+
+Launch grid (N, blocks): each program takes BLOCK cells of one image, reads each of them once
+(the class scores, the target and the B predictors; later passes over a cell's predictors hit
+the cache), writes their gradient of ``Σ_k w_k · term_k`` and one partial sum per term for its
+block. A second, deterministic pass (``torch.sum`` over the blocks, in a fixed order) gives the
+per-image terms. No atomics: the same inputs give the same bits.
+
+The math is the spec's with its conventions at kinks, like ``torch_impl.analytic`` and
+``reference/``: every knob is a compile-time constant, and so are the λ weights of the forward
+pass (a backward of a single component passes per-image weights as a tensor instead).
+
+On CPU tensors it runs only under Triton's interpreter (``TRITON_INTERPRET=1`` set before this
+module is imported), which is how the tests exercise it without a GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from reference import LossSpec
+from torch_impl.analytic import Weights
+from torch_impl.dtypes import compute_dtype
+from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
+
+MAX_BLOCK = 128  # cells per program at most
+
+WH_MODES = {"linear": 0, "sqrt_output": 1, "sqrt": 2, "signed_sqrt": 3}
+TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
+
+
+@triton.jit
+def _sqrt(v):
+    """Correctly rounded square root (tl.sqrt is exact in float64, tl.sqrt_rn takes float32 only)."""
+    if v.dtype == tl.float64:
+        root = tl.sqrt(v)
+    else:
+        root = tl.sqrt_rn(v)
+    return root
+
+
+@triton.jit
+def _sign(v):
+    return (v > 0).to(v.dtype) - (v < 0).to(v.dtype)
+
+
+@triton.jit
+def _overlap(p_centre, p_size, t_centre, t_size):
+    """Overlap length of two intervals, and its derivatives by p_centre and p_size."""
+    p_lo = p_centre - p_size / 2
+    p_hi = p_centre + p_size / 2
+    t_lo = t_centre - t_size / 2
+    t_hi = t_centre + t_size / 2
+    raw = tl.minimum(p_hi, t_hi) - tl.maximum(p_lo, t_lo)
+    d_hi = (p_hi < t_hi).to(raw.dtype) + 0.5 * (p_hi == t_hi).to(raw.dtype)
+    d_lo = (p_lo > t_lo).to(raw.dtype) + 0.5 * (p_lo == t_lo).to(raw.dtype)
+    passes = raw >= 0
+    d_centre = tl.where(passes, d_hi - d_lo, 0.0)
+    d_size = tl.where(passes, (d_hi + d_lo) / 2, 0.0)
+    return tl.maximum(raw, 0.0), d_centre, d_size
+
+
+@triton.jit
+def _iou(px, py, pw, ph, tx, ty, tw, th, IOU_EPS: tl.constexpr):
+    """IoU of (px, py, pw, ph) with (tx, ty, tw, th), and its derivatives by px, py, pw, ph."""
+    iw, dw_dx, dw_dw = _overlap(px, pw, tx, tw)
+    ih, dh_dy, dh_dh = _overlap(py, ph, ty, th)
+    inter = iw * ih
+    union = tl.abs(pw * ph) + tl.abs(tw * th) - inter + IOU_EPS
+    defined = union > 0
+    u = tl.where(defined, union, 1.0)
+    iou = tl.where(defined, inter / u, 0.0)
+    d_inter = tl.where(defined, (u + inter) / (u * u), 0.0)
+    d_area = tl.where(defined, -inter / (u * u), 0.0)
+    s = _sign(pw * ph)
+    return (
+        iou,
+        d_inter * dw_dx * ih,
+        d_inter * dh_dy * iw,
+        d_inter * dw_dw * ih + d_area * s * ph,
+        d_inter * dh_dh * iw + d_area * s * pw,
+    )
+
+
+@triton.jit
+def _size_term(v, WH_MODE: tl.constexpr, EPS_INSIDE: tl.constexpr, EPS: tl.constexpr):
+    """g(v) and g'(v) of a predicted size, by wh_mode (0 linear, 1 sqrt_output, 2 sqrt, 3 signed_sqrt)."""
+    if WH_MODE == 2:
+        root = _sqrt(v)
+        g = root
+        slope = 0.5 / root
+    elif WH_MODE == 3:
+        if EPS_INSIDE:
+            u = tl.abs(v + EPS)
+            defined = u > 0
+            root = tl.where(defined, _sqrt(tl.where(defined, u, 1.0)), 0.0)
+            g = _sign(v) * root
+            slope = _sign(v) * _sign(v + EPS) * 0.5 / tl.where(defined, root, 1.0)
+            slope = tl.where(defined, slope, 0.0)
+        else:
+            root = _sqrt(tl.abs(v) + EPS)
+            g = _sign(v) * root
+            slope = tl.where(v == 0, 0.0, 0.5 / root)
+    else:
+        g = v
+        slope = tl.full(v.shape, 1.0, v.dtype)
+    return g, slope
+
+
+@triton.jit
+def _target_size(w, WH_MODE: tl.constexpr):
+    if WH_MODE == 0:
+        size = w
+    else:
+        size = _sqrt(w)
+    return size
+
+
+@triton.jit
+def _frame_size(v, WH_MODE: tl.constexpr):
+    """A predicted size as the IoU sees it, and its derivative: v² under sqrt_output, else v."""
+    if WH_MODE == 1:
+        size = v * v
+        slope = 2 * v
+    else:
+        size = v
+        slope = tl.full(v.shape, 1.0, v.dtype)
+    return size, slope
+
+
+@triton.jit
+def _load(ptr, mask, DT: tl.constexpr):
+    return tl.load(ptr, mask=mask, other=0).to(DT)
+
+
+@triton.jit
+def _load_box(ptr, stride, has, live, DT: tl.constexpr):
+    """(x, y, w, h) at ptr, ptr + stride, ...; 1 in cells without an object (as torch_impl.terms)."""
+    x = tl.where(has, _load(ptr, live, DT), 1.0)
+    y = tl.where(has, _load(ptr + stride, live, DT), 1.0)
+    w = tl.where(has, _load(ptr + 2 * stride, live, DT), 1.0)
+    h = tl.where(has, _load(ptr + 3 * stride, live, DT), 1.0)
+    return x, y, w, h
+
+
+@triton.jit
+def yolov1_kernel(
+    pred_ptr,
+    target_ptr,
+    grad_ptr,
+    partial_ptr,
+    weight_ptr,
+    p_sn,
+    p_si,
+    p_sj,
+    p_sk,
+    t_sn,
+    t_si,
+    t_sj,
+    t_sk,
+    S: tl.constexpr,
+    B: tl.constexpr,
+    C: tl.constexpr,
+    FRAME_SCALE: tl.constexpr,
+    WH_MODE: tl.constexpr,
+    EPS_INSIDE: tl.constexpr,
+    CONF_IOU: tl.constexpr,
+    IOU_THROUGH: tl.constexpr,
+    PREDICTOR_NOOBJ: tl.constexpr,
+    RMSE_FALLBACK: tl.constexpr,
+    IOU_EPS: tl.constexpr,
+    SQRT_EPS: tl.constexpr,
+    W_COORD: tl.constexpr,
+    W_OBJ: tl.constexpr,
+    W_NOOBJ: tl.constexpr,
+    W_CLS: tl.constexpr,
+    PER_IMAGE_WEIGHTS: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    n = tl.program_id(0).to(tl.int64)
+    blk = tl.program_id(1)
+    cell = blk * BLOCK + tl.arange(0, BLOCK)
+    live = cell < S * S
+    row = cell // S
+    col = cell % S
+    p_cell = pred_ptr + n * p_sn + row * p_si + col * p_sj
+    t_cell = target_ptr + n * t_sn + row * t_si + col * t_sj
+    g_cell = grad_ptr + (n * (S * S) + cell) * (C + 5 * B)
+
+    if PER_IMAGE_WEIGHTS:
+        w_coord = tl.load(weight_ptr + n * 4).to(DT)
+        w_obj = tl.load(weight_ptr + n * 4 + 1).to(DT)
+        w_noobj = tl.load(weight_ptr + n * 4 + 2).to(DT)
+        w_cls = tl.load(weight_ptr + n * 4 + 3).to(DT)
+    else:  # tl.full keeps a float64 weight exact (the interpreter rounds a bare assigned constant to float32)
+        w_coord = tl.full([], W_COORD, DT)
+        w_obj = tl.full([], W_OBJ, DT)
+        w_noobj = tl.full([], W_NOOBJ, DT)
+        w_cls = tl.full([], W_CLS, DT)
+
+    has = live & (_load(t_cell + C * t_sk, live, DT) == 1)
+
+    # cls: Σ_k (q_k − p_k)² in object cells.
+    cls = tl.zeros([BLOCK], DT)
+    for k in range(C):
+        diff = tl.where(has, _load(t_cell + k * t_sk, live, DT) - _load(p_cell + k * p_sk, live, DT), 0.0)
+        cls += diff * diff
+        tl.store(g_cell + k, -2 * w_cls * diff, mask=live)
+
+    tx, ty, tw, th = _load_box(t_cell + (C + 1) * t_sk, t_sk, has, live, DT)
+    ftx = tx * FRAME_SCALE
+    fty = ty * FRAME_SCALE
+
+    # The responsible predictor: highest IoU, ties to the lowest index; darknet's fallback.
+    best = tl.full([BLOCK], -1.0, DT)
+    r = tl.zeros([BLOCK], tl.int32)
+    nearest_distance = tl.full([BLOCK], 20.0, DT)  # only distances below 20 count
+    nearest = tl.zeros([BLOCK], tl.int32)
+    for b in tl.static_range(B):
+        x, y, w, h = _load_box(p_cell + (C + 5 * b + 1) * p_sk, p_sk, has, live, DT)
+        fw, _ = _frame_size(w, WH_MODE)
+        fh, _ = _frame_size(h, WH_MODE)
+        iou, _, _, _, _ = _iou(x * FRAME_SCALE, y * FRAME_SCALE, fw, fh, ftx, fty, tw, th, IOU_EPS)
+        better = iou > best
+        best = tl.where(better, iou, best)
+        r = tl.where(better, b, r)
+        if RMSE_FALLBACK:
+            dx = x * FRAME_SCALE - ftx
+            dy = y * FRAME_SCALE - fty
+            dw = fw - tw
+            dh = fh - th
+            distance = _sqrt(dx * dx + dy * dy + dw * dw + dh * dh)
+            closer = distance < nearest_distance
+            nearest_distance = tl.where(closer, distance, nearest_distance)
+            nearest = tl.where(closer, b, nearest)
+    if RMSE_FALLBACK:
+        r = tl.where(best > 0, r, nearest)
+
+    # The responsible predictor's confidence and box.
+    c_r = tl.zeros([BLOCK], DT)
+    x_r = tl.zeros([BLOCK], DT)
+    y_r = tl.zeros([BLOCK], DT)
+    w_r = tl.zeros([BLOCK], DT)
+    h_r = tl.zeros([BLOCK], DT)
+    for b in tl.static_range(B):
+        is_r = r == b
+        c_r = tl.where(is_r, _load(p_cell + (C + 5 * b) * p_sk, live, DT), c_r)
+        x, y, w, h = _load_box(p_cell + (C + 5 * b + 1) * p_sk, p_sk, has, live, DT)
+        x_r = tl.where(is_r, x, x_r)
+        y_r = tl.where(is_r, y, y_r)
+        w_r = tl.where(is_r, w, w_r)
+        h_r = tl.where(is_r, h, h_r)
+
+    fw_r, chain_w = _frame_size(w_r, WH_MODE)
+    fh_r, chain_h = _frame_size(h_r, WH_MODE)
+    iou_r, di_x, di_y, di_w, di_h = _iou(x_r * FRAME_SCALE, y_r * FRAME_SCALE, fw_r, fh_r, ftx, fty, tw, th, IOU_EPS)
+
+    # coord: (x − x̂_r)² + (y − ŷ_r)² + (f(w) − g(ŵ_r))² + (f(h) − g(ĥ_r))².
+    g_w, slope_w = _size_term(w_r, WH_MODE, EPS_INSIDE, SQRT_EPS)
+    g_h, slope_h = _size_term(h_r, WH_MODE, EPS_INSIDE, SQRT_EPS)
+    e_x = tx - x_r
+    e_y = ty - y_r
+    e_w = _target_size(tw, WH_MODE) - g_w
+    e_h = _target_size(th, WH_MODE) - g_h
+    coord = tl.where(has, e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h, 0.0)
+    d_x = -2 * w_coord * e_x
+    d_y = -2 * w_coord * e_y
+    d_w = -2 * w_coord * e_w * slope_w
+    d_h = -2 * w_coord * e_h * slope_h
+
+    # obj: (c* − ĉ_r)², c* = IoU_r or 1.
+    if CONF_IOU:
+        obj_diff = iou_r - c_r
+    else:
+        obj_diff = 1.0 - c_r
+    obj = tl.where(has, obj_diff * obj_diff, 0.0)
+    d_c = -2 * w_obj * obj_diff
+    if CONF_IOU and IOU_THROUGH:
+        through = 2 * w_obj * obj_diff
+        d_x += through * di_x * FRAME_SCALE
+        d_y += through * di_y * FRAME_SCALE
+        d_w += through * di_w * chain_w
+        d_h += through * di_h * chain_h
+
+    # noobj, and every predictor's gradient.
+    noobj = tl.zeros([BLOCK], DT)
+    for b in tl.static_range(B):
+        conf = _load(p_cell + (C + 5 * b) * p_sk, live, DT)
+        answers = has & (r == b)
+        if PREDICTOR_NOOBJ:
+            pays = live & ~answers
+        else:
+            pays = live & ~has
+        noobj += tl.where(pays, conf * conf, 0.0)
+        g_b = g_cell + C + 5 * b
+        tl.store(g_b, tl.where(answers, d_c, tl.where(pays, 2 * w_noobj * conf, 0.0)), mask=live)
+        tl.store(g_b + 1, tl.where(answers, d_x, 0.0), mask=live)
+        tl.store(g_b + 2, tl.where(answers, d_y, 0.0), mask=live)
+        tl.store(g_b + 3, tl.where(answers, d_w, 0.0), mask=live)
+        tl.store(g_b + 4, tl.where(answers, d_h, 0.0), mask=live)
+
+    out = partial_ptr + (n * tl.num_programs(1) + blk) * 4
+    tl.store(out, tl.sum(coord, axis=0))
+    tl.store(out + 1, tl.sum(obj, axis=0))
+    tl.store(out + 2, tl.sum(noobj, axis=0))
+    tl.store(out + 3, tl.sum(cls, axis=0))
+
+
+def block_size(spec: LossSpec) -> int:
+    """Cells per program: the grid's cells rounded up to a power of two, at most MAX_BLOCK."""
+    return min(triton.next_power_of_2(spec.S * spec.S), MAX_BLOCK)
+
+
+def constexprs(spec: LossSpec, dtype: torch.dtype, weights: tuple[float, ...] | None) -> dict:
+    """The kernel's compile-time arguments for a spec, a compute dtype and constant weights
+    (None: per-image weights from a tensor)."""
+    w = weights if weights is not None else (0.0, 0.0, 0.0, 0.0)
+    return dict(
+        S=spec.S,
+        B=spec.B,
+        C=spec.C,
+        FRAME_SCALE=iou_frame_scale(spec),
+        WH_MODE=WH_MODES[spec.wh_mode],
+        EPS_INSIDE=spec.signed_sqrt_eps == "inside",
+        CONF_IOU=spec.conf_target == "iou",
+        IOU_THROUGH=spec.iou_grad == "through",
+        PREDICTOR_NOOBJ=spec.noobj_scope == "predictor",
+        RMSE_FALLBACK=spec.responsible == "max_iou_else_min_rmse",
+        IOU_EPS=spec.iou_eps,
+        SQRT_EPS=SIGNED_SQRT_EPS,
+        W_COORD=float(w[0]),
+        W_OBJ=float(w[1]),
+        W_NOOBJ=float(w[2]),
+        W_CLS=float(w[3]),
+        PER_IMAGE_WEIGHTS=weights is None,
+        DT=TL_DTYPES[dtype],
+        BLOCK=block_size(spec),
+    )
+
+
+def interpreted() -> bool:
+    """Whether the kernel was built for Triton's interpreter (TRITON_INTERPRET=1 at import)."""
+    return not isinstance(yolov1_kernel, triton.runtime.JITFunction)
+
+
+def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
+    """Each image's terms (N, 4) and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), compute dtype.
+
+    ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
+    on a CUDA device (or on the CPU under the interpreter). ``weights``: four numbers, or an
+    (N, 4) tensor.
+    """
+    if pred.device.type != "cuda" and not interpreted():
+        raise ValueError(
+            f"the Triton kernel needs CUDA tensors (or TRITON_INTERPRET=1 for CPU ones), got {pred.device}"
+        )
+    dt = compute_dtype(pred.dtype)
+    n_images = pred.shape[0]
+    block = block_size(spec)
+    n_blocks = triton.cdiv(spec.S * spec.S, block)
+    grad = torch.empty((n_images, spec.S, spec.S, spec.pred_channels), dtype=dt, device=pred.device)
+    partial = torch.empty((n_images, n_blocks, 4), dtype=dt, device=pred.device)
+    if n_images == 0:
+        return partial.sum(dim=1), grad
+    per_image = isinstance(weights, Tensor)
+    weight_tensor = weights.to(dt).contiguous() if per_image else partial
+    yolov1_kernel[(n_images, n_blocks)](
+        pred,
+        target,
+        grad,
+        partial,
+        weight_tensor,
+        *pred.stride(),
+        *target.stride(),
+        **constexprs(spec, dt, None if per_image else tuple(weights)),
+        num_warps=max(1, min(block // 32, 4)),
+    )
+    return partial.sum(dim=1), grad
