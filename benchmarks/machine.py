@@ -52,7 +52,6 @@ def machine_info() -> dict:
     return {
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
