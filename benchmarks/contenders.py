@@ -16,6 +16,7 @@ import torch
 
 import reference
 from benchmarks.naive import check_dialect, naive_loss
+from conformance.implementation import named_outputs
 from reference import LossSpec
 
 MODES = ("forward", "backward", "forward+backward")
@@ -100,8 +101,12 @@ def project_contenders(compile_backend: str | None = "inductor") -> tuple[Conten
 
 
 def user_contender(name: str, fn: Callable) -> Contender:
-    """A user's torch loss ``fn(pred, target) -> total`` (0-d tensor), called as it is for every spec."""
-    return Contender(name, lambda spec: fn, _runs_anywhere)
+    """A user's torch loss ``fn(pred, target)``, called as it is for every spec.
+
+    It returns the total, or what ``yolov1-loss check`` accepts: a tuple whose last item is the
+    total, or a mapping or NamedTuple with 'total' (or 'loss').
+    """
+    return Contender(name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere)
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -72,11 +72,11 @@ def usage_error(args) -> str | None:
 def contenders(args) -> list:
     """The project's contenders (without torch.compile under --no-compile), and the user's loss."""
     from benchmarks.contenders import project_contenders, user_contender
-    from benchmarks.user_loss import as_total_loss, load
+    from conformance.loading import load_callable
 
     chosen = list(project_contenders(None if args.no_compile else "inductor"))
     if args.impl:
-        chosen.append(user_contender(args.impl, as_total_loss(load(args.impl))))
+        chosen.append(user_contender(args.impl, load_callable(args.impl)))
     return chosen
 
 
@@ -130,9 +130,11 @@ def run(args) -> int:
         return 2
     if args.grid == "targets":
         return run_targets(args)
+    from conformance.loading import LoadError
+
     try:
         chosen = contenders(args)
-    except (ImportError, ValueError) as err:
+    except LoadError as err:
         print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
         return 2
     return run_sweep(args, chosen)
