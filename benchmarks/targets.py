@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.contenders import FUSED, NAIVE, compiled
+from benchmarks.report import format_seconds
 from benchmarks.sweep import Result, run_configuration
 from benchmarks.timing import copy_bandwidth, pinned_threads
 from reference import LossSpec
@@ -25,6 +26,7 @@ class Outcome:
     at_most: bool = False  # the measure must not exceed the threshold (else: reach it)
     unit: str = "×"
     reason: str | None = None
+    detail: str = ""  # the figures behind the measure
 
     @property
     def met(self) -> bool | None:
@@ -37,7 +39,8 @@ class Outcome:
         if self.measured is None:
             return f"{self.description}: not measured ({self.reason}); target {bound}"
         verdict = "met" if self.met else "NOT met"
-        return f"{self.description}: {self.measured:.3g}{self.unit} (target {bound}): {verdict}"
+        detail = f" [{self.detail}]" if self.detail else ""
+        return f"{self.description}: {self.measured:.3g}{self.unit} (target {bound}): {verdict}{detail}"
 
 
 def _by_name(results: list[Result]) -> dict[str, Result]:
@@ -49,7 +52,9 @@ def speedup(results: dict[str, Result], slower: str, faster: str, description: s
     missing = [results[name] for name in (slower, faster) if results[name].timing is None]
     if missing:
         return Outcome(description, None, threshold, reason=f"{missing[0].contender}: {missing[0].why_not_timed}")
-    return Outcome(description, results[slower].timing.median_s / results[faster].timing.median_s, threshold)
+    slow, fast = results[slower].timing.median_s, results[faster].timing.median_s
+    detail = f"{faster} {format_seconds(fast)}, {slower} {format_seconds(slow)} per step"
+    return Outcome(description, slow / fast, threshold, detail=detail)
 
 
 def cpu_targets(budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:
