@@ -9,9 +9,16 @@ from typing import Callable
 
 import torch
 
-from benchmarks.contenders import Contender, disagreement, oracle, steps
+from benchmarks.contenders import MODES, Contender, disagreement, oracle, steps
 from benchmarks.inputs import make_batch
-from benchmarks.timing import ROUNDS_BUDGET_S, Timing, copy_bandwidth, count_launches, measure, peak_extra_bytes
+from benchmarks.timing import (
+    ROUNDS_BUDGET_S,
+    Timing,
+    copy_bandwidth,
+    count_launches,
+    measure,
+    peak_extra_bytes,
+)
 from reference import LossSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -30,7 +37,7 @@ class Grid:
 
 
 # The issue's sweep; N = 65536 only on a GPU.
-FULL = Grid((1, 8, 64, 512, 4096), (7, 14), (2, 3), ("float32", "bfloat16"), ("forward", "backward", "forward+backward"))
+FULL = Grid((1, 8, 64, 512, 4096), (7, 14), (2, 3), ("float32", "bfloat16"), MODES)
 DEFAULT = Grid((1, 8, 64, 512))
 QUICK = Grid((1, 64))
 GPU_ONLY_BATCH_SIZES = (65536,)
@@ -74,7 +81,7 @@ class Result:
 
 
 def configurations(grid: Grid):
-    """(n, S, B, dtype name) for every batch configuration of the grid, smallest work first."""
+    """(n, S, B, dtype name) for every batch configuration of the grid, batch size varying fastest."""
     for S in grid.grid_sides:
         for B in grid.predictors:
             for dtype in grid.dtypes:
@@ -113,7 +120,17 @@ def _first_call(contender: Contender, spec: LossSpec, pred, target, expected):
     return fn, seconds, (f"differs from the oracle: {differs}" if differs else None)
 
 
-def run_configuration(contenders, spec: LossSpec, n: int, dtype: str, device: str, modes, *, budget_s: float = ROUNDS_BUDGET_S, copy_bytes_per_s: float | None = None) -> list[Result]:
+def run_configuration(
+    contenders,
+    spec: LossSpec,
+    n: int,
+    dtype: str,
+    device: str,
+    modes,
+    *,
+    budget_s: float = ROUNDS_BUDGET_S,
+    copy_bytes_per_s: float | None = None,
+) -> list[Result]:
     """Check every contender against the oracle on one batch, then time those that agree, mode by mode.
 
     ``copy_bytes_per_s``: on CUDA, the device's measured copy bandwidth (adds launches, memory, bandwidth).
@@ -122,14 +139,17 @@ def run_configuration(contenders, spec: LossSpec, n: int, dtype: str, device: st
     expected = oracle(pred, target, spec)
     results = []
     for contender in contenders:
-        base = dict(contender=contender.name, n=n, S=spec.S, B=spec.B, C=spec.C, dtype=dtype, device=device)
-        runnable = [m for m in modes if not contender.refuses(spec, device, DTYPES[dtype], m)]
-        fn, first_call_s, fault = _first_call(contender, spec, pred, target, expected) if runnable else (None, None, None)
+        refusals = {mode: contender.refuses(spec, device, DTYPES[dtype], mode) for mode in modes}
+        fn, first_call_s, fault = None, None, None
+        if not all(refusals.values()):
+            fn, first_call_s, fault = _first_call(contender, spec, pred, target, expected)
         for mode in modes:
-            skipped = contender.refuses(spec, device, DTYPES[dtype], mode)
-            result = Result(mode=mode, **base, first_call_s=first_call_s, skipped=skipped, fault=None if skipped else fault)
+            result = Result(
+                contender.name, mode, n, spec.S, spec.B, spec.C, dtype, device,
+                first_call_s=first_call_s, skipped=refusals[mode], fault=None if refusals[mode] else fault,
+            )  # fmt: skip
             results.append(result)
-            if skipped or fault:
+            if result.why_not_timed:
                 continue
             step, setup = steps(contender, fn, pred, target, spec, mode)
             result.timing = measure(step, setup, device=device, budget_s=budget_s)
@@ -138,7 +158,9 @@ def run_configuration(contenders, spec: LossSpec, n: int, dtype: str, device: st
     return results
 
 
-def run_sweep(contenders, grid: Grid, spec: LossSpec, device: str, *, progress: Callable[[str], None] = lambda line: None, **options) -> list[Result]:
+def run_sweep(
+    contenders, grid: Grid, spec: LossSpec, device: str, *, progress: Callable[[str], None] = print, **options
+) -> list[Result]:
     """Every contender on every case of ``grid``; ``spec`` gives the dialect (its S, B, C are replaced).
 
     On CUDA the device's copy bandwidth is measured first, for the bandwidth figures.

@@ -29,7 +29,7 @@ class Prepared(NamedTuple):
     spec: LossSpec
     pred: torch.Tensor
     target: torch.Tensor
-    disagreement: str | None
+    differs: str | None
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +77,7 @@ def test_throughput(case: suite.Case, benchmark, request):
         pytest.skip(refusal)
 
     ready = prepared(case.contender, case.n, case.S, case.B, case.dtype, case.device, backend)
-    assert ready.disagreement is None, f"{case.contender} parts from the oracle: {ready.disagreement}"
+    assert ready.differs is None, f"{case.contender} parts from the oracle: {ready.differs}"
 
     step, setup = steps(ready.contender, ready.fn, ready.pred, ready.target, spec, case.mode)
     setup = setup or (lambda: ())
