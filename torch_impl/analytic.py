@@ -8,6 +8,8 @@ which is how the backward pass of a component other than the total is served.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -16,8 +18,10 @@ from torch_impl.boxes import BoxIoU, Overlap
 from torch_impl.dtypes import compute_dtype
 from torch_impl.terms import SIGNED_SQRT_EPS, Evaluation, evaluate, inside_eps_root, iou_frame_scale, pick
 
-# The weights of (coord, obj, noobj, cls): four numbers, or an (N, 4) tensor, one row per image.
-Weights = tuple[float, float, float, float] | Tensor
+# The weights of (coord, obj, noobj, cls): each a number, an (N,) tensor (one per image), or
+# None for a term left out altogether (not even 0 · its gradient, which is NaN where that is ∞).
+Weight = float | Tensor | None
+Weights = tuple[Weight, Weight, Weight, Weight]
 
 
 def overlap_grad(o: Overlap) -> tuple[Tensor, Tensor]:
@@ -83,11 +87,11 @@ def pred_size_slope(v: Tensor, spec: LossSpec) -> Tensor:
     return torch.where(defined, slope, 0.0)
 
 
-def _weigh(value: Tensor, weights: Weights, k: int) -> Tensor:
-    """``value`` (N, S, S, ...) times weight k, a number or one per image."""
-    if isinstance(weights, Tensor):
-        return value * weights[:, k].reshape(-1, *(1 for _ in value.shape[1:]))
-    return value * weights[k]
+def _weigh(value: Tensor, weight: float | Tensor) -> Tensor:
+    """``value`` (N, ...) times a weight: a number, or one per image (N,)."""
+    if isinstance(weight, Tensor):
+        return value * weight.reshape(-1, *(1 for _ in value.shape[1:]))
+    return value * weight
 
 
 def _only_responsible(value: Tensor, r: Tensor, B: int) -> Tensor:
@@ -97,25 +101,65 @@ def _only_responsible(value: Tensor, r: Tensor, B: int) -> Tensor:
     return torch.where(at_r, value.unsqueeze(3), 0.0)
 
 
-def gradient(ev: Evaluation, spec: LossSpec, weights: Weights) -> Tensor:
-    """d(Σ_k w_k · Σ_cells term_k) / d pred, (N, S, S, C + 5B), from an :class:`Evaluation`."""
-    has = ev.has_object
-    d_cls = _weigh(torch.where(has[..., None], -2 * ev.cls_diff, 0.0), weights, 3)
-    d_obj_conf = _weigh(torch.where(has, -2 * ev.obj_diff, 0.0), weights, 1)
-    d_conf = _weigh(ev.pays_noobj * 2 * ev.conf, weights, 2) + _only_responsible(d_obj_conf, ev.r, spec.B)
+class CellGrad(NamedTuple):
+    """A term's gradient by piece of the prediction cell; None where it is 0."""
 
+    p: Tensor | None = None  # (N, S, S, C) class scores
+    conf: Tensor | None = None  # (N, S, S, B) confidences
+    box: Tensor | None = None  # (N, S, S, B, 4) boxes
+
+
+def coord_grad(ev: Evaluation, spec: LossSpec) -> CellGrad:
+    """d coord / d pred: −2 (t − g(p̂)) g'(p̂) at the responsible predictor's box."""
     _, _, w, h = ev.box_r.unbind(-1)
     ones = torch.ones_like(w)
     slopes = torch.stack([ones, ones, pred_size_slope(w, spec), pred_size_slope(h, spec)], dim=-1)
-    d_box_r = _weigh(torch.where(has[..., None], -2 * ev.coord_diff * slopes, 0.0), weights, 0)
+    d_box_r = torch.where(ev.has_object[..., None], -2 * ev.coord_diff * slopes, 0.0)
+    return CellGrad(box=_only_responsible(d_box_r, ev.r, spec.B))
+
+
+def obj_grad(ev: Evaluation, spec: LossSpec) -> CellGrad:
+    """d obj / d pred: at ĉ_r, and at the box through c* = IoU_r under iou_grad='through'."""
+    diff = torch.where(ev.has_object, ev.obj_diff, 0.0)
+    d_conf = _only_responsible(-2 * diff, ev.r, spec.B)
     if spec.conf_target == "iou" and spec.iou_grad == "through":
         d_iou = iou_grad(ev.iou, ev.pbox) * frame_chain(ev.box, spec)
-        through = _weigh(torch.where(has, 2 * ev.obj_diff, 0.0), weights, 1)
-        d_box_r = d_box_r + through[..., None] * pick(d_iou, ev.r)
-    d_box = _only_responsible(d_box_r, ev.r, spec.B)
+        d_box_r = 2 * diff[..., None] * pick(d_iou, ev.r)
+        return CellGrad(conf=d_conf, box=_only_responsible(d_box_r, ev.r, spec.B))
+    return CellGrad(conf=d_conf)
 
-    boxes = torch.cat([d_conf[..., None], d_box], dim=-1)
-    return torch.cat([d_cls, boxes.flatten(-2)], dim=-1)
+
+def noobj_grad(ev: Evaluation, spec: LossSpec) -> CellGrad:
+    """d noobj / d pred: 2 ĉ_b at the predictors that pay it."""
+    return CellGrad(conf=ev.pays_noobj * 2 * ev.conf)
+
+
+def cls_grad(ev: Evaluation, spec: LossSpec) -> CellGrad:
+    """d cls / d pred: −2 (q − p) in object cells."""
+    return CellGrad(p=torch.where(ev.has_object[..., None], -2 * ev.cls_diff, 0.0))
+
+
+TERM_GRADS = (coord_grad, obj_grad, noobj_grad, cls_grad)
+
+
+def _accumulate(total: Tensor | None, piece: Tensor | None, weight: float | Tensor) -> Tensor | None:
+    if piece is None:
+        return total
+    piece = _weigh(piece, weight)
+    return piece if total is None else total + piece
+
+
+def gradient(ev: Evaluation, spec: LossSpec, weights: Weights) -> Tensor:
+    """d(Σ_k w_k · Σ_cells term_k) / d pred, (N, S, S, C + 5B), from an :class:`Evaluation`."""
+    total = CellGrad()
+    for term_grad, weight in zip(TERM_GRADS, weights):
+        if weight is not None:
+            piece = term_grad(ev, spec)
+            total = CellGrad(*(_accumulate(t, p, weight) for t, p in zip(total, piece)))
+    p = torch.zeros_like(ev.cls_diff) if total.p is None else total.p
+    conf = torch.zeros_like(ev.conf) if total.conf is None else total.conf
+    box = torch.zeros_like(ev.box) if total.box is None else total.box
+    return torch.cat([p, torch.cat([conf[..., None], box], dim=-1).flatten(-2)], dim=-1)
 
 
 def _empty_cells_noobj(conf: Tensor, empty: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,6 +169,8 @@ def _empty_cells_noobj(conf: Tensor, empty: Tensor) -> tuple[Tensor, Tensor]:
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
     """Each image's unweighted, unscaled terms (N, 4), and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B).
+
+    Terms in the order coord, obj, noobj, cls; weights as :data:`Weights`.
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5) of any floating dtype; the work
     and both results are in the compute dtype (float64 for float64, else float32).
@@ -141,14 +187,15 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
         image, cell = has_object.nonzero(as_tuple=True)  # (M,) each
 
         objects = evaluate(pred_cells[image, cell][:, None, None], target_cells[image, cell][:, None, None], spec)
-        object_weights = weights[image] if isinstance(weights, Tensor) else weights
+        object_weights = tuple(w[image] if isinstance(w, Tensor) else w for w in weights)
         conf = pred_cells[..., C :: 5]  # (N, S·S, B): each predictor's confidence
         noobj, d_conf = _empty_cells_noobj(conf, ~has_object[..., None])
 
         terms = torch.zeros((n_images, 4), dtype=dt, device=pred.device)
         terms[:, 2] = noobj.sum(dim=-1)
-        terms.index_add_(0, image, objects.per_cell.reshape(-1, 4))
+        terms.index_add_(0, image, torch.stack(objects.per_cell, dim=-1).reshape(-1, 4))
         grad = torch.zeros_like(pred_cells)
-        grad[..., C :: 5] = _weigh(d_conf, weights, 2)
+        if weights[2] is not None:
+            grad[..., C :: 5] = _weigh(d_conf, weights[2])
         grad[image, cell] = gradient(objects, spec, object_weights).reshape(-1, spec.pred_channels)
         return terms, grad.reshape(pred.shape)

@@ -43,16 +43,24 @@ def backend_for(device: torch.device) -> Backend:
     return analytic.loss_and_grad
 
 
-def _upstream_weights(g_terms: Tensor | None, g_weighted: Tensor | None, spec: LossSpec) -> Tensor:
-    """Per-image weights (N, 4) of the four terms given the upstream gradients of both outputs."""
-    if g_weighted is None:
-        return g_terms
-    from_total = torch.stack([lam * g_weighted for lam in lambdas(spec)], dim=-1)
-    return from_total if g_terms is None else g_terms + from_total
+def _upstream_weights(g_terms, g_weighted: Tensor | None, spec: LossSpec) -> analytic.Weights:
+    """Per-image weights of the four terms, from the upstream gradients of the five outputs.
+
+    A term whose output and the weighted sum both got no gradient is left out (None).
+    """
+    weights = []
+    for g_term, lam in zip(g_terms, lambdas(spec)):
+        from_total = None if g_weighted is None else lam * g_weighted
+        if g_term is None or from_total is None:
+            weights.append(g_term if from_total is None else from_total)
+        else:
+            weights.append(g_term + from_total)
+    return tuple(weights)
 
 
 class FusedLoss(torch.autograd.Function):
-    """(pred, target, spec, backend) -> (terms (N, 4), weighted (N,)), in the compute dtype."""
+    """(pred, target, spec, backend) -> per-image coord, obj, noobj, cls and their λ-weighted
+    sum, (N,) each, in the compute dtype."""
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
@@ -60,20 +68,22 @@ class FusedLoss(torch.autograd.Function):
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
-        return terms, weighted_sum(terms, spec)
+        outputs = tuple(term.clone() for term in terms.unbind(dim=1))
+        return (*outputs, weighted_sum(outputs, spec))
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_terms: Tensor | None, g_weighted: Tensor | None):
+    def backward(ctx, *upstream: Tensor | None):
         pred, target, grad = ctx.saved_tensors
-        if g_terms is None:
+        *g_terms, g_weighted = upstream
+        if all(g is None for g in g_terms):
             d_pred = g_weighted.reshape(-1, 1, 1, 1) * grad
         else:
-            weights = _upstream_weights(g_terms, g_weighted, ctx.spec).to(grad.dtype).contiguous()
-            _, d_pred = ctx.backend(pred, target, ctx.spec, weights)
+            _, d_pred = ctx.backend(pred, target, ctx.spec, _upstream_weights(g_terms, g_weighted, ctx.spec))
         return d_pred.to(pred.dtype), None, None, None
 
 
 def fused_terms(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None):
-    """(terms (N, 4), weighted (N,)) of canonical inputs through :class:`FusedLoss`."""
-    return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))
+    """((coord, obj, noobj, cls), weighted), (N,) each, of canonical inputs through :class:`FusedLoss`."""
+    *terms, weighted = FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))
+    return terms, weighted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -32,9 +32,10 @@ def lambdas(spec: LossSpec) -> tuple[float, float, float, float]:
     return tuple(getattr(spec, name) for name in WEIGHTS)
 
 
-def weighted_sum(terms: Tensor, spec: LossSpec) -> Tensor:
-    """(N, 4) per-image terms → (N,) λ-weighted sums (Python-number weights: no device copy)."""
-    return sum(lam * terms[:, k] for k, lam in enumerate(lambdas(spec)))
+def weighted_sum(terms: Sequence[Tensor], spec: LossSpec) -> Tensor:
+    """Per-image (coord, obj, noobj, cls), (N,) each → (N,) λ-weighted sums (Python-number weights:
+    no device copy)."""
+    return sum(lam * term for lam, term in zip(lambdas(spec), terms))
 
 
 def reduction_scale(spec: LossSpec, n_images: int) -> float:
@@ -44,13 +45,14 @@ def reduction_scale(spec: LossSpec, n_images: int) -> float:
     return spec.loss_scale
 
 
-def finish(terms: Tensor, weighted: Tensor, spec: LossSpec, dtype: torch.dtype) -> TorchLossParts:
-    """Reduce and scale per-image terms (N, 4) and their weighted sums (N,), and cast to ``dtype``."""
-    scale = reduction_scale(spec, terms.shape[0])
+def finish(terms: Sequence[Tensor], weighted: Tensor, spec: LossSpec, dtype: torch.dtype) -> TorchLossParts:
+    """Reduce and scale per-image terms (coord, obj, noobj, cls) and their weighted sums, (N,)
+    each, and cast to ``dtype``."""
+    scale = reduction_scale(spec, weighted.shape[0])
 
     def reduce(per_image: Tensor) -> Tensor:
         value = per_image if spec.reduction == "none" else per_image.sum()
         return (value * scale).to(dtype)
 
-    components = {name: reduce(terms[:, k]) for k, name in enumerate(COMPONENTS)}
+    components = {name: reduce(term) for name, term in zip(COMPONENTS, terms)}
     return TorchLossParts(**components, total=reduce(weighted))

@@ -36,7 +36,9 @@ class Evaluation(NamedTuple):
     cls_diff: Tensor  # (N, S, S, C): q − p
     conf: Tensor  # (N, S, S, B) predicted confidences
     pays_noobj: Tensor  # (N, S, S, B) bool: the predictors that pay the no-object term
-    per_cell: Tensor  # (N, S, S, 4): coord, obj, noobj, cls of each cell, unweighted
+    # (coord, obj, noobj, cls), each (N, S, S): every cell's terms, unweighted. Separate tensors,
+    # so that differentiating one term never runs through another's graph (where 0 · ∞ is NaN).
+    per_cell: tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def iou_frame_scale(spec: LossSpec) -> float:
@@ -164,18 +166,15 @@ def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
     cls_diff = target[..., :C] - pred[..., :C]
     pays = noobj_payers(has_object, r, spec)
 
-    per_cell = torch.stack(
-        [
-            torch.where(has_object, (coord_diff**2).sum(dim=-1), 0.0),
-            torch.where(has_object, obj_diff**2, 0.0),
-            (pays * conf**2).sum(dim=-1),
-            torch.where(has_object, (cls_diff**2).sum(dim=-1), 0.0),
-        ],
-        dim=-1,
+    per_cell = (
+        torch.where(has_object, (coord_diff**2).sum(dim=-1), 0.0),
+        torch.where(has_object, obj_diff**2, 0.0),
+        (pays * conf**2).sum(dim=-1),
+        torch.where(has_object, (cls_diff**2).sum(dim=-1), 0.0),
     )
     return Evaluation(has_object, r, box, pbox, iou, box_r, coord_diff, obj_diff, cls_diff, conf, pays, per_cell)
 
 
-def per_image_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> Tensor:
-    """(N, 4): each image's unweighted, unscaled coord, obj, noobj, cls, differentiable by autograd."""
-    return evaluate(pred, target, spec).per_cell.sum(dim=(1, 2))
+def per_image_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor, ...]:
+    """Each image's unweighted, unscaled (coord, obj, noobj, cls), (N,) each, differentiable by autograd."""
+    return tuple(term.sum(dim=(1, 2)) for term in evaluate(pred, target, spec).per_cell)

@@ -178,6 +178,10 @@ def yolov1_kernel(
     W_NOOBJ: tl.constexpr,
     W_CLS: tl.constexpr,
     PER_IMAGE_WEIGHTS: tl.constexpr,
+    USE_COORD: tl.constexpr,
+    USE_OBJ: tl.constexpr,
+    USE_NOOBJ: tl.constexpr,
+    USE_CLS: tl.constexpr,
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -209,7 +213,10 @@ def yolov1_kernel(
     for k in range(C):
         diff = tl.where(has, _load(t_cell + k * t_sk, live, DT) - _load(p_cell + k * p_sk, live, DT), 0.0)
         cls += diff * diff
-        tl.store(g_cell + k, -2 * w_cls * diff, mask=live)
+        if USE_CLS:
+            tl.store(g_cell + k, -2 * w_cls * diff, mask=live)
+        else:
+            tl.store(g_cell + k, tl.zeros([BLOCK], DT), mask=live)
 
     tx, ty, tw, th = _load_box(t_cell + (C + 1) * t_sk, t_sk, has, live, DT)
     ftx = tx * FRAME_SCALE
@@ -267,10 +274,16 @@ def yolov1_kernel(
     e_w = _target_size(tw, WH_MODE) - g_w
     e_h = _target_size(th, WH_MODE) - g_h
     coord = tl.where(has, e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h, 0.0)
-    d_x = -2 * w_coord * e_x
-    d_y = -2 * w_coord * e_y
-    d_w = -2 * w_coord * e_w * slope_w
-    d_h = -2 * w_coord * e_h * slope_h
+    if USE_COORD:
+        d_x = -2 * w_coord * e_x
+        d_y = -2 * w_coord * e_y
+        d_w = -2 * w_coord * e_w * slope_w
+        d_h = -2 * w_coord * e_h * slope_h
+    else:
+        d_x = tl.zeros([BLOCK], DT)
+        d_y = tl.zeros([BLOCK], DT)
+        d_w = tl.zeros([BLOCK], DT)
+        d_h = tl.zeros([BLOCK], DT)
 
     # obj: (c* − ĉ_r)², c* = IoU_r or 1.
     if CONF_IOU:
@@ -278,8 +291,11 @@ def yolov1_kernel(
     else:
         obj_diff = 1.0 - c_r
     obj = tl.where(has, obj_diff * obj_diff, 0.0)
-    d_c = -2 * w_obj * obj_diff
-    if CONF_IOU and IOU_THROUGH:
+    if USE_OBJ:
+        d_c = -2 * w_obj * obj_diff
+    else:
+        d_c = tl.zeros([BLOCK], DT)
+    if CONF_IOU and IOU_THROUGH and USE_OBJ:
         through = 2 * w_obj * obj_diff
         d_x += through * di_x * FRAME_SCALE
         d_y += through * di_y * FRAME_SCALE
@@ -297,7 +313,11 @@ def yolov1_kernel(
             pays = live & ~has
         noobj += tl.where(pays, conf * conf, 0.0)
         g_b = g_cell + C + 5 * b
-        tl.store(g_b, tl.where(answers, d_c, tl.where(pays, 2 * w_noobj * conf, 0.0)), mask=live)
+        if USE_NOOBJ:
+            d_conf = tl.where(pays, 2 * w_noobj * conf, 0.0)
+        else:
+            d_conf = tl.zeros([BLOCK], DT)
+        tl.store(g_b, tl.where(answers, d_c, d_conf), mask=live)
         tl.store(g_b + 1, tl.where(answers, d_x, 0.0), mask=live)
         tl.store(g_b + 2, tl.where(answers, d_y, 0.0), mask=live)
         tl.store(g_b + 3, tl.where(answers, d_w, 0.0), mask=live)
@@ -315,10 +335,12 @@ def block_size(spec: LossSpec) -> int:
     return min(triton.next_power_of_2(spec.S * spec.S), MAX_BLOCK)
 
 
-def constexprs(spec: LossSpec, dtype: torch.dtype, weights: tuple[float, ...] | None) -> dict:
-    """The kernel's compile-time arguments for a spec, a compute dtype and constant weights
-    (None: per-image weights from a tensor)."""
-    w = weights if weights is not None else (0.0, 0.0, 0.0, 0.0)
+def constexprs(spec: LossSpec, dtype: torch.dtype, weights: Weights) -> dict:
+    """The kernel's compile-time arguments for a spec, a compute dtype and the weights: which
+    terms are used (not None), and their values when they are numbers (else they come per image
+    from a tensor, see :func:`weight_tensor`)."""
+    per_image = any(isinstance(w, Tensor) for w in weights)
+    constant = [0.0 if per_image or w is None else float(w) for w in weights]
     return dict(
         S=spec.S,
         B=spec.B,
@@ -332,14 +354,26 @@ def constexprs(spec: LossSpec, dtype: torch.dtype, weights: tuple[float, ...] | 
         RMSE_FALLBACK=spec.responsible == "max_iou_else_min_rmse",
         IOU_EPS=spec.iou_eps,
         SQRT_EPS=SIGNED_SQRT_EPS,
-        W_COORD=float(w[0]),
-        W_OBJ=float(w[1]),
-        W_NOOBJ=float(w[2]),
-        W_CLS=float(w[3]),
-        PER_IMAGE_WEIGHTS=weights is None,
+        W_COORD=constant[0],
+        W_OBJ=constant[1],
+        W_NOOBJ=constant[2],
+        W_CLS=constant[3],
+        PER_IMAGE_WEIGHTS=per_image,
+        USE_COORD=weights[0] is not None,
+        USE_OBJ=weights[1] is not None,
+        USE_NOOBJ=weights[2] is not None,
+        USE_CLS=weights[3] is not None,
         DT=TL_DTYPES[dtype],
         BLOCK=block_size(spec),
     )
+
+
+def weight_tensor(weights: Weights, n_images: int, dtype: torch.dtype, device) -> Tensor | None:
+    """(N, 4) per-image weights when any weight is a tensor (numbers broadcast, None as 0), else None."""
+    if not any(isinstance(w, Tensor) for w in weights):
+        return None
+    columns = [w if isinstance(w, Tensor) else torch.full((n_images,), w or 0.0, device=device) for w in weights]
+    return torch.stack([c.to(dtype) for c in columns], dim=1)
 
 
 def interpreted() -> bool:
@@ -351,8 +385,8 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     """Each image's terms (N, 4) and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), compute dtype.
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
-    on a CUDA device (or on the CPU under the interpreter). ``weights``: four numbers, or an
-    (N, 4) tensor.
+    on a CUDA device (or on the CPU under the interpreter). ``weights`` as
+    ``torch_impl.analytic.Weights``.
     """
     if pred.device.type != "cuda" and not interpreted():
         raise ValueError(
@@ -366,17 +400,16 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     partial = torch.empty((n_images, n_blocks, 4), dtype=dt, device=pred.device)
     if n_images == 0:
         return partial.sum(dim=1), grad
-    per_image = isinstance(weights, Tensor)
-    weight_tensor = weights.to(dt).contiguous() if per_image else partial
+    per_image = weight_tensor(weights, n_images, dt, pred.device)
     yolov1_kernel[(n_images, n_blocks)](
         pred,
         target,
         grad,
         partial,
-        weight_tensor,
+        partial if per_image is None else per_image,
         *pred.stride(),
         *target.stride(),
-        **constexprs(spec, dt, None if per_image else tuple(weights)),
+        **constexprs(spec, dt, weights),
         num_warps=max(1, min(block // 32, 4)),
     )
     return partial.sum(dim=1), grad
