@@ -12,6 +12,7 @@ shrinks toward the smallest grid, one image, the default dialect and the plaines
 
 from __future__ import annotations
 
+from hypothesis import example
 from hypothesis import strategies as st
 
 from reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
@@ -40,8 +41,8 @@ def knob_combinations():
     words = {name: st.sampled_from(values) for name, values in CHOICES.items()}
     numbers = {
         "iou_eps": st.sampled_from(IOU_EPS_VALUES),
-        "loss_scale": st.sampled_from(LOSS_SCALES) | st.floats(0.01, 10.0),
-        **{name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0) for name in WEIGHTS},
+        "loss_scale": st.sampled_from(LOSS_SCALES) | st.floats(0.01, 10.0, allow_subnormal=False),
+        **{name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0, allow_subnormal=False) for name in WEIGHTS},
     }
     return st.fixed_dictionaries({**words, **numbers})
 
@@ -74,3 +75,49 @@ def recipes(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
 def examples(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
     """:class:`conformance.example.Example` s built from :func:`recipes`."""
     return recipes(specs, images).map(build)
+
+
+# Dialects off the presets' beaten track, for the explicit examples.
+ODD_DIALECTS = (
+    dict(noobj_scope="predictor", iou_frame="raw", wh_mode="linear", conf_target="one",
+         responsible="max_iou_else_min_rmse", iou_eps=0.01, reduction="none", loss_scale=2.0,
+         lambda_coord=2.0, lambda_obj=0.5, lambda_noobj=0.1, lambda_class=5.0),
+    dict(noobj_scope="cell", iou_frame="image", wh_mode="signed_sqrt", signed_sqrt_eps="inside",
+         iou_grad="through", reduction="mean", lambda_noobj=2.0),
+    dict(iou_frame="raw", wh_mode="sqrt", iou_grad="through", responsible="max_iou_else_min_rmse",
+         iou_eps=1e-6, reduction="none", loss_scale=0.5),
+)
+
+
+def hard_recipes(spec: LossSpec | None = None) -> list:
+    """A handful of recipes that meet every hard case in every preset and a few odd dialects.
+
+    Each puts one of each CELL_CASES in every cell of two full 3×3 images (B and C vary, C = 22
+    among them); then an empty batch, an all-empty grid, and a large-magnitude 7×7 batch. With
+    ``spec``, the same recipes in that one dialect and grid size. Hypothesis's own examples are
+    few under the ci profile and start small, so tests run these first as explicit examples.
+    """
+    if spec is None:
+        grids = ((2, 20), (3, 4), (2, 22), (1, 1), (4, 5))
+        specs = [LossSpec.preset(name, S=3, B=b, C=c) for name, (b, c) in zip(PRESETS, grids)]
+        specs += [LossSpec(S=3, B=b, C=c, **knobs) for knobs, (b, c) in zip(ODD_DIALECTS, grids[:3])]
+        plain = LossSpec(S=7)
+    else:
+        specs, plain = [spec], spec
+    recipes = [Recipe(s, images=2, occupancy="full", cases=CELL_CASES, seed=n) for n, s in enumerate(specs)]
+    return recipes + [
+        Recipe(plain, images=0),
+        Recipe(plain, images=2, occupancy="empty"),
+        Recipe(plain, images=3, cases=("random", "tie", "exact"), magnitude=1024.0, seed=1),
+    ]
+
+
+def with_hard_examples(spec: LossSpec | None = None):
+    """Decorator for a ``@given`` test of one example: :func:`hard_recipes` as explicit examples."""
+
+    def decorate(test):
+        for recipe in reversed(hard_recipes(spec)):
+            test = example(build(recipe))(test)
+        return test
+
+    return decorate

@@ -1,0 +1,150 @@
+"""Tolerances, and finding where two evaluations part: the worst element, or the first cell.
+
+Error budget. Every term of the loss is a square of differences of inputs, so rounding moves
+a cell's value by about ε · (1 + Σ pred² + Σ target²) over that cell (its *magnitude*), times
+the scale it is reported at (loss_scale, 1/N under mean, Σ|λ| for the total); a gradient
+element by about ε · (|its value| + √magnitude), with the same scale. ``RTOL`` is that ε per
+dtype, with room for the few dozen operations each value goes through.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from reference.kinks import kink_margin
+from reference.spec import LossSpec
+from reference.validate import pred_channel_name
+
+from conformance.example import Example
+
+# Relative error allowed per dtype. Calibrated in tests/conformance/test_calibration.py, which
+# measures the worst error-to-budget ratio of a correct independent torch loss against the
+# oracle over the CI examples (float64: ~1e-14 of the budget, float32: ~1e-7 after rounding
+# the inputs): these leave a margin of about 100 over what was seen, and are still orders of
+# magnitude below what any real bug moves (a dropped factor, a wrong cell: O(1) of the budget).
+RTOL = {"float64": 1e-11, "float32": 3e-5, "exact": 0.0}  # exact: bitwise (determinism)
+
+# How far from a kink (spec §4), relative to 1 + the cell's largest input, a cell must be for
+# a non-project implementation's gradient to be compared there: beyond float32 rounding.
+KINK_MARGIN = {"float64": 1e-6, "float32": 1e-3}
+
+
+def cell_magnitude(example: Example) -> np.ndarray:
+    """(N, S, S): 1 + the sum of squares of the cell's prediction and target values."""
+    return 1.0 + (example.pred**2).sum(axis=-1) + (example.target**2).sum(axis=-1)
+
+
+def output_scale(spec: LossSpec, n_images: int, name: str) -> float:
+    """How much a unit of per-cell error weighs in output ``name`` (a component or 'total')."""
+    scale = abs(spec.loss_scale) / (max(n_images, 1) if spec.reduction == "mean" else 1)
+    if name == "total":
+        scale *= sum(abs(w) for w in (spec.lambda_coord, spec.lambda_obj, spec.lambda_noobj, spec.lambda_class))
+    return scale
+
+
+def reduce_cells(per_cell: np.ndarray, spec: LossSpec) -> np.ndarray:
+    """(N, S, S) → the output's shape: per image under reduction='none', else the sum."""
+    per_image = per_cell.sum(axis=(1, 2))
+    return per_image if spec.reduction == "none" else np.asarray(per_image.sum())
+
+
+def value_tolerance(example: Example, dtype: str, name: str) -> np.ndarray:
+    """The tolerance of output ``name``, shaped like it (() or (N,))."""
+    scale = output_scale(example.spec, example.images, name)
+    return RTOL[dtype] * scale * reduce_cells(cell_magnitude(example), example.spec)
+
+
+def grad_tolerance(example: Example, dtype: str, name: str, size: np.ndarray) -> np.ndarray:
+    """Per-element tolerance of the gradient of ``name``, given ``size`` (N, S, S, K): the
+    magnitude of the gradient's terms (the absolute gradient, or Σ|λ_k ∇_k| for the total)."""
+    scale = output_scale(example.spec, example.images, name)
+    return RTOL[dtype] * (np.abs(size) + scale * np.sqrt(cell_magnitude(example))[..., None])
+
+
+def differs(actual, expected, tolerance) -> np.ndarray:
+    """Elementwise: |actual − expected| > tolerance, where NaN equals NaN and inf equals itself."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    with np.errstate(invalid="ignore"):
+        close = np.abs(actual - expected) <= tolerance
+    return ~(same | close)
+
+
+def worst_element(actual, expected, tolerance, mask=None):
+    """The index where |actual − expected| / tolerance is largest among the differing elements
+    (NaN or inf mismatches first), or None if none differ. ``mask``: where to look."""
+    bad = differs(actual, expected, tolerance)
+    if mask is not None:
+        bad &= np.broadcast_to(mask, bad.shape)
+    if not bad.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(np.asarray(actual, np.float64) - expected) / np.maximum(tolerance, 1e-300)
+    ratio = np.where(bad, np.nan_to_num(ratio, nan=np.inf), -1.0)
+    return tuple(int(i) for i in np.unravel_index(np.argmax(ratio), ratio.shape))
+
+
+def element_fields(spec: LossSpec, index) -> dict:
+    """Report fields of a canonical prediction element (n, i, j, k)."""
+    n, i, j, k = index
+    predictor = (k - spec.C) // 5 if k >= spec.C else None
+    return {"image": n, "cell": (i, j), "predictor": predictor, "channel": pred_channel_name(k, spec.C)}
+
+
+def smooth_cells(example: Example, margin: float) -> np.ndarray:
+    """(N, S, S) bool: the cells at least ``margin`` (relative to 1 + the cell's largest input)
+    away from every kink (reference.kinks).
+
+    Cells without an object hold only ĉ² terms and are always smooth.
+    """
+    spec = example.spec
+    smooth = np.ones(example.has_object.shape, dtype=bool)
+    scale = 1.0 + np.maximum(np.abs(example.pred).max(axis=-1), np.abs(example.target).max(axis=-1))
+    for n, i, j in np.argwhere(example.has_object):
+        one = np.zeros(smooth.shape, dtype=bool)
+        one[n, i, j] = True
+        alone = example.keep_cells(one)
+        smooth[n, i, j] = kink_margin(alone.pred, alone.target, spec) >= margin * scale[n, i, j]
+    return smooth
+
+
+def bisect(candidates: np.ndarray, differs_on: Callable[[np.ndarray], bool]):
+    """One candidate on which ``differs_on`` (given a subset of candidates) holds alone, or None.
+
+    Assumes it holds on all of ``candidates``; halves them, keeping the earlier half that still
+    differs: about 2·log2(len) calls. None when only several candidates together differ.
+    """
+    while len(candidates) > 1:
+        for half in np.array_split(candidates, 2):
+            if differs_on(half):
+                candidates = half
+                break
+        else:
+            return None
+    return int(candidates[0]) if len(candidates) else None
+
+
+def first_differing_cell(example: Example, differs_on: Callable[[Example], bool]):
+    """A cell (n, i, j) on which ``differs_on`` holds with every other cell emptied, or None.
+
+    Emptied cells add nothing to any component (see Example.keep_cells), so a difference in a
+    sum over cells is found by bisecting the cells.
+    """
+    shape = example.has_object.shape
+
+    def differs_on_cells(cells: np.ndarray) -> bool:
+        keep = np.zeros(example.has_object.size, dtype=bool)
+        keep[cells] = True
+        return differs_on(example.keep_cells(keep.reshape(shape)))
+
+    found = bisect(np.arange(example.has_object.size), differs_on_cells)
+    return None if found is None else tuple(int(i) for i in np.unravel_index(found, shape))
+
+
+def only_cell(example: Example, cell) -> Example:
+    """The example with every cell but ``cell`` (n, i, j) emptied."""
+    keep = np.zeros(example.has_object.shape, dtype=bool)
+    keep[cell] = True
+    return example.keep_cells(keep)

@@ -1,0 +1,338 @@
+"""One interface over any YOLOv1 loss: the oracle, the project's torch implementation, anyone's callable.
+
+An :class:`Implementation` takes canonical float64 NumPy inputs and a :class:`LossSpec`, converts
+them to its layout, dtype, framework and device, calls the loss, and hands back float64 NumPy:
+the components it exposes (at least the total) and, when asked, the gradient of each with
+respect to the prediction, in the canonical layout.
+
+A loss is called as ``loss(pred, target, spec)``; wrap one that takes only ``(pred, target)``
+with :func:`fixed_dialect`. What it returns may be a scalar (the total), a tuple or list
+(the last item is the total), a mapping or a NamedTuple (keys among coord, obj, noobj, cls,
+total; ``loss`` also names the total).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+import reference
+from reference.loss import COMPONENTS
+from reference.spec import LossSpec
+
+OUTPUT_NAMES = (*COMPONENTS, "total")
+FRAMEWORKS = ("torch", "numpy")
+DTYPES = ("float64", "float32")
+
+
+class ImplementationError(Exception):
+    """The implementation raised, or returned something that is not a loss."""
+
+    def __init__(self, stage: str, detail: str):
+        super().__init__(f"{stage}: {detail}")
+        self.stage = stage  # 'forward', 'backward' or 'output'
+        self.detail = detail
+
+
+class Evaluation(NamedTuple):
+    """What one call gave, as float64 NumPy."""
+
+    values: dict  # output name -> () array, or (N,) under reduction='none'
+    grads: dict  # output name -> canonical (N, S, S, C + 5B) gradient; empty if not asked
+    inputs_after: tuple | None  # (pred, target) in canonical layout after the call, if asked
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A YOLOv1 loss and how to call it.
+
+    ``loss(pred, target, spec)`` gets inputs in ``layout``, as ``dtype`` tensors (framework
+    'torch', on ``device``) or arrays ('numpy'). Torch gradients come from autograd; a NumPy
+    loss may give ``grad(pred, target, spec)``: the gradient of the total in its layout, or a
+    mapping/NamedTuple of gradients by output name. ``project``: one of this project's own,
+    held to the oracle's conventions at kinks too (spec §4). ``fixed_spec``: the dialect a loss
+    that ignores its spec argument computes (None: it honours the spec it is given).
+    ``repro``: Python that rebuilds this object, quoted in failure reports.
+    """
+
+    name: str
+    loss: Callable
+    framework: str = "torch"
+    dtype: str = "float64"
+    layout: str = "classes-first"
+    grad: Callable | None = None
+    project: bool = False
+    fixed_spec: LossSpec | None = None
+    device: str = "cpu"
+    repro: str = ""
+
+    def __post_init__(self):
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"Implementation.framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"Implementation.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.layout not in reference.LAYOUTS:
+            raise ValueError(f"Implementation.layout must be one of {reference.LAYOUTS}, got {self.layout!r}")
+
+    def __repr__(self) -> str:
+        return f"<Implementation {self.name}>"
+
+    @property
+    def configurable(self) -> bool:
+        """Whether it honours the spec it is given (so every dialect can be drawn for it)."""
+        return self.fixed_spec is None
+
+    @property
+    def has_gradient(self) -> bool:
+        return self.framework == "torch" or self.grad is not None
+
+    def with_dtype(self, dtype: str) -> "Implementation":
+        """The same loss fed ``dtype`` inputs."""
+        if dtype == self.dtype:
+            return self
+        repro = f"{self.repro}.with_dtype({dtype!r})" if self.repro else ""
+        return dataclasses.replace(self, name=f"{self.name} [{dtype}]", dtype=dtype, repro=repro)
+
+    def evaluate(
+        self,
+        pred: np.ndarray,
+        target: np.ndarray,
+        spec: LossSpec,
+        *,
+        grads: str = "none",
+        upstream=None,
+        strided: bool = False,
+        keep_inputs: bool = False,
+    ) -> Evaluation:
+        """Call the loss on canonical float64 ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5).
+
+        ``grads``: 'none', 'total', or 'all' (every exposed output that has one).
+        ``upstream``: the weight of the backward pass: a float, or (N,) per-image weights
+        under reduction='none' (default 1). ``strided``: pass non-contiguous inputs.
+        ``keep_inputs``: report the inputs as they are after the call (to catch in-place writes).
+        Raises :class:`ImplementationError` if the loss raises or returns no loss.
+        """
+        run = _evaluate_torch if self.framework == "torch" else _evaluate_numpy
+        return run(self, pred, target, spec, grads, upstream, strided, keep_inputs)
+
+
+# --- shared conversions --------------------------------------------------------------------------
+
+
+def _convert(convert, array, layout: str, spec: LossSpec):
+    """A layout adapter applied to ``array``; the identity for the canonical layout.
+
+    An empty batch keeps its per-image shape from a one-image conversion (the adapters infer
+    shapes from the data, which an empty batch does not have).
+    """
+    if layout == "classes-first":
+        return array
+    if len(array) == 0:
+        one = convert(np.zeros((1, *array.shape[1:])), layout, spec.S, spec.B, spec.C)
+        return np.zeros((0, *one.shape[1:]))
+    return convert(array, layout, spec.S, spec.B, spec.C)
+
+
+def _to_layout(impl: Implementation, pred, target, spec: LossSpec):
+    return (
+        _convert(reference.pred_from_canonical, pred, impl.layout, spec),
+        _convert(reference.target_from_canonical, target, impl.layout, spec),
+    )
+
+
+def _from_layout(impl: Implementation, pred, target, spec: LossSpec):
+    return (
+        _convert(reference.pred_to_canonical, pred, impl.layout, spec),
+        _convert(reference.target_to_canonical, target, impl.layout, spec),
+    )
+
+
+def _pred_from_layout(impl: Implementation, grad, spec: LossSpec):
+    return _convert(reference.pred_to_canonical, grad, impl.layout, spec)
+
+
+def _strided_copy(array, zeros: Callable):
+    """A non-contiguous copy of ``array`` (NumPy or torch): every other element of a buffer
+    twice as long along the last axis, made by ``zeros(shape)``."""
+    view = zeros((*array.shape[:-1], 2 * array.shape[-1]))[..., ::2]
+    view[...] = array
+    return view
+
+
+def named_outputs(outputs) -> dict:
+    """The loss's return value as {output name: value}; 'total' always present.
+
+    Accepts a scalar or array (the total); a tuple or list (its last item is the total); a
+    mapping or NamedTuple with keys among coord, obj, noobj, cls, total (or 'loss' for total).
+    """
+    if hasattr(outputs, "_asdict"):
+        outputs = outputs._asdict()
+    if isinstance(outputs, dict):
+        named = {key: outputs[key] for key in OUTPUT_NAMES if key in outputs}
+        if "total" not in named and "loss" in outputs:
+            named["total"] = outputs["loss"]
+        if "total" not in named:
+            raise ImplementationError("output", f"a mapping without 'total' or 'loss' (keys: {sorted(outputs)})")
+        return named
+    if isinstance(outputs, (tuple, list)):
+        if not outputs:
+            raise ImplementationError("output", "an empty tuple")
+        return {"total": outputs[-1]}
+    return {"total": outputs}
+
+
+def _check_value(name: str, value: np.ndarray, spec: LossSpec, n_images: int) -> np.ndarray:
+    expected = (n_images,) if spec.reduction == "none" else ()
+    if value.shape != expected and value.size == 1 and expected == ():
+        value = value.reshape(())
+    if value.shape != expected:
+        raise ImplementationError(
+            "output", f"{name} has shape {value.shape}, expected {expected} under reduction={spec.reduction!r}"
+        )
+    return value
+
+
+def _weights(upstream, values_shape) -> np.ndarray:
+    """The backward pass's weights, shaped like the output (() or (N,))."""
+    weight = 1.0 if upstream is None else upstream
+    return np.broadcast_to(np.asarray(weight, dtype=np.float64), values_shape)
+
+
+def _raised(stage: str, err: BaseException) -> ImplementationError:
+    tb = traceback.extract_tb(err.__traceback__)
+    where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    return ImplementationError(stage, f"{type(err).__name__}: {err}{where}")
+
+
+# --- torch ----------------------------------------------------------------------------------------
+
+
+def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inputs):
+    import torch
+
+    dtype = getattr(torch, impl.dtype)
+
+    def tensor(array):
+        contiguous = torch.tensor(np.asarray(array), dtype=dtype, device=impl.device)
+        if strided:
+            return _strided_copy(contiguous, lambda shape: torch.zeros(shape, dtype=dtype, device=impl.device))
+        return contiguous
+
+    lay_pred, lay_target = _to_layout(impl, pred, target, spec)
+    p, t = tensor(lay_pred), tensor(lay_target)
+    p.requires_grad_(grads != "none")
+    try:
+        outputs = named_outputs(impl.loss(p, t, spec))
+    except ImplementationError:
+        raise
+    except Exception as err:  # the report quotes whatever the user's code raised
+        raise _raised("forward", err) from err
+    values = {}
+    for name, value in outputs.items():
+        as_tensor = torch.as_tensor(value)
+        values[name] = _check_value(name, as_tensor.detach().cpu().double().numpy(), spec, len(pred))
+
+    gradients = {}
+    wanted = [] if grads == "none" else ["total"] if grads == "total" else list(outputs)
+    for name in wanted:
+        output = outputs[name]
+        if not (isinstance(output, torch.Tensor) and output.requires_grad):
+            gradients[name] = np.zeros(np.shape(pred))  # a constant: its gradient is zero
+            continue
+        weight = torch.tensor(_weights(upstream, values[name].shape), dtype=output.dtype, device=output.device)
+        try:
+            (g,) = torch.autograd.grad(output, p, grad_outputs=weight, retain_graph=True, allow_unused=True)
+        except Exception as err:
+            raise _raised(f"backward of {name}", err) from err
+        g = np.zeros(lay_pred.shape) if g is None else g.detach().cpu().double().numpy()
+        gradients[name] = _pred_from_layout(impl, g, spec)
+    after = None
+    if keep_inputs:
+        after = _from_layout(impl, p.detach().cpu().double().numpy(), t.detach().cpu().double().numpy(), spec)
+    return Evaluation(values, gradients, after)
+
+
+# --- numpy ----------------------------------------------------------------------------------------
+
+
+def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inputs):
+    lay_pred, lay_target = _to_layout(impl, pred, target, spec)
+    p = np.array(lay_pred, dtype=impl.dtype)
+    t = np.array(lay_target, dtype=impl.dtype)
+    if strided:
+        p, t = (_strided_copy(a, lambda shape, a=a: np.zeros(shape, dtype=a.dtype)) for a in (p, t))
+    try:
+        outputs = named_outputs(impl.loss(p, t, spec))
+    except ImplementationError:
+        raise
+    except Exception as err:
+        raise _raised("forward", err) from err
+    values = {
+        name: _check_value(name, np.asarray(value, dtype=np.float64), spec, len(pred))
+        for name, value in outputs.items()
+    }
+    gradients = {}
+    if grads != "none" and impl.grad is not None:
+        try:
+            given = impl.grad(p, t, spec)
+        except Exception as err:
+            raise _raised("gradient", err) from err
+        given = named_outputs(given)
+        for name, g in given.items():
+            if grads == "total" and name != "total":
+                continue
+            g = _pred_from_layout(impl, np.asarray(g, dtype=np.float64), spec)
+            weight = _weights(upstream, values["total"].shape)
+            gradients[name] = g * (weight[:, None, None, None] if weight.ndim else weight)
+    after = _from_layout(impl, np.asarray(p, np.float64), np.asarray(t, np.float64), spec) if keep_inputs else None
+    return Evaluation(values, gradients, after)
+
+
+# --- the project's implementations ------------------------------------------------------------------
+
+
+def oracle() -> Implementation:
+    """The reference itself, as an implementation (values and hand-derived gradients)."""
+    return Implementation(
+        name="reference (oracle)",
+        loss=reference.loss,
+        grad=lambda pred, target, spec: reference.loss_and_grad(pred, target, spec)[1],
+        framework="numpy",
+        project=True,
+        repro="conformance.implementation.oracle()",
+    )
+
+
+def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") -> Implementation:
+    """The project's torch implementation (``torch_impl.yolov1_loss``) on one of its paths."""
+    import torch_impl as module
+
+    def loss(pred, target, spec):
+        return module.yolov1_loss(pred, target, spec, path=path)
+
+    return Implementation(
+        name=f"torch_impl path={path}",
+        loss=loss,
+        dtype=dtype,
+        device=device,
+        project=True,
+        repro=f"conformance.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
+    )
+
+
+def torch_impl_available() -> bool:
+    """Whether ``torch_impl.yolov1_loss`` can be imported (it is being written alongside)."""
+    try:
+        import torch_impl as module
+    except ImportError:
+        return False
+    return callable(getattr(module, "yolov1_loss", None))
+
+
+def fixed_dialect(loss: Callable, spec: LossSpec, **fields: Any) -> Implementation:
+    """An implementation of a loss called as ``loss(pred, target)`` that computes ``spec``'s dialect."""
+    return Implementation(loss=lambda pred, target, _spec: loss(pred, target), fixed_spec=spec, **fields)

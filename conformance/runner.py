@@ -1,0 +1,64 @@
+"""Run properties under Hypothesis outside pytest: find an implementation's first failure.
+
+    >>> from conformance import runner, implementation
+    >>> failure = runner.find_failure("values_match_oracle", implementation.oracle())
+    >>> failure is None
+    True
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import settings as Settings
+from hypothesis import strategies as st
+
+from conformance import strategies
+from conformance.failure import ConformanceFailure
+from conformance.implementation import Implementation
+from conformance.profiles import suite_settings
+from conformance.properties import PROPERTIES, Property
+
+
+def examples_for(impl: Implementation):
+    """The examples an implementation can be held to: any spec if it honours the one it is
+    given, else only its own dialect (and grid size)."""
+    if impl.configurable:
+        return strategies.examples()
+    return strategies.examples(specs=st.just(impl.fixed_spec))
+
+
+def find_failure(
+    prop: Property | str, impl: Implementation, examples=None, settings: Settings | None = None
+) -> ConformanceFailure | None:
+    """Run one property on ``impl`` over Hypothesis examples; the (shrunk) failure, or None.
+
+    ``examples`` defaults to :func:`examples_for`; ``settings`` to the suite's profile.
+    Raises ValueError if the property cannot apply to ``impl``.
+    """
+    prop = PROPERTIES[prop] if isinstance(prop, str) else prop
+    reason = prop.applies(impl)
+    if reason:
+        raise ValueError(f"{prop.name} does not apply to {impl.name}: {reason}")
+
+    @(settings or suite_settings())
+    @strategies.with_hard_examples(impl.fixed_spec)
+    @given(examples if examples is not None else examples_for(impl))
+    def run(example):
+        prop.check(impl, example)
+
+    try:
+        run()
+    except ConformanceFailure as failure:
+        return failure
+    return None
+
+
+def first_failure(impl: Implementation, examples=None, settings: Settings | None = None, properties=None):
+    """Run the applicable properties in order (default: all of PROPERTIES); the first failure, or None."""
+    for name in properties or PROPERTIES:
+        prop = PROPERTIES[name]
+        if prop.applies(impl) is None:
+            failure = find_failure(prop, impl, examples, settings)
+            if failure is not None:
+                return failure
+    return None
