@@ -76,6 +76,8 @@ class FusedLoss(torch.autograd.Function):
     def backward(ctx, *upstream: Tensor | None):
         pred, target, grad = ctx.saved_tensors
         *g_terms, g_weighted = upstream
+        if all(g is None for g in upstream):
+            return None, None, None, None
         if all(g is None for g in g_terms):
             d_pred = g_weighted.reshape(-1, 1, 1, 1) * grad
         else:
