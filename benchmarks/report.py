@@ -86,6 +86,8 @@ def plot(results: list[Result], path: str) -> None:
     from matplotlib import pyplot
 
     groups = grouped(results)
+    names = list(dict.fromkeys(r.contender for r in results))
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per contender in every panel
     columns = min(3, len(groups))
     rows = -(-len(groups) // columns)
     figure, axes = pyplot.subplots(rows, columns, figsize=(5 * columns, 3.8 * rows), squeeze=False)
@@ -93,7 +95,7 @@ def plot(results: list[Result], path: str) -> None:
         for name in dict.fromkeys(r.contender for r in members):
             timed = sorted((r.n, r.images_per_s) for r in members if r.contender == name and r.timing)
             if timed:
-                ax.plot(*zip(*timed), marker="o", label=name)
+                ax.plot(*zip(*timed), marker="o", label=name, color=colors[name])
         ax.set(xscale="log", yscale="log", xlabel="batch size N", ylabel="images per second", title=group_title(key))
         ax.title.set_fontsize(9)
         ax.grid(True, which="both", alpha=0.3)
