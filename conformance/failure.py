@@ -91,7 +91,7 @@ class ConformanceFailure(AssertionError):
 
     def __str__(self) -> str:
         f = self.located()
-        name = getattr(self.implementation, "name", "implementation")
+        name = getattr(self.implementation, "label", "implementation")
         lines = [f"{name} breaks {self.property}: {self.message}"]
         if f["component"] is not None:
             lines.append(f"  component: {f['component']}")
@@ -115,7 +115,7 @@ class ConformanceFailure(AssertionError):
         out = {
             "property": self.property,
             "message": self.message,
-            "implementation": getattr(self.implementation, "name", None),
+            "implementation": getattr(self.implementation, "label", None),
             **{k: _plain(v) for k, v in f.items()},
             "counterexample": repr(self.example) if self.example is not None else None,
             "reproduction": self.reproduction(),

@@ -79,7 +79,12 @@ class Implementation:
             raise ValueError(f"Implementation.layout must be one of {reference.LAYOUTS}, got {self.layout!r}")
 
     def __repr__(self) -> str:
-        return f"<Implementation {self.name}>"
+        return f"<Implementation {self.label}>"
+
+    @property
+    def label(self) -> str:
+        """The name and dtype, e.g. 'torch_impl path=fused [float32]'."""
+        return f"{self.name} [{self.dtype}]"
 
     @property
     def configurable(self) -> bool:
@@ -95,7 +100,7 @@ class Implementation:
         if dtype == self.dtype:
             return self
         repro = f"{self.repro}.with_dtype({dtype!r})" if self.repro else ""
-        return dataclasses.replace(self, name=f"{self.name} [{dtype}]", dtype=dtype, repro=repro)
+        return dataclasses.replace(self, dtype=dtype, repro=repro)
 
     def evaluate(
         self,
@@ -322,6 +327,15 @@ def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") 
         project=True,
         repro=f"conformance.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
     )
+
+
+def project_implementations() -> list:
+    """The project's own: the oracle, and torch_impl's autograd and fused paths in float64 and
+    float32 (the torch ones only once ``torch_impl`` is importable)."""
+    own = [oracle()]
+    if torch_impl_available():
+        own += [torch_impl(path, dtype) for path in ("autograd", "fused") for dtype in DTYPES]
+    return own
 
 
 def torch_impl_available() -> bool:

@@ -112,12 +112,12 @@ def hard_recipes(spec: LossSpec | None = None) -> list:
     ]
 
 
-def with_hard_examples(spec: LossSpec | None = None):
-    """Decorator for a ``@given`` test of one example: :func:`hard_recipes` as explicit examples."""
+def with_hard_examples(spec: LossSpec | None = None, argument: str = "example"):
+    """Decorator for a ``@given`` test: :func:`hard_recipes` as explicit examples of ``argument``."""
 
     def decorate(test):
         for recipe in reversed(hard_recipes(spec)):
-            test = example(build(recipe))(test)
+            test = example(**{argument: build(recipe)})(test)
         return test
 
     return decorate
