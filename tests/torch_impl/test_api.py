@@ -1,0 +1,239 @@
+"""The public interface: the module, paths, input checks, layouts and strides, untouched inputs,
+empty batches, fused_loss_and_grad, and torch.compile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import reference
+from reference import LossSpec
+from reference.validate import check_inputs
+from torch_impl import TorchLossParts, YoloV1Loss, fused_loss_and_grad, yolov1_loss
+
+from ..reference.inputs import random_inputs
+from .helpers import FIELDS, IMPLEMENTATIONS, assert_matches_reference, relative_error, run, skip_unless_available
+
+SPEC = LossSpec.preset("article", S=2, B=2, C=3)
+
+
+def inputs(spec: LossSpec = SPEC, n_images: int = 2, seed: int = 0):
+    pred, target = random_inputs(np.random.default_rng(seed), spec, n_images)
+    return torch.tensor(pred), torch.tensor(target)
+
+
+# --- the module and the paths ---------------------------------------------------------------
+
+
+def test_module_builds_its_spec_from_a_preset_knobs_or_a_spec():
+    assert YoloV1Loss().spec == LossSpec()
+    assert YoloV1Loss(preset="darknet", S=3, C=5).spec == LossSpec.preset("darknet", S=3, C=5)
+    assert YoloV1Loss(SPEC, reduction="mean").spec == SPEC.replace(reduction="mean")
+    assert "preset='article'" in repr(YoloV1Loss(SPEC))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(spec=SPEC, preset="paper"), "either spec or preset"),
+        (dict(preset="yolo9000"), "unknown preset"),
+        (dict(lambda_cord=5.0), "unknown LossSpec field"),
+        (dict(path="cuda"), "unknown path"),
+        (dict(wh_mode="log"), "wh_mode must be one of"),
+    ],
+)
+def test_module_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        YoloV1Loss(**kwargs)
+
+
+@pytest.mark.parametrize("path", ["auto", "autograd", "fused"])
+def test_module_forward_is_the_functional_form(path):
+    pred, target = inputs()
+    from_module = YoloV1Loss(SPEC, path=path)(pred, target)
+    from_function = yolov1_loss(pred, target, SPEC, path=path)
+    assert isinstance(from_module, TorchLossParts)
+    assert all(torch.equal(a, b) for a, b in zip(from_module, from_function))
+
+
+def _graph_nodes(tensor: torch.Tensor) -> set[str]:
+    seen, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node.name() not in seen:
+            seen.add(node.name())
+            todo.extend(next_node for next_node, _ in node.next_functions)
+    return seen
+
+
+def test_auto_takes_the_fused_path():
+    pred, target = inputs()
+    pred.requires_grad_()
+    assert any("FusedLoss" in name for name in _graph_nodes(yolov1_loss(pred, target, SPEC).total))
+    assert not any("FusedLoss" in name for name in _graph_nodes(yolov1_loss(pred, target, SPEC, path="autograd").total))
+
+
+def test_default_spec_is_the_paper_preset():
+    pred, target = inputs(LossSpec())
+    ref = reference.loss(pred.numpy(), target.numpy())
+    assert yolov1_loss(pred, target).total.item() == pytest.approx(ref.total, rel=1e-12)
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+
+def _reference_message(pred, target, spec=SPEC) -> str:
+    with pytest.raises(ValueError) as refused:
+        check_inputs(np.asarray(pred), np.asarray(target), spec)
+    return str(refused.value)
+
+
+def _spoil(kind: str):
+    pred, target = inputs()
+    C = SPEC.C
+    if kind == "objectness":
+        target[1, 0, 1, C] = 0.7
+    elif kind == "nan":
+        pred[0, 0, 0, 0] = float("nan")  # a class score of an object cell
+    elif kind == "negative target size":
+        target[0, 0, 0, C] = 1
+        target[0, 0, 0, C + 3] = -0.5
+    elif kind == "rank":
+        pred = pred[0]
+    elif kind == "channels":
+        target = target[..., :-1]
+    return pred, target
+
+
+@pytest.mark.parametrize("kind", ["objectness", "nan", "negative target size", "rank", "channels"])
+@pytest.mark.parametrize("path", ["autograd", "fused"])
+def test_validate_raises_the_reference_messages(kind, path):
+    pred, target = _spoil(kind)
+    with pytest.raises(ValueError) as refused:
+        yolov1_loss(pred, target, SPEC, path=path, validate=True)
+    assert str(refused.value) == _reference_message(pred, target)
+
+
+@pytest.mark.parametrize("kind", ["rank", "channels"])
+def test_shapes_are_checked_without_validate_with_the_reference_message(kind):
+    pred, target = _spoil(kind)
+    with pytest.raises(ValueError) as refused:
+        yolov1_loss(pred, target, SPEC)
+    assert str(refused.value) == _reference_message(pred, target)
+
+
+def test_without_validate_values_are_not_read():
+    # No synchronisation by default: a NaN goes through (and shows in the result).
+    pred, target = _spoil("nan")
+    assert torch.isnan(yolov1_loss(pred, target, SPEC).total)
+
+
+@pytest.mark.parametrize(
+    "pred, target, message",
+    [
+        ([[0.0]], torch.zeros(1, 2, 2, 8), "pred: expected a torch.Tensor, got list"),
+        (torch.zeros(1, 2, 2, 13), torch.zeros(1, 2, 2, 8, dtype=torch.int64), "target: expected a floating-point"),
+        (torch.zeros(1, 2, 2, 13, device="meta"), torch.zeros(1, 2, 2, 8), "pred is on meta but target is on cpu"),
+        (torch.zeros(2, 2, 2, 13), torch.zeros(3, 2, 2, 8), "pred has 2 images but target has 3"),
+    ],
+)
+def test_default_checks(pred, target, message):
+    with pytest.raises(ValueError, match=message):
+        yolov1_loss(pred, target, SPEC)
+
+
+def test_unknown_path_is_refused():
+    with pytest.raises(ValueError, match="unknown path 'triton'"):
+        yolov1_loss(*inputs(), SPEC, path="triton")
+
+
+# --- layouts, strides, untouched inputs, empty batches ----------------------------------------
+
+
+def _loss_and_grad(impl, pred, target, spec=SPEC):
+    p = pred.detach().clone().requires_grad_() if pred.is_contiguous() else pred.detach().requires_grad_()
+    parts = run(impl[0], p, target, spec)
+    parts.total.backward()
+    return parts, p.grad
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_flat_inputs_give_the_same_loss_and_a_flat_gradient(impl):
+    skip_unless_available(*impl)
+    pred, target = (x.to(impl[1]) for x in inputs())
+    parts4, grad4 = _loss_and_grad(impl, pred, target)
+    parts2, grad2 = _loss_and_grad(impl, pred.reshape(2, -1), target.reshape(2, -1))
+    assert grad2.shape == (2, pred[0].numel())
+    assert torch.equal(parts4.total, parts2.total)
+    assert torch.equal(grad4.reshape(2, -1), grad2)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_non_contiguous_inputs(impl):
+    skip_unless_available(*impl)
+    pred, target = (x.to(impl[1]) for x in inputs(n_images=3))
+    parts, grad = _loss_and_grad(impl, pred, target)
+    # Transposed storage for the 4-D tensors, every other image of a batch, and a strided flat view.
+    transposed = pred.permute(3, 0, 1, 2).contiguous().permute(1, 2, 3, 0)
+    spaced = torch.stack([pred, torch.zeros_like(pred)], dim=1)[:, 0]
+    wide = torch.cat([target.reshape(3, -1), torch.ones(3, 7, dtype=target.dtype, device=target.device)], 1)
+    for p, t in [(transposed, target.transpose(1, 2).contiguous().transpose(1, 2)), (spaced, wide[:, :-7])]:
+        assert not p.is_contiguous() or not t.is_contiguous()
+        parts_strided, grad_strided = _loss_and_grad(impl, p, t)
+        for name in FIELDS:
+            assert relative_error(getattr(parts_strided, name).detach().cpu(), getattr(parts, name).detach().cpu()) <= 1e-14
+        assert relative_error(grad_strided.cpu(), grad.cpu()) <= 1e-14
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_inputs_are_not_modified(impl):
+    skip_unless_available(*impl)
+    pred, target = (x.to(impl[1]) for x in inputs())
+    pred_before, target_before = pred.clone(), target.clone()
+    p = pred.requires_grad_()
+    parts = run(impl[0], p, target, SPEC)
+    torch.autograd.backward([parts.coord, parts.total])
+    assert torch.equal(pred.detach(), pred_before) and torch.equal(target, target_before)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_an_empty_batch_has_zero_loss_and_an_empty_gradient(impl, reduction):
+    skip_unless_available(*impl)
+    spec = SPEC.replace(reduction=reduction)
+    pred = torch.zeros(0, 2, 2, 13, dtype=torch.float64, device=impl[1], requires_grad=True)
+    parts = run(impl[0], pred, torch.zeros(0, 2, 2, 8, dtype=torch.float64, device=impl[1]), spec)
+    expected_shape = (0,) if reduction == "none" else ()
+    assert all(getattr(parts, name).shape == expected_shape for name in FIELDS)
+    assert all(torch.all(getattr(parts, name) == 0) for name in FIELDS)
+    parts.total.sum().backward()
+    assert pred.grad.shape == pred.shape
+
+
+# --- fused_loss_and_grad ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [SPEC, LossSpec.preset("motokimura", S=2, B=3, C=2, reduction="none")])
+def test_fused_loss_and_grad_matches_the_reference(spec):
+    pred, target = inputs(spec)
+    values, grads = fused_loss_and_grad(pred.reshape(2, -1), target, spec)
+    ref_parts, ref_grads = reference.loss_and_grad(pred.reshape(2, -1).numpy(), target.numpy(), spec)
+    as_numpy = lambda parts: {name: getattr(parts, name).numpy() for name in FIELDS}  # noqa: E731
+    assert_matches_reference(as_numpy(values), as_numpy(grads), ref_parts, ref_grads, tol=1e-10)
+
+
+# --- torch.compile ----------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_torch_compile_of_the_autograd_path():
+    # One small graph, compiled whole (fullgraph: no graph break); ~10 s on two CPU cores.
+    pred, target = inputs()
+    compiled = torch.compile(lambda p, t: yolov1_loss(p, t, SPEC, path="autograd").total, fullgraph=True)
+    p = pred.clone().requires_grad_()
+    value = compiled(p, target)
+    value.backward()
+    eager, eager_grad = _loss_and_grad(("autograd", "cpu"), pred, target)
+    assert relative_error(value.detach(), eager.total.detach()) <= 1e-14
+    assert relative_error(p.grad, eager_grad) <= 1e-14
