@@ -179,23 +179,26 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     CUDA tensors go to the Triton kernel): the cells without an object only pay Σ_b ĉ_b².
     """
     dt = compute_dtype(pred.dtype)
-    n_images, S, C = pred.shape[0], spec.S, spec.C
+    n_images, cells_per_image, C = pred.shape[0], spec.S * spec.S, spec.C
     with torch.no_grad():
-        pred_cells = pred.reshape(n_images, S * S, spec.pred_channels).to(dt)
-        target_cells = target.reshape(n_images, S * S, spec.target_channels).to(dt)
-        has_object = target_cells[..., C] == 1
-        image, cell = has_object.nonzero(as_tuple=True)  # (M,) each
+        pred_cells = pred.reshape(-1, spec.pred_channels).to(dt)  # (N·S·S, C + 5B)
+        target_cells = target.reshape(-1, spec.target_channels).to(dt)
+        has_object = target_cells[:, C] == 1
+        objects = has_object.nonzero().squeeze(1)  # (M,) flat cell indices
+        image = objects // cells_per_image
 
-        objects = evaluate(pred_cells[image, cell][:, None, None], target_cells[image, cell][:, None, None], spec)
+        object_pred = pred_cells.index_select(0, objects)[:, None, None]
+        ev = evaluate(object_pred, target_cells.index_select(0, objects)[:, None, None], spec)
         object_weights = tuple(w[image] if isinstance(w, Tensor) else w for w in weights)
-        conf = pred_cells[..., C :: 5]  # (N, S·S, B): each predictor's confidence
-        noobj, d_conf = _empty_cells_noobj(conf, ~has_object[..., None])
+        conf = pred_cells[:, C::5].reshape(n_images, cells_per_image, spec.B)  # every confidence
+        noobj, d_conf = _empty_cells_noobj(conf, ~has_object.reshape(n_images, cells_per_image, 1))
 
         terms = torch.zeros((n_images, 4), dtype=dt, device=pred.device)
         terms[:, 2] = noobj.sum(dim=-1)
-        terms.index_add_(0, image, torch.stack(objects.per_cell, dim=-1).reshape(-1, 4))
-        grad = torch.zeros_like(pred_cells)
+        terms.index_add_(0, image, torch.stack(ev.per_cell, dim=-1).reshape(-1, 4))
+        grad = torch.zeros((n_images, cells_per_image, spec.pred_channels), dtype=dt, device=pred.device)
         if weights[2] is not None:
-            grad[..., C :: 5] = _weigh(d_conf, weights[2])
-        grad[image, cell] = gradient(objects, spec, object_weights).reshape(-1, spec.pred_channels)
+            grad[..., C::5] = _weigh(d_conf, weights[2])
+        grad = grad.reshape(-1, spec.pred_channels)
+        grad.index_copy_(0, objects, gradient(ev, spec, object_weights).reshape(-1, spec.pred_channels))
         return terms, grad.reshape(pred.shape)
