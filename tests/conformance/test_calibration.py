@@ -1,4 +1,4 @@
-"""Calibration of the suite's tolerances (conformance.compare.RTOL, conformance.properties.FD_*).
+"""Calibration of the suite's tolerances (conformance.compare.RTOL, conformance.finite_difference).
 
 Correct implementations must sit far inside them: a correct torch loss written independently
 of the oracle, and the project's torch_impl, against the oracle (in float64, and in float32 on
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import properties
+from conformance import finite_difference as fd
+from conformance.checks import grad_size
 from conformance.compare import comparable_cells, differs, grad_tolerance, smooth_cells, value_tolerance
 from conformance.example import Recipe, build
 from conformance.implementation import oracle, torch_impl
@@ -58,7 +59,7 @@ def _worst(impl, dtype: str) -> tuple[float, float]:
         mask = True if comparable is None else comparable[..., None]
         for name, value in got.values.items():
             worst_values = max(worst_values, _fraction(value, getattr(parts, name), value_tolerance(ex, dtype, name)))
-            size = properties._grad_size(grads._asdict(), ex.spec, name)
+            size = grad_size(grads._asdict(), ex.spec, name)
             tolerance = np.where(mask, grad_tolerance(ex, dtype, name, size), np.inf)
             worst_grads = max(worst_grads, _fraction(got.grads[name], getattr(grads, name), tolerance))
     return worst_values, worst_grads
@@ -75,8 +76,8 @@ def test_central_differences_of_the_oracle_sit_inside_their_tolerance():
     impl, worst = oracle(), 0.0
     for ex in EXAMPLES:
         grads = impl.evaluate(ex.pred, ex.target, ex.spec, grads="all").grads
-        u = properties._direction(ex, smooth_cells(ex, properties.FD_MARGIN))
+        u = fd.direction(ex, smooth_cells(ex, fd.MARGIN))
         for name in grads:
-            analytic, central, tolerance = properties._fd_mismatch(impl, ex, grads, name, properties._without_detached_boxes(ex, u, name))
+            analytic, central, tolerance = fd.mismatch(impl, ex, grads, name, fd.without_detached_boxes(ex, u, name))
             worst = max(worst, _fraction(central, analytic, tolerance))
     assert worst <= 1 / 10, worst

@@ -1,0 +1,160 @@
+"""The comparisons properties make, and the located failures they raise.
+
+A :class:`Run` is one property checking one implementation on one drawn example. It compares
+values output by output (coord, obj, noobj, cls, total) and, when they part, defers the search
+for the first cell where they do (bisecting the cells with the same two functions that gave
+the values); it compares gradients element by element and reports the worst.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import reference
+from reference.loss import _split, ious, responsible
+from reference.spec import WEIGHTS
+
+from conformance.compare import (
+    differs,
+    element_fields,
+    first_differing_cell,
+    grad_tolerance,
+    only_cell,
+    value_tolerance,
+    worst_element,
+)
+from conformance.example import Example
+from conformance.failure import ConformanceFailure
+from conformance.implementation import OUTPUT_NAMES, Evaluation, Implementation
+
+Outputs = Callable[[Example], dict]  # an example → {output name: value (() or (N,))}
+
+
+def fmt(value) -> str:
+    """A value or per-image vector, with 10 significant digits."""
+    value = np.asarray(value)
+    return f"{float(value):.10g}" if value.ndim == 0 else np.array2string(value, precision=10)
+
+
+def at_image(value, image: int) -> float:
+    """A scalar output, or image ``image``'s entry of a per-image one."""
+    value = np.asarray(value)
+    return float(value if value.ndim == 0 else value[image])
+
+
+def oracle_values(ex: Example) -> dict:
+    parts = reference.loss(ex.pred, ex.target, ex.spec)
+    return {name: np.asarray(getattr(parts, name)) for name in OUTPUT_NAMES}
+
+
+def grad_size(grads: dict, spec, name: str) -> np.ndarray:
+    """The size of the terms of the gradient of ``name``: |∇name|, or Σ_k |λ_k ∇_k| for the total."""
+    if name != "total":
+        return np.abs(grads[name])
+    weights = dict(zip(("coord", "obj", "noobj", "cls"), (getattr(spec, w) for w in WEIGHTS)))
+    with np.errstate(invalid="ignore"):  # 0 · inf where a weight is 0: NaN, a tolerance no finite error passes
+        return sum(abs(weights[k]) * np.abs(grads[k]) for k in weights if k in grads)
+
+
+def responsible_note(example: Example, cell) -> tuple:
+    """The oracle's responsible predictor in ``cell`` (n, i, j) and a note listing the IoUs;
+    (None, None) if the cell holds no object."""
+    if not example.has_object[cell]:
+        return None, None
+    alone = only_cell(example, cell)
+    _, cells, _ = _split(alone.pred, alone.target, example.spec)
+    iou = ious(cells, example.spec)[0]
+    r = int(responsible(cells, iou, example.spec)[0])
+    listed = ", ".join(f"{v:.6g}" for v in iou[0])
+    return r, f"the oracle makes predictor {r} responsible (IoUs with the target: {listed})"
+
+
+@dataclass
+class Run:
+    """One property on one implementation and drawn example; ``ex`` is the example rounded to
+    the implementation's dtype, which every comparison uses."""
+
+    prop: str
+    impl: Implementation
+    example: Example
+    ex: Example = field(init=False)
+
+    def __post_init__(self):
+        self.ex = self.example.rounded(self.impl.dtype)
+
+    @property
+    def grads_wanted(self) -> str:
+        return "all" if self.impl.has_gradient else "none"
+
+    def evaluate(self, ex: Example | None = None, **options) -> Evaluation:
+        ex = self.ex if ex is None else ex
+        return self.impl.evaluate(ex.pred, ex.target, ex.spec, **options)
+
+    def values(self, ex: Example | None = None, **options) -> dict:
+        return self.evaluate(ex, **options).values
+
+    def fail(self, message: str, **fields) -> ConformanceFailure:
+        return ConformanceFailure(self.prop, message, implementation=self.impl, example=self.example, **fields)
+
+    def check_values(self, actual_on: Outputs, expected_on: Outputs, what: str, *, actual=None, expected=None, dtype=None):
+        """Raise for the first output whose value differs: ``actual_on(ex)`` against
+        ``expected_on(ex)`` (``actual``/``expected``: those already computed on ``ex``)."""
+        dtype = dtype or self.impl.dtype
+        actual = actual_on(self.ex) if actual is None else actual
+        expected = expected_on(self.ex) if expected is None else expected
+        for name in OUTPUT_NAMES:
+            if name in actual and name in expected:
+                if differs(actual[name], expected[name], value_tolerance(self.ex, dtype, name)).any():
+                    raise self.fail(
+                        f"{name} is {fmt(actual[name])}, {what} {fmt(expected[name])}",
+                        component=name,
+                        locate=self._locate(name, actual_on, expected_on, dtype),
+                    )
+
+    def _locate(self, name: str, actual_on: Outputs, expected_on: Outputs, dtype: str):
+        """A deferred search for the first cell where output ``name`` differs."""
+
+        def differs_on(sub: Example) -> bool:
+            return bool(differs(actual_on(sub)[name], expected_on(sub)[name], value_tolerance(sub, dtype, name)).any())
+
+        def locate() -> dict:
+            cell = first_differing_cell(self.ex, differs_on)
+            if cell is None:
+                return {}
+            n, i, j = cell
+            alone = only_cell(self.ex, cell)
+            predictor, note = responsible_note(self.ex, cell)
+            return {
+                "image": n,
+                "cell": (i, j),
+                "predictor": predictor,
+                "note": note,
+                "actual": at_image(actual_on(alone)[name], n),
+                "expected": at_image(expected_on(alone)[name], n),
+                "tolerance": at_image(value_tolerance(alone, dtype, name), n),
+            }
+
+        return locate
+
+    def check_grads(self, actual: dict, expected: dict, what: str, *, mask=None, dtype=None):
+        """Raise for the first output whose gradient differs (where ``mask``), at its worst element."""
+        dtype = dtype or self.impl.dtype
+        for name in OUTPUT_NAMES:
+            if name not in actual or name not in expected:
+                continue
+            tolerance = grad_tolerance(self.ex, dtype, name, grad_size(expected, self.ex.spec, name))
+            index = worst_element(actual[name], expected[name], tolerance, mask)
+            if index is not None:
+                bad = differs(actual[name], expected[name], tolerance)
+                count = int((bad if mask is None else bad & mask).sum())
+                raise self.fail(
+                    f"d {name} / d pred differs from {what} at {count} element(s)",
+                    component=name,
+                    expected=float(expected[name][index]),
+                    actual=float(actual[name][index]),
+                    tolerance=float(tolerance[index]),
+                    **element_fields(self.ex.spec, index),
+                )
