@@ -99,7 +99,9 @@ class Run:
     def fail(self, message: str, **fields) -> ConformanceFailure:
         return ConformanceFailure(self.prop, message, implementation=self.impl, example=self.example, **fields)
 
-    def check_values(self, actual_on: Outputs, expected_on: Outputs, what: str, *, actual=None, expected=None, dtype=None):
+    def check_values(
+        self, actual_on: Outputs, expected_on: Outputs, what: str, *, actual=None, expected=None, dtype=None
+    ):
         """Raise for the first output whose value differs: ``actual_on(ex)`` against
         ``expected_on(ex)`` (``actual``/``expected``: those already computed on ``ex``)."""
         dtype = dtype or self.impl.dtype

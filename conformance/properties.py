@@ -65,7 +65,9 @@ def _property(needs_gradient: bool = False, needs_configurable: bool = False):
             try:
                 function(Run(name, impl, example))
             except ImplementationError as err:
-                raise ImplementationRaised(name, str(err), stage=err.stage, implementation=impl, example=example) from err
+                raise ImplementationRaised(
+                    name, str(err), stage=err.stage, implementation=impl, example=example
+                ) from err
 
         summary = function.__doc__.strip().splitlines()[0]
         PROPERTIES[name] = Property(name, check, summary, needs_gradient, needs_configurable)
@@ -156,7 +158,8 @@ def _images_alone(run: Run, ex: Example, grads: str = "none"):
 
 @_property()
 def additive_over_images(run: Run) -> None:
-    """A batch's loss is the sum of its images' losses (the mean under 'mean', one per image under 'none'); so is its gradient."""
+    """A batch's loss is the sum of its images' losses (their mean under 'mean', one per image
+    under 'none'), and so is its gradient."""
     if run.ex.images < 2:
         return
     batch = run.evaluate(grads=run.grads_wanted)
@@ -267,7 +270,9 @@ def _same_as_plain_call(run: Run, options: dict, what: str, dtype: str | None = 
     """A call with ``options`` gives what a plain call gives (values, then gradients)."""
     plain = run.evaluate(grads=run.grads_wanted)
     other = run.evaluate(grads=run.grads_wanted, **options)
-    run.check_values(lambda ex: run.values(ex, **options), run.values, what, actual=other.values, expected=plain.values, dtype=dtype)
+    run.check_values(
+        lambda ex: run.values(ex, **options), run.values, what, actual=other.values, expected=plain.values, dtype=dtype
+    )
     run.check_grads(other.grads, plain.grads, what, dtype=dtype)
 
 

@@ -27,7 +27,8 @@ class Mutant:
         return self.loss_class.__doc__.strip()
 
     def implementation(self) -> Implementation:
-        return _implementation(self.loss_class, self.name, f"conformance.mutants.MUTANTS[{self.name!r}].implementation()")
+        repro = f"conformance.mutants.MUTANTS[{self.name!r}].implementation()"
+        return _implementation(self.loss_class, self.name, repro)
 
 
 def _implementation(loss_class: type, name: str, repro: str) -> Implementation:

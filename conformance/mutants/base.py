@@ -173,7 +173,8 @@ class TorchLoss:
         }
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> dict:
-        parts = {name: self.spec.loss_scale * self.reduce(value) for name, value in self.components(pred, target).items()}
+        per_image = self.components(pred, target)
+        parts = {name: self.spec.loss_scale * self.reduce(value) for name, value in per_image.items()}
         weights = self.weights()
         parts["total"] = sum(weights[name] * parts[name] for name in weights)
         return parts

@@ -23,7 +23,8 @@ from conformance.mutants.base import TorchLoss
 from conformance.runner import examples_for
 from reference import LossSpec
 
-EXAMPLE = build(Recipe(LossSpec.preset("paper", S=3, B=2, C=4, reduction="none"), images=3, cases=("random", "tie"), seed=11))
+PER_IMAGE = LossSpec.preset("paper", S=3, B=2, C=4, reduction="none")
+EXAMPLE = build(Recipe(PER_IMAGE, images=3, cases=("random", "tie"), seed=11))
 ONE_IMAGE = build(Recipe(LossSpec(S=3, B=2, C=4), images=1, seed=2))
 
 
@@ -41,7 +42,10 @@ def _in_layout(layout: str, framework: str) -> Implementation:
             g = reference.loss_and_grad(*to_canonical(pred, target, spec), spec)[1].total
             return reference.pred_from_canonical(g, layout, spec.S, spec.B, spec.C)
 
-        return Implementation(layout, lambda p, t, s: reference.loss(*to_canonical(p, t, s), s), "numpy", layout=layout, grad=grad)
+        def loss(pred, target, spec):
+            return reference.loss(*to_canonical(pred, target, spec), spec)
+
+        return Implementation(layout, loss, "numpy", layout=layout, grad=grad)
     return Implementation(layout, lambda p, t, s: TorchLoss(s)(*to_canonical(p, t, s)), layout=layout)
 
 
@@ -89,7 +93,8 @@ def test_gradients_follow_the_upstream_weights_per_image():
     for impl in (oracle(), correct_torch_loss()):
         plain = impl.evaluate(EXAMPLE.pred, EXAMPLE.target, EXAMPLE.spec, grads="total")
         weighted = impl.evaluate(EXAMPLE.pred, EXAMPLE.target, EXAMPLE.spec, grads="total", upstream=weights)
-        np.testing.assert_allclose(weighted.grads["total"], weights[:, None, None, None] * plain.grads["total"], rtol=1e-12)
+        expected = weights[:, None, None, None] * plain.grads["total"]
+        np.testing.assert_allclose(weighted.grads["total"], expected, rtol=1e-12)
 
 
 def test_all_gradients_are_every_exposed_output():
@@ -147,9 +152,8 @@ def test_a_fixed_dialect_ignores_the_spec_it_is_given():
     assert not impl.configurable
     ex = build(Recipe(FIXED, images=2, seed=4))
     other = FIXED.replace(lambda_class=100.0)
-    np.testing.assert_array_equal(
-        impl.evaluate(ex.pred, ex.target, other).values["total"], impl.evaluate(ex.pred, ex.target, FIXED).values["total"]
-    )
+    given_other = impl.evaluate(ex.pred, ex.target, other).values["total"]
+    np.testing.assert_array_equal(given_other, impl.evaluate(ex.pred, ex.target, FIXED).values["total"])
 
 
 @settings(max_examples=10)

@@ -16,7 +16,8 @@ from conformance.mutants.base import TorchLoss
 from conformance.properties import PROPERTIES
 from reference import LossSpec
 
-ARTICLE_TIE = build(Recipe(LossSpec.preset("article", S=2, B=2, C=3), images=2, occupancy="full", cases=("tie",), seed=3))
+ARTICLE = LossSpec.preset("article", S=2, B=2, C=3)
+ARTICLE_TIE = build(Recipe(ARTICLE, images=2, occupancy="full", cases=("tie",), seed=3))
 
 
 def _failure(mutant: str, prop: str, example=ARTICLE_TIE) -> ConformanceFailure:

@@ -105,7 +105,8 @@ def test_disjoint_and_near_cap_give_zero_iou_everywhere(case):
 def test_near_cap_distances_straddle_20_and_hit_it_exactly():
     distances = []
     for seed in range(6):
-        ex = build(Recipe(LossSpec.preset("darknet", S=4, B=4, C=1), images=2, occupancy="full", cases=("near_cap",), seed=seed))
+        spec = LossSpec.preset("darknet", S=4, B=4, C=1)
+        ex = build(Recipe(spec, images=2, occupancy="full", cases=("near_cap",), seed=seed))
         _, cells, _ = _split(ex.pred, ex.target, ex.spec)
         pbox, tbox, _ = _iou_frame(cells, ex.spec)
         distances.append(np.linalg.norm(pbox - tbox[:, None], axis=-1).ravel())
