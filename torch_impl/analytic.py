@@ -2,8 +2,8 @@
 
 One call evaluates the terms (:func:`torch_impl.terms.evaluate`, no autograd) and the gradient of
 a weighted sum of them, ``Σ_k w_k · term_k``, with the spec's conventions at the kinks (the same
-derivation as ``reference/``). Weights are four numbers, or four per image (an (N, 4) tensor),
-which is how the backward pass of a component other than the total is served.
+derivation as ``reference/``). Each term's weight is a number, one number per image, or absent
+(see :data:`Weights`); per-image weights serve the backward pass of a single component.
 """
 
 from __future__ import annotations

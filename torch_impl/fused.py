@@ -1,8 +1,9 @@
 """The fused path: one pass computes the loss and its gradient; backward only scales it.
 
-A :class:`torch.autograd.Function` returns each image's four unweighted terms (N, 4) and their
-λ-weighted sum (N,). Its forward asks a backend (the Triton kernel on CUDA, vectorized torch
-elsewhere) for both the terms and the gradient of the weighted sum, and saves that gradient.
+A :class:`torch.autograd.Function` returns each image's four unweighted terms and their
+λ-weighted sum, five (N,) tensors. Its forward asks a backend (the Triton kernel on CUDA,
+vectorized torch elsewhere) for both the terms and the gradient of the weighted sum, and saves
+that gradient.
 Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
 (one number per image). When a component itself is differentiated, its upstream gradient makes
 the per-image weights of each term different, and the backend is run again with those weights.
@@ -21,7 +22,8 @@ from torch_impl import analytic
 from torch_impl.parts import lambdas, weighted_sum
 
 # backend(pred (N, S, S, C + 5B), target (N, S, S, C + 5), spec, weights)
-#   -> (terms (N, 4), d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B)), both in the compute dtype.
+#   -> (terms (N, 4) in the compute dtype, d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B) in the
+#       compute dtype or pred's).
 Backend = Callable[[Tensor, Tensor, LossSpec, analytic.Weights], "tuple[Tensor, Tensor]"]
 
 
@@ -43,19 +45,17 @@ def backend_for(device: torch.device) -> Backend:
     return analytic.loss_and_grad
 
 
+def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return b if a is None else a if b is None else a + b
+
+
 def _upstream_weights(g_terms, g_weighted: Tensor | None, spec: LossSpec) -> analytic.Weights:
     """Per-image weights of the four terms, from the upstream gradients of the five outputs.
 
     A term whose output and the weighted sum both got no gradient is left out (None).
     """
-    weights = []
-    for g_term, lam in zip(g_terms, lambdas(spec)):
-        from_total = None if g_weighted is None else lam * g_weighted
-        if g_term is None or from_total is None:
-            weights.append(g_term if from_total is None else from_total)
-        else:
-            weights.append(g_term + from_total)
-    return tuple(weights)
+    from_total = [None if g_weighted is None else lam * g_weighted for lam in lambdas(spec)]
+    return tuple(_plus(g_term, g) for g_term, g in zip(g_terms, from_total))
 
 
 class FusedLoss(torch.autograd.Function):

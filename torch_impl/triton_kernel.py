@@ -2,9 +2,10 @@
 
 Launch grid (N, blocks): each program takes BLOCK cells of one image, reads each of them once
 (the class scores, the target and the B predictors; later passes over a cell's predictors hit
-the cache), writes their gradient of ``Σ_k w_k · term_k`` and one partial sum per term for its
-block. A second, deterministic pass (``torch.sum`` over the blocks, in a fixed order) gives the
-per-image terms. No atomics: the same inputs give the same bits.
+the cache), computes in float32 (float64 for float64 inputs), writes their gradient of
+``Σ_k w_k · term_k`` in the prediction's dtype and one partial sum per term for its block. A
+second, deterministic pass (``torch.sum`` over the blocks, in a fixed order) gives the per-image
+terms. No atomics: the same inputs give the same bits.
 
 The math is the spec's with its conventions at kinks, like ``torch_impl.analytic`` and
 ``reference/``: every knob is a compile-time constant, and so are the λ weights of the forward
@@ -132,6 +133,12 @@ def _frame_size(v, WH_MODE: tl.constexpr):
 
 
 @triton.jit
+def _store_grad(ptr, value, mask):
+    """Store a gradient in the prediction's dtype (computed in float32 or float64)."""
+    tl.store(ptr, value.to(ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _load(ptr, mask, DT: tl.constexpr):
     return tl.load(ptr, mask=mask, other=0).to(DT)
 
@@ -214,9 +221,9 @@ def yolov1_kernel(
         diff = tl.where(has, _load(t_cell + k * t_sk, live, DT) - _load(p_cell + k * p_sk, live, DT), 0.0)
         cls += diff * diff
         if USE_CLS:
-            tl.store(g_cell + k, -2 * w_cls * diff, mask=live)
+            _store_grad(g_cell + k, -2 * w_cls * diff, mask=live)
         else:
-            tl.store(g_cell + k, tl.zeros([BLOCK], DT), mask=live)
+            _store_grad(g_cell + k, tl.zeros([BLOCK], DT), mask=live)
 
     tx, ty, tw, th = _load_box(t_cell + (C + 1) * t_sk, t_sk, has, live, DT)
     ftx = tx * FRAME_SCALE
@@ -317,11 +324,11 @@ def yolov1_kernel(
             d_conf = tl.where(pays, 2 * w_noobj * conf, 0.0)
         else:
             d_conf = tl.zeros([BLOCK], DT)
-        tl.store(g_b, tl.where(answers, d_c, d_conf), mask=live)
-        tl.store(g_b + 1, tl.where(answers, d_x, 0.0), mask=live)
-        tl.store(g_b + 2, tl.where(answers, d_y, 0.0), mask=live)
-        tl.store(g_b + 3, tl.where(answers, d_w, 0.0), mask=live)
-        tl.store(g_b + 4, tl.where(answers, d_h, 0.0), mask=live)
+        _store_grad(g_b, tl.where(answers, d_c, d_conf), mask=live)
+        _store_grad(g_b + 1, tl.where(answers, d_x, 0.0), mask=live)
+        _store_grad(g_b + 2, tl.where(answers, d_y, 0.0), mask=live)
+        _store_grad(g_b + 3, tl.where(answers, d_w, 0.0), mask=live)
+        _store_grad(g_b + 4, tl.where(answers, d_h, 0.0), mask=live)
 
     out = partial_ptr + (n * tl.num_programs(1) + blk) * 4
     tl.store(out, tl.sum(coord, axis=0))
@@ -382,7 +389,8 @@ def interpreted() -> bool:
 
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
-    """Each image's terms (N, 4) and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), compute dtype.
+    """Each image's terms (N, 4) in the compute dtype, and d(Σ_k w_k · term_k)/d pred
+    (N, S, S, C + 5B) in ``pred``'s dtype (written once, in the bytes the caller will keep).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
     on a CUDA device (or on the CPU under the interpreter). ``weights`` as
@@ -396,7 +404,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     n_images = pred.shape[0]
     block = block_size(spec)
     n_blocks = triton.cdiv(spec.S * spec.S, block)
-    grad = torch.empty((n_images, spec.S, spec.S, spec.pred_channels), dtype=dt, device=pred.device)
+    grad = torch.empty((n_images, spec.S, spec.S, spec.pred_channels), dtype=pred.dtype, device=pred.device)
     partial = torch.empty((n_images, n_blocks, 4), dtype=dt, device=pred.device)
     if n_images == 0:
         return partial.sum(dim=1), grad

@@ -12,7 +12,6 @@ import torch
 
 from reference import COMPONENTS, LossSpec
 from torch_impl import TorchLossParts, yolov1_loss
-from torch_impl.dtypes import compute_dtype
 from torch_impl.fused import fused_terms
 from torch_impl.inputs import canonical_inputs
 from torch_impl.parts import finish
@@ -99,7 +98,3 @@ def assert_matches_reference(values, grads, ref_parts, ref_grads, tol: float, fl
 def dtype_rounded(x: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     """``x`` rounded to ``dtype`` and back to float64: the values that dtype's inputs really hold."""
     return torch.tensor(x).to(dtype).double().numpy()
-
-
-def compute_eps(dtype: torch.dtype) -> float:
-    return torch.finfo(compute_dtype(dtype)).eps
