@@ -61,8 +61,8 @@ for name, preset, dtype, per_image in cases:
     weights = (torch.ones(2),) * 4 if per_image else (5.0, 1.0, 0.5, 1.0)
     constants = tk.constexprs(spec, compute, weights)
     pointer = "*fp64" if compute == torch.float64 else "*fp32"
-    signature = {"pred_ptr": "*bf16", "target_ptr": "*bf16", "grad_ptr": pointer,
-                 "partial_ptr": pointer, "weight_ptr": pointer}
+    io = "*fp64" if compute == torch.float64 else "*bf16"  # float32 work: bfloat16 inputs, the harder case
+    signature = {"pred_ptr": io, "target_ptr": io, "grad_ptr": io, "partial_ptr": pointer, "weight_ptr": pointer}
     signature.update({s: "i64" for s in ("p_sn", "p_si", "p_sj", "p_sk", "t_sn", "t_si", "t_sj", "t_sk")})
     signature.update({k: "constexpr" for k in constants})
     kernel = triton.compile(ASTSource(tk.yolov1_kernel, signature, constants), target=GPUTarget("cuda", 90, 32))
