@@ -46,22 +46,13 @@ def iou_frame_scale(spec: LossSpec) -> float:
     return 1.0 / spec.S if spec.iou_frame == "image" else 1.0
 
 
-def to_iou_frame(box: Tensor, spec: LossSpec) -> Tensor:
-    """Boxes (..., 4) as the IoU sees them: x, y scaled; predicted sizes squared under 'sqrt_output'.
-
-    Use it for predictions; targets go through :func:`target_to_iou_frame`.
-    """
+def to_iou_frame(box: Tensor, spec: LossSpec, predicted: bool = True) -> Tensor:
+    """Boxes (..., 4) as the IoU sees them: x, y scaled by :func:`iou_frame_scale`; a predicted
+    size squared under 'sqrt_output' (where the network outputs √w); a target size as given."""
     k = iou_frame_scale(spec)
     x, y, w, h = box.unbind(-1)
-    if spec.wh_mode == "sqrt_output":
+    if predicted and spec.wh_mode == "sqrt_output":
         w, h = w**2, h**2
-    return torch.stack([k * x, k * y, w, h], dim=-1)
-
-
-def target_to_iou_frame(tbox: Tensor, spec: LossSpec) -> Tensor:
-    """Target boxes (..., 4) in the IoU frame: x, y scaled, sizes as given."""
-    k = iou_frame_scale(spec)
-    x, y, w, h = tbox.unbind(-1)
     return torch.stack([k * x, k * y, w, h], dim=-1)
 
 
@@ -140,7 +131,7 @@ def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
     box = torch.where(has_object[..., None, None], boxes[..., 1:], 1.0)
     tbox = torch.where(has_object[..., None], target[..., C + 1 :], 1.0)
 
-    pbox, tbox_frame = to_iou_frame(box, spec), target_to_iou_frame(tbox, spec)
+    pbox, tbox_frame = to_iou_frame(box, spec), to_iou_frame(tbox, spec, predicted=False)
     iou = box_iou(pbox, tbox_frame[..., None, :], spec.iou_eps)
     r = responsible(iou.value, pbox, tbox_frame, spec)
 
