@@ -237,3 +237,21 @@ def test_torch_compile_of_the_autograd_path():
     eager, eager_grad = _loss_and_grad(("autograd", "cpu"), pred, target)
     assert relative_error(value.detach(), eager.total.detach()) <= 1e-14
     assert relative_error(p.grad, eager_grad) <= 1e-14
+
+
+# --- no host-device synchronisation -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["autograd", "fused"])
+def test_no_host_device_synchronisation_on_cuda(path):
+    skip_unless_available(path, "cuda")
+    pred, target = (x.to("cuda", torch.float32) for x in inputs())
+    pred.requires_grad_()
+    yolov1_loss(pred, target, SPEC, path=path).total.backward()  # warm-up: the kernel's compile
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising call now raises
+    try:
+        parts = yolov1_loss(pred, target, SPEC, path=path)
+        torch.autograd.backward([parts.total, parts.coord])
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
