@@ -15,6 +15,14 @@ from torch_impl.terms import per_image_terms
 PATHS = ("auto", "autograd", "fused")
 
 
+def _spec_or_paper(spec) -> LossSpec:
+    if spec is None:
+        return LossSpec()
+    if not isinstance(spec, LossSpec):
+        raise ValueError(f"spec: expected a reference.LossSpec, got {type(spec).__name__}")
+    return spec
+
+
 def _check_path(path: str) -> None:
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; paths are {', '.join(map(repr, PATHS))}")
@@ -33,7 +41,7 @@ def yolov1_loss(
     first (it reads the values, a synchronisation on a GPU); shapes, dtypes and devices are
     always checked.
     """
-    spec = spec or LossSpec()
+    spec = _spec_or_paper(spec)
     _check_path(path)
     pred4, target4 = canonical_inputs(pred, target, spec, validate)
     if path == "autograd":
@@ -54,7 +62,7 @@ def fused_loss_and_grad(
     shaped like ``pred`` in its dtype; under reduction='none' each is the gradient of the sum of
     the per-image values (as ``reference.loss_and_grad``).
     """
-    spec = spec or LossSpec()
+    spec = _spec_or_paper(spec)
     pred4, target4 = canonical_inputs(pred, target, spec, validate)
     backend = fused.backend_for(pred.device)
     scale = reduction_scale(spec, pred4.shape[0])
@@ -91,7 +99,10 @@ class YoloV1Loss(nn.Module):
         if unknown:
             raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
         _check_path(path)
-        self.spec = spec.replace(**knobs) if spec is not None else LossSpec.preset(preset or "paper", **knobs)
+        if spec is None:
+            self.spec = LossSpec.preset(preset or "paper", **knobs)
+        else:
+            self.spec = _spec_or_paper(spec).replace(**knobs)
         self.path = path
         self.validate = validate
 

@@ -41,6 +41,7 @@ def test_module_builds_its_spec_from_a_preset_knobs_or_a_spec():
         (dict(lambda_cord=5.0), "unknown LossSpec field"),
         (dict(path="cuda"), "unknown path"),
         (dict(wh_mode="log"), "wh_mode must be one of"),
+        (dict(spec="article"), "spec: expected a reference.LossSpec, got str"),
     ],
 )
 def test_module_refuses_bad_arguments(kwargs, message):
