@@ -178,10 +178,9 @@ class Frame:
                 return False
         return True
 
-    def stored_size(self, size: float, negative: bool = False) -> float:
-        """A stored predicted size whose frame size is ``size`` (sign flipped if ``negative``)."""
-        value = np.sqrt(size) if self.sqrt_output else size
-        return -value if negative else value
+    def stored_size(self, size):
+        """The stored predicted size (≥ 0) whose frame size is ``size`` (a float or an array)."""
+        return np.sqrt(size) if self.sqrt_output else size
 
     def dyadic_size(self, rng, low: int, high: int) -> float:
         """A frame size from a few bits, whose stored form is exact too: (m/8)² or m/64."""
@@ -207,7 +206,7 @@ def _random_target(rng, frame: Frame) -> np.ndarray:
     return np.array([*(rng.uniform(0, 1, 2) * k), *rng.uniform(0.05, 1.0, 2)])
 
 
-def _random_predictor(rng, frame: Frame, tbox) -> np.ndarray:
+def _random_predictor(rng, tbox) -> np.ndarray:
     """A frame box around the target: offset up to about its size, positive sizes."""
     sizes = rng.uniform(0.05, 1.0, 2)
     offset = rng.uniform(-0.6, 0.6, 2) * (tbox[2:] + sizes)
@@ -227,13 +226,13 @@ def _dyadic_target(rng, frame: Frame) -> np.ndarray:
 
 def _case_random(rng, frame, B):
     tbox = _random_target(rng, frame)
-    boxes = [_stored_box(frame, _random_predictor(rng, frame, tbox)) for _ in range(B)]
+    boxes = [_stored_box(frame, _random_predictor(rng, tbox)) for _ in range(B)]
     return np.array(boxes), _stored_target(frame, tbox)
 
 
 def _case_tie(rng, frame, B):
     tbox = _random_target(rng, frame)
-    box = _stored_box(frame, _random_predictor(rng, frame, tbox))
+    box = _stored_box(frame, _random_predictor(rng, tbox))
     return np.tile(box, (B, 1)), _stored_target(frame, tbox)
 
 
@@ -276,7 +275,7 @@ def _case_disjoint(rng, frame, B):
     tbox = _random_target(rng, frame)
     boxes = []
     for _ in range(B):
-        box = _random_predictor(rng, frame, tbox)
+        box = _random_predictor(rng, tbox)
         axis, side = rng.integers(2), rng.choice([-1.0, 1.0])
         box[axis] = tbox[axis] + side * ((tbox[2 + axis] + box[2 + axis]) / 2 + rng.uniform(0.05, 1.5))
         boxes.append(_stored_box(frame, box))

@@ -83,8 +83,9 @@ class Implementation:
 
     @property
     def label(self) -> str:
-        """The name and dtype, e.g. 'torch_impl path=fused [float32]'."""
-        return f"{self.name} [{self.dtype}]"
+        """The name, dtype and any device but the CPU, e.g. 'torch_impl path=fused [float32, cuda]'."""
+        device = "" if self.device == "cpu" else f", {self.device}"
+        return f"{self.name} [{self.dtype}{device}]"
 
     @property
     def configurable(self) -> bool:
@@ -331,10 +332,14 @@ def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") 
 
 def project_implementations() -> list:
     """The project's own: the oracle, and torch_impl's autograd and fused paths in float64 and
-    float32 (the torch ones only once ``torch_impl`` is importable)."""
+    float32 (once ``torch_impl`` is importable), on the CPU and, where there is one, on CUDA."""
     own = [oracle()]
     if torch_impl_available():
-        own += [torch_impl(path, dtype) for path in ("autograd", "fused") for dtype in DTYPES]
+        import torch
+
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+        paths = ("autograd", "fused")
+        own += [torch_impl(path, dtype, device) for device in devices for path in paths for dtype in DTYPES]
     return own
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from conformance.example import DARKNET_CAP
 from reference.spec import SQRT_TARGET_MODES, LossSpec
-
-DARKNET_CAP = 20.0
 
 
 class TorchLoss:
