@@ -30,7 +30,7 @@ from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
 MAX_BLOCK = 128  # cells per program at most
 
 WH_MODES = {"linear": 0, "sqrt_output": 1, "sqrt": 2, "signed_sqrt": 3}
-TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
+TL_DTYPES = {torch.float64: tl.float64, torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 
 
 @triton.jit
@@ -133,23 +133,12 @@ def _frame_size(v, WH_MODE: tl.constexpr):
 
 
 @triton.jit
-def _store_grad(ptr, value, mask):
-    """Store a gradient in the prediction's dtype (computed in float32 or float64)."""
-    tl.store(ptr, value.to(ptr.dtype.element_ty), mask=mask)
-
-
-@triton.jit
-def _load(ptr, mask, DT: tl.constexpr):
-    return tl.load(ptr, mask=mask, other=0).to(DT)
-
-
-@triton.jit
 def _load_box(ptr, stride, has, live, DT: tl.constexpr):
     """(x, y, w, h) at ptr, ptr + stride, ...; 1 in cells without an object (as torch_impl.terms)."""
-    x = tl.where(has, _load(ptr, live, DT), 1.0)
-    y = tl.where(has, _load(ptr + stride, live, DT), 1.0)
-    w = tl.where(has, _load(ptr + 2 * stride, live, DT), 1.0)
-    h = tl.where(has, _load(ptr + 3 * stride, live, DT), 1.0)
+    x = tl.where(has, tl.load(ptr, mask=live, other=0).to(DT), 1.0)
+    y = tl.where(has, tl.load(ptr + stride, mask=live, other=0).to(DT), 1.0)
+    w = tl.where(has, tl.load(ptr + 2 * stride, mask=live, other=0).to(DT), 1.0)
+    h = tl.where(has, tl.load(ptr + 3 * stride, mask=live, other=0).to(DT), 1.0)
     return x, y, w, h
 
 
@@ -190,6 +179,7 @@ def yolov1_kernel(
     USE_NOOBJ: tl.constexpr,
     USE_CLS: tl.constexpr,
     DT: tl.constexpr,
+    GRAD_DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     n = tl.program_id(0).to(tl.int64)
@@ -213,17 +203,17 @@ def yolov1_kernel(
         w_noobj = tl.full([], W_NOOBJ, DT)
         w_cls = tl.full([], W_CLS, DT)
 
-    has = live & (_load(t_cell + C * t_sk, live, DT) == 1)
+    has = live & (tl.load(t_cell + C * t_sk, mask=live, other=0).to(DT) == 1)
 
     # cls: Σ_k (q_k − p_k)² in object cells.
     cls = tl.zeros([BLOCK], DT)
     for k in range(C):
-        diff = tl.where(has, _load(t_cell + k * t_sk, live, DT) - _load(p_cell + k * p_sk, live, DT), 0.0)
+        diff = tl.where(has, tl.load(t_cell + k * t_sk, mask=live, other=0).to(DT) - tl.load(p_cell + k * p_sk, mask=live, other=0).to(DT), 0.0)
         cls += diff * diff
         if USE_CLS:
-            _store_grad(g_cell + k, -2 * w_cls * diff, mask=live)
+            tl.store(g_cell + k, (-2 * w_cls * diff).to(GRAD_DT), mask=live)
         else:
-            _store_grad(g_cell + k, tl.zeros([BLOCK], DT), mask=live)
+            tl.store(g_cell + k, tl.zeros([BLOCK], GRAD_DT), mask=live)
 
     tx, ty, tw, th = _load_box(t_cell + (C + 1) * t_sk, t_sk, has, live, DT)
     ftx = tx * FRAME_SCALE
@@ -262,7 +252,7 @@ def yolov1_kernel(
     h_r = tl.zeros([BLOCK], DT)
     for b in tl.static_range(B):
         is_r = r == b
-        c_r = tl.where(is_r, _load(p_cell + (C + 5 * b) * p_sk, live, DT), c_r)
+        c_r = tl.where(is_r, tl.load(p_cell + (C + 5 * b) * p_sk, mask=live, other=0).to(DT), c_r)
         x, y, w, h = _load_box(p_cell + (C + 5 * b + 1) * p_sk, p_sk, has, live, DT)
         x_r = tl.where(is_r, x, x_r)
         y_r = tl.where(is_r, y, y_r)
@@ -312,7 +302,7 @@ def yolov1_kernel(
     # noobj, and every predictor's gradient.
     noobj = tl.zeros([BLOCK], DT)
     for b in tl.static_range(B):
-        conf = _load(p_cell + (C + 5 * b) * p_sk, live, DT)
+        conf = tl.load(p_cell + (C + 5 * b) * p_sk, mask=live, other=0).to(DT)
         answers = has & (r == b)
         if PREDICTOR_NOOBJ:
             pays = live & ~answers
@@ -324,11 +314,11 @@ def yolov1_kernel(
             d_conf = tl.where(pays, 2 * w_noobj * conf, 0.0)
         else:
             d_conf = tl.zeros([BLOCK], DT)
-        _store_grad(g_b, tl.where(answers, d_c, d_conf), mask=live)
-        _store_grad(g_b + 1, tl.where(answers, d_x, 0.0), mask=live)
-        _store_grad(g_b + 2, tl.where(answers, d_y, 0.0), mask=live)
-        _store_grad(g_b + 3, tl.where(answers, d_w, 0.0), mask=live)
-        _store_grad(g_b + 4, tl.where(answers, d_h, 0.0), mask=live)
+        tl.store(g_b, tl.where(answers, d_c, d_conf).to(GRAD_DT), mask=live)
+        tl.store(g_b + 1, tl.where(answers, d_x, 0.0).to(GRAD_DT), mask=live)
+        tl.store(g_b + 2, tl.where(answers, d_y, 0.0).to(GRAD_DT), mask=live)
+        tl.store(g_b + 3, tl.where(answers, d_w, 0.0).to(GRAD_DT), mask=live)
+        tl.store(g_b + 4, tl.where(answers, d_h, 0.0).to(GRAD_DT), mask=live)
 
     out = partial_ptr + (n * tl.num_programs(1) + blk) * 4
     tl.store(out, tl.sum(coord, axis=0))
@@ -343,7 +333,7 @@ def block_size(spec: LossSpec) -> int:
 
 
 def constexprs(spec: LossSpec, dtype: torch.dtype, weights: Weights) -> dict:
-    """The kernel's compile-time arguments for a spec, a compute dtype and the weights: which
+    """The kernel's compile-time arguments for a spec, the prediction's dtype and the weights: which
     terms are used (not None), and their values when they are numbers (else they come per image
     from a tensor, see :func:`weight_tensor`)."""
     per_image = any(isinstance(w, Tensor) for w in weights)
@@ -370,7 +360,8 @@ def constexprs(spec: LossSpec, dtype: torch.dtype, weights: Weights) -> dict:
         USE_OBJ=weights[1] is not None,
         USE_NOOBJ=weights[2] is not None,
         USE_CLS=weights[3] is not None,
-        DT=TL_DTYPES[dtype],
+        DT=TL_DTYPES[compute_dtype(dtype)],
+        GRAD_DT=TL_DTYPES[dtype],
         BLOCK=block_size(spec),
     )
 
@@ -417,7 +408,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
         partial if per_image is None else per_image,
         *pred.stride(),
         *target.stride(),
-        **constexprs(spec, dt, weights),
+        **constexprs(spec, pred.dtype, weights),
         num_warps=max(1, min(block // 32, 4)),
     )
     return partial.sum(dim=1), grad
