@@ -154,11 +154,13 @@ def _oracle_components(spec_none: LossSpec, sets) -> list:
     return out
 
 
-def _observe(values_fn: ValuesFn, batch):
-    """The implementation's output on a probe: an array, or None if it fails or is not finite."""
+def _observe(values_fn: ValuesFn, batch, failures: list):
+    """The implementation's output on a probe: an array, or None if it fails or is not finite
+    (what it raised is appended to ``failures``)."""
     try:
         y = np.asarray(values_fn(*batch), dtype=np.float64)
-    except Exception:  # any failure of the user's code on this probe is an observation
+    except Exception as err:  # any failure of the user's code on this probe is an observation
+        failures.append(f"{type(err).__name__}: {err}")
         return None
     return y if np.all(np.isfinite(y)) else None
 
@@ -212,7 +214,12 @@ def _weights_as_knobs(w: np.ndarray) -> dict:
 
 
 def _tidy(value: float) -> float:
-    """Round a fitted weight to 6 significant digits, so 0.4999999 reads 0.5."""
+    """A fitted weight with the fewest significant digits (up to 6) that stay within 2e-5 of
+    it: float32 implementations fit to ~1e-6 relative, so 0.199999 reads 0.2."""
+    for digits in range(1, 7):
+        rounded = float(f"{value:.{digits}g}")
+        if abs(rounded - value) <= 2e-5 * abs(value):
+            return rounded
     return float(f"{value:.6g}")
 
 
@@ -225,7 +232,8 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     """
     sets = probe_sets(S, B, C)
     batches = [batch for batches in sets for batch in batches]
-    observed = [_observe(values_fn, batch) for batch in batches]
+    failures: list[str] = []
+    observed = [_observe(values_fn, batch, failures) for batch in batches]
     fits = []
     for spec_none in _candidates(S, B, C):
         components = _oracle_components(spec_none, sets)
@@ -235,7 +243,8 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
                 w, residual = _fit(*design)
                 fits.append((residual, spec_none.replace(reduction=reduction), w))
     if not fits:
-        raise ValueError("the implementation failed on every probe, or returned values of the wrong shape")
+        raised = f"; it raised {failures[0]}" if failures else ""
+        raise ValueError(f"the implementation failed on every probe, or returned values of the wrong shape{raised}")
     fits.sort(key=lambda fit: fit[0])
     best_residual, best, w = fits[0]
     spec = best.replace(**_weights_as_knobs(w))

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from hypothesis import given
+from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
@@ -28,11 +29,12 @@ def examples_for(impl: Implementation):
 
 
 def find_failure(
-    prop: Property | str, impl: Implementation, examples=None, settings: Settings | None = None
+    prop: Property | str, impl: Implementation, examples=None, settings: Settings | None = None, seed: int | None = None
 ) -> ConformanceFailure | None:
     """Run one property on ``impl`` over Hypothesis examples; the (shrunk) failure, or None.
 
-    ``examples`` defaults to :func:`examples_for`; ``settings`` to the suite's profile.
+    ``examples`` defaults to :func:`examples_for`; ``settings`` to the suite's profile;
+    ``seed`` (with settings that are not derandomized) fixes Hypothesis's random choices.
     Raises ValueError if the property cannot apply to ``impl``.
     """
     prop = PROPERTIES[prop] if isinstance(prop, str) else prop
@@ -45,6 +47,9 @@ def find_failure(
     @given(examples if examples is not None else examples_for(impl))
     def run(example):
         prop.check(impl, example)
+
+    if seed is not None:
+        run = hypothesis_seed(seed)(run)
 
     try:
         run()

@@ -28,7 +28,9 @@ class YoloLoss(nn.Module):
         inter = wh[..., 0] * wh[..., 1]
         area_b = box[..., 2] * box[..., 3]
         area_t = target_box[..., 2] * target_box[..., 3]
-        return inter / (area_b + area_t - inter)
+        union = area_b + area_t - inter
+        # two empty boxes: IoU 0 (dividing by 1 keeps NaN out of the backward pass too)
+        return inter / torch.where(union > 0, union, torch.ones_like(union))
 
     def forward(self, pred, target):
         N = pred.shape[0]
@@ -53,4 +55,4 @@ class YoloLoss(nn.Module):
         class_loss = ((p[:, 5 * self.B :] - t[:, 5 * self.B :]) ** 2).sum()
 
         total = self.l_coord * (xy_loss + wh_loss) + obj_loss + self.l_noobj * noobj_loss + class_loss
-        return total / N
+        return total / max(N, 1)

@@ -7,6 +7,7 @@ import sys
 
 from yolov1_loss import __version__
 from yolov1_loss import bench
+from yolov1_loss import check
 from yolov1_loss import explain
 from yolov1_loss import vectors
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_parser(commands)
     bench.add_parser(commands)
     vectors.add_parser(commands)
+    check.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,216 @@
+"""``yolov1-loss check`` and ``yolov1-loss vectors`` end to end, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance.mutants import MUTANTS
+from reference import PRESETS
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# The preset under which each mutant's bug shows (a fallback bug needs darknet's fallback,
+# an ε bug needs ε inside the abs, a detaching bug a detached target, and so on).
+MUTANT_PRESETS = {
+    "fallback_ignores_cap": "darknet",
+    "signed_sqrt_eps_ignored": "ml_collection",
+    "iou_ignores_sqrt_output": "paper",
+    "conf_target_not_detached": "paper",
+    "x_and_y_in_different_frames": "paper",
+    "sqrt_on_target_only": "article",
+    "root_backward_ignores_upstream": "motokimura",
+}
+# Options a mutant needs for its bug to be visible at all: a hard-coded C = 20 is right when
+# C is 20; ε inside or outside the abs moves √|v| by ~1e-6 relative, below float32's rounding
+# unless v is within a few ε of 0, so that one is checked in float64.
+MUTANT_OPTIONS = {
+    "hard_coded_twenty_classes": ["--C", 25],
+    "signed_sqrt_eps_ignored": ["--dtype", "float64"],
+}
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).with_name("yolov1-loss")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "yolov1_loss.cli"]
+
+
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*command(), *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def write(tmp_path: Path, name: str, source: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset):
+    impl = write(tmp_path, "own.py", f"""
+        from torch_impl import YoloV1Loss
+        loss = YoloV1Loss(preset={preset!r})
+    """)
+    result = run("check", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: CONFORMS" in result.stdout
+    assert f"dialect: preset {preset!r}" in result.stdout
+    data = report(tmp_path / "r.json")
+    assert data["verdict"] == "conforms" and data["dialect"]["preset"] == preset
+    assert data["value_match"] is True and data["grad_match"] is True
+    assert data["dialect"]["knobs"]["lambda_coord"] == 5.0
+    assert {"torch", "numpy", "python", "yolov1-loss"} <= set(data["versions"])
+
+
+def test_the_bundled_boxes_first_example(tmp_path):
+    result = run("check", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dialect: preset 'motokimura'" in result.stdout
+    assert report(tmp_path / "r.json")["setup"]["layout"] == "boxes-first"
+
+
+def test_a_darknet_layout_loss(tmp_path):
+    impl = write(tmp_path, "planar.py", """
+        import reference
+        from torch_impl import YoloV1Loss
+        _loss = YoloV1Loss(preset="darknet")
+
+        def loss(pred, target):  # darknet's planar layout, converted by the project's adapters
+            return _loss(reference.pred_to_canonical(pred, "darknet", 7, 2, 20),
+                         reference.target_to_canonical(target, "darknet", 7, 2, 20)).total
+    """)
+    result = run("check", f"{impl}:loss", "--layout", "darknet", "--max-examples", 10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dialect: preset 'darknet'" in result.stdout
+
+
+def test_non_default_weights_are_identified(tmp_path):
+    impl = write(tmp_path, "weights.py", """
+        from torch_impl import YoloV1Loss
+        loss = YoloV1Loss(preset="article", lambda_coord=3.0, lambda_noobj=0.2)
+    """)
+    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    knobs = report(tmp_path / "r.json")["dialect"]["knobs"]
+    assert (knobs["lambda_coord"], knobs["lambda_noobj"], knobs["lambda_obj"]) == (3.0, 0.2, 1.0)
+    assert "lambda_coord=3.0" in result.stdout
+
+
+MUTANT_FILE = """
+    from conformance.mutants import MUTANTS
+    from reference import LossSpec
+    _loss = MUTANTS[{name!r}].loss_class(LossSpec.preset({preset!r}, C={C}))
+
+    def loss(pred, target):
+        return _loss(pred, target)
+"""
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
+    preset = MUTANT_PRESETS.get(name, "paper")
+    options = MUTANT_OPTIONS.get(name, [])
+    C = options[1] if options[:1] == ["--C"] else 20
+    impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name=name, preset=preset, C=C))
+    result = run("check", f"{impl}:loss", "--dialect", preset, "--max-examples", 10, *options, "--json", tmp_path / "r.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "verdict: DIFFERS" in result.stdout
+    failures = report(tmp_path / "r.json")["failures"]
+    assert failures
+    named = {f["component"] for f in failures}
+    assert named & set(MUTANTS[name].shows_in), (named, result.stdout)
+    assert any(f"component: {c}" in result.stdout for c in MUTANTS[name].shows_in)
+
+
+def test_a_loss_that_raises_in_backward(tmp_path):
+    # The article's own code under current PyTorch: an in-place write into a tensor that abs saved.
+    impl = write(tmp_path, "inplace.py", """
+        import torch
+        from torch_impl import YoloV1Loss
+        _loss = YoloV1Loss(preset="article")
+
+        def loss(pred, target):
+            boxes = pred[..., 21:25] * 1.0
+            root = torch.sqrt(torch.abs(boxes[..., 2:4]) + 1e-6)  # abs saves its input ...
+            boxes[..., 2:4] = torch.sign(boxes[..., 2:4]) * root  # ... which this overwrites
+            return _loss(pred, target).total + 0.0 * boxes.sum()
+    """)
+    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "verdict: ERROR" in result.stdout
+    assert "backward" in result.stdout and "modified by an inplace operation" in result.stdout
+    assert report(tmp_path / "r.json")["verdict"] == "error"
+
+
+def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
+    impl = write(tmp_path, "numpy_loss.py", """
+        import numpy as np
+        import reference
+        SPEC = reference.LossSpec.preset("ml_collection")
+
+        def loss(pred, target):
+            return reference.loss(pred, target, SPEC).total
+
+        def grad(pred, target):
+            return reference.loss_and_grad(pred, target, SPEC)[1].total
+    """)
+    result = run("check", f"{impl}:loss", "--framework", "numpy", "--grad", "grad", "--dtype", "float64",
+                 "--max-examples", 10, "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = report(tmp_path / "r.json")
+    assert data["dialect"]["preset"] == "ml_collection" and data["grad_match"] is True
+    result = run("check", f"{impl}:loss", "--framework", "numpy", "--max-examples", 10, "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report(tmp_path / "r.json")["grad_match"] is None
+
+
+def test_output_selects_an_item(tmp_path):
+    impl = write(tmp_path, "tupled.py", """
+        from torch_impl import YoloV1Loss
+        _loss = YoloV1Loss(preset="paper")
+
+        def loss(pred, target):
+            parts = _loss(pred, target)
+            return parts.total, parts.coord
+    """)
+    assert run("check", f"{impl}:loss", "--output", "0", "--max-examples", 5).returncode == 0
+    result = run("check", f"{impl}:loss", "--output", "7", "--max-examples", 5)
+    assert result.returncode == 2 and "give an index" in result.stdout
+
+
+def test_an_implementation_that_cannot_be_loaded(tmp_path):
+    result = run("check", f"{tmp_path / 'missing.py'}:loss")
+    assert result.returncode == 2
+    assert "no such file" in result.stdout
+    result = run("check", "examples_do_not_exist:loss")
+    assert result.returncode == 2 and "No module named" in result.stdout
+
+
+def test_vectors_round_trip(tmp_path):
+    vectors = tmp_path / "vectors"
+    written = run("vectors", "--out", vectors, "--preset", "article")
+    assert written.returncode == 0, written.stderr
+    index = json.loads((vectors / "index.json").read_text())
+    assert {v["dialect"] for v in index["vectors"]} == {"article"} and len(index["vectors"]) >= 12
+    good = write(tmp_path, "good.py", """
+        from torch_impl import YoloV1Loss
+        loss = YoloV1Loss(preset="article")
+    """)
+    result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "article")
+    assert result.returncode == 0, result.stdout + result.stderr
+    bad = write(tmp_path, "bad.py", MUTANT_FILE.format(name="class_loss_on_empty_cells", preset="article", C=20))
+    result = run("check", f"{bad}:loss", "--vectors", vectors, "--dialect", "article")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "vector article-" in result.stdout
+    result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "paper")
+    assert result.returncode == 2 and "holds no vectors for this dialect" in result.stdout
