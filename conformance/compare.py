@@ -25,8 +25,9 @@ from conformance.example import Example
 # float64 and ~5e-7 in float32 (inputs rounded to float32 for both sides), that is 1e-4 and
 # 2e-2 of these tolerances. Real bugs move values by O(1) of the budget.
 RTOL = {"float64": 1e-12, "float32": 3e-5, "exact": 0.0}  # exact: bitwise (determinism)
-# Below the smallest normal number a dtype keeps no relative precision (a weight of 1e-90 is 0
-# in float32): every tolerance allows that much absolutely.
+# Below the smallest normal number a dtype keeps no relative precision: a weight of 8e-44 is
+# a float32 subnormal with a few bits, one of 1e-90 is 0. The weights and scales multiplying
+# the budget are therefore only known to RTOL relatively plus FLOOR absolutely.
 FLOOR = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(np.float32).tiny), "exact": 0.0}
 
 # How far from a kink (spec §4), relative to 1 + the cell's largest input, a cell must be for
@@ -57,14 +58,16 @@ def reduce_cells(per_cell: np.ndarray, spec: LossSpec) -> np.ndarray:
 def value_tolerance(example: Example, dtype: str, name: str) -> np.ndarray:
     """The tolerance of output ``name``, shaped like it (() or (N,))."""
     scale = output_scale(example.spec, example.images, name)
-    return RTOL[dtype] * scale * reduce_cells(cell_magnitude(example), example.spec) + FLOOR[dtype]
+    return (RTOL[dtype] * scale + FLOOR[dtype]) * reduce_cells(cell_magnitude(example), example.spec)
 
 
 def grad_tolerance(example: Example, dtype: str, name: str, size: np.ndarray) -> np.ndarray:
     """Per-element tolerance of the gradient of ``name``, given ``size`` (N, S, S, K): the
     magnitude of the gradient's terms (the absolute gradient, or Σ|λ_k ∇_k| for the total)."""
     scale = output_scale(example.spec, example.images, name)
-    return RTOL[dtype] * (np.abs(size) + scale * np.sqrt(cell_magnitude(example))[..., None]) + FLOOR[dtype]
+    per_cell = (RTOL[dtype] * scale + FLOOR[dtype]) * np.sqrt(cell_magnitude(example))
+    with np.errstate(invalid="ignore"):  # 0 · inf (bitwise comparison of an infinite gradient): NaN
+        return RTOL[dtype] * np.abs(size) + per_cell[..., None]
 
 
 def differs(actual, expected, tolerance) -> np.ndarray:
