@@ -147,7 +147,8 @@ class Run:
         for name in OUTPUT_NAMES:
             if name not in actual or name not in expected:
                 continue
-            tolerance = grad_tolerance(self.ex, dtype, name, grad_size(expected, self.ex.spec, name))
+            size = grad_size(expected, self.ex.spec, name)
+            tolerance = np.broadcast_to(grad_tolerance(self.ex, dtype, name, size), np.shape(expected[name]))
             index = worst_element(actual[name], expected[name], tolerance, mask)
             if index is not None:
                 bad = differs(actual[name], expected[name], tolerance)
