@@ -108,14 +108,19 @@ def probes(S: int, B: int, C: int, kinds=POSITIVE_KINDS, seed: int = 0, batch_si
     Each batch's object cells are of one kind (see :func:`_probe_cell`), cycling through
     ``kinds``, so that no kind drowns another. Batch sizes vary (sum and mean part there); every
     confidence is nonzero but small, so noobj is seen in every cell without drowning the
-    object cells' terms.
+    object cells' terms. Empty cells also hold class scores and boxes, which every dialect
+    ignores: a loss that reads them matches none.
     """
     rng = np.random.default_rng(seed)
     out = []
     for k, n_images in enumerate(batch_sizes):
         pred = np.zeros((n_images, S, S, C + 5 * B))
         target = np.zeros((n_images, S, S, C + 5))
-        pred[..., C::5] = rng.uniform(-0.1, 0.1, size=(n_images, S, S, B))
+        pred[..., :C] = rng.uniform(-0.1, 0.1, size=(n_images, S, S, C))  # ignored in empty cells
+        boxes = pred[..., C:].reshape(n_images, S, S, B, 5)
+        boxes[..., 0] = rng.uniform(-0.1, 0.1, size=(n_images, S, S, B))
+        boxes[..., 1:] = rng.uniform(0.1, 0.9, size=(n_images, S, S, B, 4))  # ignored in empty cells
+        pred[..., C:] = boxes.reshape(n_images, S, S, 5 * B)
         for n in range(n_images):
             for cell in rng.choice(S * S, size=min(S * S, 1 + (k + n) % 3), replace=False):
                 kind = kinds[k % len(kinds)]

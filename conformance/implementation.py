@@ -130,16 +130,9 @@ class Implementation:
 
 
 def _convert(convert, array, layout: str, spec: LossSpec):
-    """A layout adapter applied to ``array``; the identity for the canonical layout.
-
-    An empty batch keeps its per-image shape from a one-image conversion (the adapters infer
-    shapes from the data, which an empty batch does not have).
-    """
+    """A layout adapter applied to ``array``; the identity for the canonical layout."""
     if layout == "classes-first":
         return array
-    if len(array) == 0:
-        one = convert(np.zeros((1, *array.shape[1:])), layout, spec.S, spec.B, spec.C)
-        return np.zeros((0, *one.shape[1:]))
     return convert(array, layout, spec.S, spec.B, spec.C)
 
 

@@ -131,4 +131,4 @@ def target_from_canonical(target, layout: str, S: int, B: int, C: int):
     """A canonical target → ``layout``: (N, S, S, 5B + C), (N, S, S, C + 5) or (N, S²(C + 5))."""
     g = target_gather(layout, S, B, C)
     flat = _take(_flat(target, S * S * (C + 5), "canonical target"), g)
-    return flat if layout == "darknet" else flat.reshape(flat.shape[0], S, S, -1)
+    return flat if layout == "darknet" else flat.reshape(flat.shape[0], S, S, len(g) // (S * S))

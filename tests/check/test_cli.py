@@ -214,3 +214,20 @@ def test_vectors_round_trip(tmp_path):
     assert "vector article-" in result.stdout
     result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "paper")
     assert result.returncode == 2 and "holds no vectors for this dialect" in result.stdout
+
+
+def test_held_to_the_wrong_dialect_the_report_names_the_one_that_matches(tmp_path):
+    result = run("check", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--dialect", "paper",
+                 "--max-examples", 5)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dialect: preset 'paper'" in result.stdout
+    assert "the values match another dialect: preset 'motokimura'" in result.stdout
+
+
+def test_when_no_dialect_matches_the_closest_is_named(tmp_path):
+    impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name="class_loss_on_empty_cells", preset="article", C=20))
+    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no dialect reproduces the values" in result.stdout
+    identified = report(tmp_path / "r.json")["dialect"]["identified"]
+    assert identified["matches"] is False and identified["residual"] > 1e-4

@@ -135,3 +135,13 @@ def test_layouts_work_on_torch_tensors():
 def test_unknown_layout():
     with pytest.raises(ValueError, match="unknown layout 'yolo'"):
         reference.pred_to_canonical(np.zeros((1, 30)), "yolo", 1, 2, 20)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layouts_of_an_empty_batch(layout):
+    S, B, C = 3, 2, 4
+    pred = reference.pred_from_canonical(np.zeros((0, S, S, C + 5 * B)), layout, S, B, C)
+    target = reference.target_from_canonical(np.zeros((0, S, S, C + 5)), layout, S, B, C)
+    assert pred.shape[0] == 0 and target.shape[0] == 0
+    assert reference.pred_to_canonical(pred, layout, S, B, C).shape == (0, S, S, C + 5 * B)
+    assert reference.target_to_canonical(target, layout, S, B, C).shape == (0, S, S, C + 5)
