@@ -1,9 +1,10 @@
 """The fused path: one pass computes the loss and its gradient; backward only scales it.
 
 A :class:`torch.autograd.Function` returns each image's four unweighted terms and their
-λ-weighted sum, five (N,) tensors. Its forward asks a backend (the Triton kernel on CUDA,
-vectorized torch elsewhere) for both the terms and the gradient of the weighted sum, and saves
-that gradient.
+λ-weighted sum, five (N,) tensors. Its forward asks a backend (the Triton kernel on CUDA, the
+numba kernel of :mod:`torch_impl.cpu_kernel` on the CPU) for both the terms and the gradient of
+the weighted sum, and saves that gradient. Vectorized torch (:mod:`torch_impl.analytic`) serves
+the other devices, and the CPU where numba does not import (several times slower; with a warning).
 Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
 (one number per image). When a component itself is differentiated, its upstream gradient makes
 the per-image weights of each term different, and the backend is run again with those weights.
@@ -11,6 +12,8 @@ the per-image weights of each term different, and the backend is run again with 
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Callable
 
 import torch
@@ -36,12 +39,31 @@ def triton_usable() -> bool:
     return True
 
 
+@functools.cache
+def cpu_backend() -> Backend:
+    """The numba kernel; vectorized torch, with a warning, where numba does not import."""
+    try:
+        from torch_impl import cpu_kernel
+    except ImportError as err:
+        warnings.warn(
+            f"torch_impl: numba does not import ({err}); the fused path on the CPU falls back to "
+            "vectorized torch, several times slower. Install numba>=0.60 for the compiled kernel.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return analytic.loss_and_grad
+    return cpu_kernel.loss_and_grad
+
+
 def backend_for(device: torch.device) -> Backend:
-    """The Triton kernel for CUDA tensors when triton is installed; vectorized torch otherwise."""
+    """The Triton kernel for CUDA tensors when triton is installed, :func:`cpu_backend` for CPU
+    tensors, and vectorized torch on any other device (or CUDA without triton)."""
     if device.type == "cuda" and triton_usable():
         from torch_impl import triton_kernel
 
         return triton_kernel.loss_and_grad
+    if device.type == "cpu":
+        return cpu_backend()
     return analytic.loss_and_grad
 
 

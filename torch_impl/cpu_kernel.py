@@ -1,0 +1,329 @@
+"""The fused loss-and-gradient as one compiled loop over the cells, for CPU tensors (numba).
+
+:func:`loss_and_grad` hands zero-copy NumPy views of the tensors to :func:`cells_kernel`, which
+visits each cell once: it reads the cell's prediction and target rows, adds the cell's four terms
+to its image's sums and writes the cell's row of the gradient of ``Σ_k w_k · term_k``. Every knob
+is a plain number argument, so one compiled function serves every dialect (one specialisation
+per dtype, float32 and float64). The arithmetic is float64 whatever the dtype: a float32 input
+is widened exactly, and only the stored results are rounded to float32.
+
+The math is the spec's, with its conventions at kinks, like ``reference/`` and the Triton kernel:
+ties of edges split half and half, the clamp of an overlap passes the gradient at 0, sign(0) = 0,
+ties of IoUs go to the lowest index, the IoU and its gradient are 0 where the union is 0, and
+under wh_mode='sqrt' a zero size gives the infinities and NaN of IEEE arithmetic (hence
+``error_model="numpy"``: a division by zero is not an exception).
+
+Compiling takes a few seconds on the first call with each dtype; numba's cache stores the machine
+code beside this module (or in numba's user cache directory), so later processes load it in a
+fraction of a second. Where neither directory is writable, each process compiles afresh.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from reference import LossSpec
+from torch_impl.dtypes import compute_dtype
+from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
+
+COORD, OBJ, NOOBJ, CLS = range(4)  # columns of the terms and weights, as reference.COMPONENTS
+LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)  # wh_mode as the kernel takes it
+WH_MODES = {"linear": LINEAR, "sqrt_output": SQRT_OUTPUT, "sqrt": SQRT, "signed_sqrt": SIGNED_SQRT}
+
+JIT_OPTIONS = dict(nogil=True, error_model="numpy")
+
+
+def jit(function):
+    """``numba.njit`` with JIT_OPTIONS, its machine code cached on disk where numba finds a writable
+    directory for it; where it finds none (numba raises RuntimeError), compiled in each process."""
+    try:
+        return numba.njit(cache=True, **JIT_OPTIONS)(function)
+    except RuntimeError:
+        return numba.njit(**JIT_OPTIONS)(function)
+
+
+@jit
+def _sign(v):
+    """sign(v): −1, 0 or 1 (NaN for NaN), as np.sign (whose typing compiles several times slower)."""
+    if v > 0:
+        return 1.0
+    if v < 0:
+        return -1.0
+    return v * 0.0
+
+
+@jit
+def _overlap(p_centre, p_size, t_centre, t_size):
+    """Overlap length of two intervals given as centre and size, and its derivatives by the
+    first one's centre and size: the edge that reaches min/max gets all, none, or half on a tie;
+    the clamp passes the gradient where the raw overlap is exactly 0."""
+    p_lo, p_hi = p_centre - p_size / 2, p_centre + p_size / 2
+    t_lo, t_hi = t_centre - t_size / 2, t_centre + t_size / 2
+    raw = min(p_hi, t_hi) - max(p_lo, t_lo)
+    d_hi = 1.0 if p_hi < t_hi else (0.5 if p_hi == t_hi else 0.0)
+    d_lo = 1.0 if p_lo > t_lo else (0.5 if p_lo == t_lo else 0.0)
+    if raw >= 0:
+        return raw, d_hi - d_lo, (d_hi + d_lo) / 2
+    return 0.0, 0.0, 0.0
+
+
+@jit
+def _iou(px, py, pw, ph, tx, ty, tw, th, eps):
+    """IoU of (px, py, pw, ph) with (tx, ty, tw, th), centre-size boxes, and its derivatives by
+    px, py, pw, ph. ``union = |pw ph| + |tw th| − inter + eps``; all 0 where the union is not > 0."""
+    iw, diw_dx, diw_dw = _overlap(px, pw, tx, tw)
+    ih, dih_dy, dih_dh = _overlap(py, ph, ty, th)
+    inter = iw * ih
+    union = abs(pw * ph) + abs(tw * th) - inter + eps
+    if not union > 0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    d_inter = (union + inter) / union**2  # inter is above and below the bar
+    d_area = -inter / union**2
+    s = _sign(pw * ph)  # d|v|/dv, 0 at 0
+    return (
+        inter / union,
+        d_inter * diw_dx * ih,
+        d_inter * dih_dy * iw,
+        d_inter * diw_dw * ih + d_area * s * ph,
+        d_inter * dih_dh * iw + d_area * s * pw,
+    )
+
+
+@jit
+def _frame_size(v, wh_mode):
+    """A predicted size as the IoU sees it, and its derivative: v² under sqrt_output, else v."""
+    if wh_mode == SQRT_OUTPUT:
+        return v * v, 2 * v
+    return v, 1.0
+
+
+@jit
+def _target_size(w, wh_mode):
+    """f(w): √w under every square-root wh_mode, w under 'linear'."""
+    return w if wh_mode == LINEAR else np.sqrt(w)
+
+
+@jit
+def _pred_size(v, wh_mode, eps_inside):
+    """g(v) and g'(v) for a predicted size v. Under 'sqrt', g'(0) = +inf; under signed_sqrt the
+    derivative of sign(v) at 0 (and of |v + ε| at v = −ε, ε inside) is 0."""
+    if wh_mode == SQRT:
+        root = np.sqrt(v)
+        return root, 0.5 / root
+    if wh_mode != SIGNED_SQRT:
+        return v, 1.0
+    if not eps_inside:
+        root = np.sqrt(abs(v) + SIGNED_SQRT_EPS)
+        return _sign(v) * root, (0.0 if v == 0 else 0.5 / root)
+    u = abs(v + SIGNED_SQRT_EPS)
+    if not u > 0:
+        return 0.0, 0.0
+    root = np.sqrt(u)
+    return _sign(v) * root, _sign(v) * _sign(v + SIGNED_SQRT_EPS) * 0.5 / root
+
+
+@jit
+def _responsible(pred, row, tbox, C, B, k, wh_mode, rmse_fallback, iou_eps):
+    """The responsible predictor of an object cell: the highest IoU in the IoU frame (x, y times
+    ``k``), ties to the lowest index. With ``rmse_fallback``, when every IoU is 0: the predictor
+    nearest the target (Euclidean distance of the frame boxes) among those nearer than 20, ties to
+    the lowest index; predictor 0 if none is."""
+    tx, ty, tw, th = tbox
+    best, r = -1.0, 0
+    nearest_distance, nearest = 20.0, 0  # only distances below 20 count
+    for b in range(B):
+        base = C + 5 * b
+        x, y = k * np.float64(pred[row, base + 1]), k * np.float64(pred[row, base + 2])
+        w, _ = _frame_size(np.float64(pred[row, base + 3]), wh_mode)
+        h, _ = _frame_size(np.float64(pred[row, base + 4]), wh_mode)
+        iou = _iou(x, y, w, h, tx, ty, tw, th, iou_eps)[0]
+        if iou > best:
+            best, r = iou, b
+        if rmse_fallback:
+            distance = np.sqrt((x - tx) ** 2 + (y - ty) ** 2 + (w - tw) ** 2 + (h - th) ** 2)
+            if distance < nearest_distance:
+                nearest_distance, nearest = distance, b
+    if rmse_fallback and not best > 0:
+        return nearest
+    return r
+
+
+@jit
+def _empty_cell(pred, grad, row, C, B, w_noobj, use_noobj):
+    """A cell without an object: Σ_b ĉ_b², and its gradient row (2 w ĉ_b at the confidences)."""
+    noobj = 0.0
+    for j in range(C + 5 * B):  # loops, not slice assignments: those compile slowly
+        grad[row, j] = 0.0
+    for b in range(B):
+        conf = np.float64(pred[row, C + 5 * b])
+        noobj += conf * conf
+        if use_noobj:
+            grad[row, C + 5 * b] = 2 * w_noobj * conf
+    return noobj
+
+
+@jit
+def _object_cell(pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside, conf_iou, iou_through,
+                 predictor_noobj, rmse_fallback, iou_eps):
+    """A cell with an object: its (coord, obj, noobj, cls), and its gradient row of Σ_k w_k term_k
+    (terms whose ``used`` flag is off contribute nothing to it, not even 0 · ∞)."""
+    cls = 0.0
+    for j in range(C):
+        diff = np.float64(target[row, j]) - np.float64(pred[row, j])
+        cls += diff * diff
+        grad[row, j] = -2 * w[CLS] * diff if used[CLS] else 0.0
+
+    tx, ty = np.float64(target[row, C + 1]), np.float64(target[row, C + 2])
+    tw, th = np.float64(target[row, C + 3]), np.float64(target[row, C + 4])
+    r = _responsible(pred, row, (k * tx, k * ty, tw, th), C, B, k, wh_mode, rmse_fallback, iou_eps)
+
+    base = C + 5 * r
+    c_r = np.float64(pred[row, base])
+    x, y = np.float64(pred[row, base + 1]), np.float64(pred[row, base + 2])
+    w_r, h_r = np.float64(pred[row, base + 3]), np.float64(pred[row, base + 4])
+
+    g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside)
+    g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside)
+    e_x, e_y = tx - x, ty - y
+    e_w, e_h = _target_size(tw, wh_mode) - g_w, _target_size(th, wh_mode) - g_h
+    coord = e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h
+    d_x = d_y = d_w = d_h = 0.0
+    if used[COORD]:
+        d_x, d_y = -2 * w[COORD] * e_x, -2 * w[COORD] * e_y
+        d_w, d_h = -2 * w[COORD] * e_w * slope_w, -2 * w[COORD] * e_h * slope_h
+
+    c_star, di_x, di_y, di_w, di_h, chain_w, chain_h = 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0
+    if conf_iou:
+        fw, chain_w = _frame_size(w_r, wh_mode)
+        fh, chain_h = _frame_size(h_r, wh_mode)
+        c_star, di_x, di_y, di_w, di_h = _iou(k * x, k * y, fw, fh, k * tx, k * ty, tw, th, iou_eps)
+    obj_diff = c_star - c_r
+    d_c = -2 * w[OBJ] * obj_diff if used[OBJ] else 0.0
+    if conf_iou and iou_through and used[OBJ]:
+        through = 2 * w[OBJ] * obj_diff
+        d_x += through * di_x * k
+        d_y += through * di_y * k
+        d_w += through * di_w * chain_w
+        d_h += through * di_h * chain_h
+
+    noobj = 0.0
+    for b in range(B):
+        at = C + 5 * b
+        if b == r:
+            grad[row, at], grad[row, at + 1], grad[row, at + 2] = d_c, d_x, d_y
+            grad[row, at + 3], grad[row, at + 4] = d_w, d_h
+            continue
+        conf = np.float64(pred[row, at])
+        pays = predictor_noobj
+        if pays:
+            noobj += conf * conf
+        grad[row, at] = 2 * w[NOOBJ] * conf if pays and used[NOOBJ] else 0.0
+        for j in range(at + 1, at + 5):
+            grad[row, j] = 0.0
+    return coord, obj_diff * obj_diff, noobj, cls
+
+
+@jit
+def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C, k, wh_mode, eps_inside,
+                 conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps):
+    """Every cell once: each image's unweighted terms and the gradient of Σ_k w_k · term_k.
+
+    pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
+    (N, 4) written: C-contiguous, pred/target/grad/terms of one dtype. weights (1 or N, 4) float64:
+    one row for every image or one per image; used (4,) bool: which terms the gradient includes.
+    k: the IoU frame's scale of x, y; wh_mode: a value of WH_MODES; the rest as the spec's knobs.
+    """
+    n_images = terms.shape[0]
+    for n in range(n_images):
+        w = weights[n if weights.shape[0] > 1 else 0]
+        coord_sum = obj_sum = noobj_sum = cls_sum = 0.0
+        for row in range(n * cells_per_image, (n + 1) * cells_per_image):
+            if target[row, C] == 1:
+                coord, obj, noobj, cls = _object_cell(
+                    pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside, conf_iou, iou_through,
+                    predictor_noobj, rmse_fallback, iou_eps,
+                )
+                coord_sum += coord
+                obj_sum += obj
+                noobj_sum += noobj
+                cls_sum += cls
+            else:
+                noobj_sum += _empty_cell(pred, grad, row, C, B, w[NOOBJ], used[NOOBJ])
+        terms[n, COORD], terms[n, OBJ], terms[n, NOOBJ], terms[n, CLS] = coord_sum, obj_sum, noobj_sum, cls_sum
+
+
+# --- the call from torch ----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def knobs(spec: LossSpec) -> tuple:
+    """The kernel's arguments after ``terms`` for a spec: (cells per image, B, C, k, wh_mode,
+    eps_inside, conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps), as Python ints,
+    floats and bools (so every spec gives the same argument types)."""
+    return (
+        spec.S * spec.S,
+        spec.B,
+        spec.C,
+        iou_frame_scale(spec),
+        WH_MODES[spec.wh_mode],
+        spec.signed_sqrt_eps == "inside",
+        spec.conf_target == "iou",
+        spec.iou_grad == "through",
+        spec.noobj_scope == "predictor",
+        spec.responsible == "max_iou_else_min_rmse",
+        spec.iou_eps,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_weights(weights: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(1, 4) float64 weights (None as 0) and (4,) bool used flags, for weights that are numbers."""
+    rows = np.array([[0.0 if w is None else float(w) for w in weights]])
+    return rows, np.array([w is not None for w in weights])
+
+
+def weight_arrays(weights, n_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's ``weights`` (1 or N, 4) and ``used`` (4,) for ``torch_impl.analytic.Weights``:
+    one row for numbers, one per image when any weight is an (N,) tensor."""
+    if not any(isinstance(w, Tensor) for w in weights):
+        return _constant_weights(tuple(weights))
+    columns = [
+        w.detach().double() if isinstance(w, Tensor) else torch.full((n_images,), w or 0.0, dtype=torch.float64)
+        for w in weights
+    ]
+    return torch.stack(columns, dim=1).numpy(), np.array([w is not None for w in weights])
+
+
+def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
+    """``x`` as a C-contiguous (cells, channels) NumPy array of ``dtype``: a view when it already is one."""
+    return x.detach().reshape(-1, channels).to(dtype).contiguous().numpy()
+
+
+def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tuple[Tensor, Tensor]:
+    """Each image's terms (N, 4) and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), both in the
+    compute dtype (float64 for float64, else float32).
+
+    ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
+    and strides (copied to the compute dtype and contiguous rows only where they are not).
+    ``weights`` as ``torch_impl.analytic.Weights``.
+    """
+    dt = compute_dtype(pred.dtype)
+    n_images = pred.shape[0]
+    terms = torch.empty((n_images, 4), dtype=dt)
+    grad = torch.empty(pred.shape, dtype=dt)
+    rows, used = weight_arrays(weights, n_images)
+    cells_kernel(
+        _rows(pred, spec.pred_channels, dt),
+        _rows(target, spec.target_channels, dt),
+        rows,
+        used,
+        grad.view(-1, spec.pred_channels).numpy(),
+        terms.numpy(),
+        *knobs(spec),
+    )
+    return terms, grad
