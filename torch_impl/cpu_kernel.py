@@ -36,11 +36,14 @@ LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)  # wh_mode as the kernel takes
 WH_MODES = {"linear": LINEAR, "sqrt_output": SQRT_OUTPUT, "sqrt": SQRT, "signed_sqrt": SIGNED_SQRT}
 
 JIT_OPTIONS = dict(nogil=True, error_model="numpy")
+jit = numba.njit(**JIT_OPTIONS)  # the helpers: compiled with the kernel, on its first call
+inlined_jit = numba.njit(inline="always", **JIT_OPTIONS)  # helpers inlined into their callers' numba IR
 
 
-def jit(function):
-    """``numba.njit`` with JIT_OPTIONS, its machine code cached on disk where numba finds a writable
-    directory for it; where it finds none (numba raises RuntimeError), compiled in each process."""
+def cached_jit(function):
+    """``numba.njit`` with JIT_OPTIONS, its machine code (helpers included) cached on disk where
+    numba finds a writable directory for it; where it finds none (numba raises RuntimeError),
+    compiled in each process."""
     try:
         return numba.njit(cache=True, **JIT_OPTIONS)(function)
     except RuntimeError:
@@ -61,18 +64,19 @@ def _sign(v):
 def _overlap(p_centre, p_size, t_centre, t_size):
     """Overlap length of two intervals given as centre and size, and its derivatives by the
     first one's centre and size: the edge that reaches min/max gets all, none, or half on a tie;
-    the clamp passes the gradient where the raw overlap is exactly 0."""
+    the clamp passes the gradient where the raw overlap is exactly 0. (Selects, not branches: the
+    responsible predictor's choice runs this on random data, where branches mispredict.)"""
     p_lo, p_hi = p_centre - p_size / 2, p_centre + p_size / 2
     t_lo, t_hi = t_centre - t_size / 2, t_centre + t_size / 2
     raw = min(p_hi, t_hi) - max(p_lo, t_lo)
     d_hi = 1.0 if p_hi < t_hi else (0.5 if p_hi == t_hi else 0.0)
     d_lo = 1.0 if p_lo > t_lo else (0.5 if p_lo == t_lo else 0.0)
-    if raw >= 0:
-        return raw, d_hi - d_lo, (d_hi + d_lo) / 2
-    return 0.0, 0.0, 0.0
+    passes = 1.0 if raw >= 0 else 0.0
+    return max(raw, 0.0), passes * (d_hi - d_lo), passes * (d_hi + d_lo) / 2
 
 
-@jit
+# Inlined (numba IR), so that where only the IoU is used its derivatives are not computed.
+@inlined_jit
 def _iou(px, py, pw, ph, tx, ty, tw, th, eps):
     """IoU of (px, py, pw, ph) with (tx, ty, tw, th), centre-size boxes, and its derivatives by
     px, py, pw, ph. ``union = |pw ph| + |tw th| − inter + eps``; all 0 where the union is not > 0."""
@@ -80,13 +84,13 @@ def _iou(px, py, pw, ph, tx, ty, tw, th, eps):
     ih, dih_dy, dih_dh = _overlap(py, ph, ty, th)
     inter = iw * ih
     union = abs(pw * ph) + abs(tw * th) - inter + eps
-    if not union > 0:
-        return 0.0, 0.0, 0.0, 0.0, 0.0
-    d_inter = (union + inter) / union**2  # inter is above and below the bar
-    d_area = -inter / union**2
+    defined = union > 0
+    u = union if defined else 1.0
+    d_inter = (u + inter) / u**2 if defined else 0.0  # inter is above and below the bar
+    d_area = -inter / u**2 if defined else 0.0
     s = _sign(pw * ph)  # d|v|/dv, 0 at 0
     return (
-        inter / union,
+        inter / u if defined else 0.0,
         d_inter * diw_dx * ih,
         d_inter * dih_dy * iw,
         d_inter * diw_dw * ih + d_area * s * ph,
@@ -129,19 +133,19 @@ def _pred_size(v, wh_mode, eps_inside):
 
 @jit
 def _responsible(pred, row, tbox, C, B, k, wh_mode, rmse_fallback, iou_eps):
-    """The responsible predictor of an object cell: the highest IoU in the IoU frame (x, y times
-    ``k``), ties to the lowest index. With ``rmse_fallback``, when every IoU is 0: the predictor
-    nearest the target (Euclidean distance of the frame boxes) among those nearer than 20, ties to
-    the lowest index; predictor 0 if none is."""
+    """The responsible predictor of the object cell ``pred[row]``: the highest IoU with ``tbox``
+    (x, y, w, h in the IoU frame, where x, y are scaled by ``k``), ties to the lowest index. With
+    ``rmse_fallback``, when every IoU is 0: the predictor nearest the target (Euclidean distance of
+    the frame boxes) among those nearer than 20, ties to the lowest index; predictor 0 if none is."""
     tx, ty, tw, th = tbox
     best, r = -1.0, 0
     nearest_distance, nearest = 20.0, 0  # only distances below 20 count
     for b in range(B):
-        base = C + 5 * b
-        x, y = k * np.float64(pred[row, base + 1]), k * np.float64(pred[row, base + 2])
-        w, _ = _frame_size(np.float64(pred[row, base + 3]), wh_mode)
-        h, _ = _frame_size(np.float64(pred[row, base + 4]), wh_mode)
-        iou = _iou(x, y, w, h, tx, ty, tw, th, iou_eps)[0]
+        at = C + 5 * b
+        x, y = k * np.float64(pred[row, at + 1]), k * np.float64(pred[row, at + 2])
+        w, _ = _frame_size(np.float64(pred[row, at + 3]), wh_mode)
+        h, _ = _frame_size(np.float64(pred[row, at + 4]), wh_mode)
+        iou = _iou(x, y, w, h, tx, ty, tw, th, iou_eps)[0]  # (inlined: the derivatives are dropped)
         if iou > best:
             best, r = iou, b
         if rmse_fallback:
@@ -153,9 +157,24 @@ def _responsible(pred, row, tbox, C, B, k, wh_mode, rmse_fallback, iou_eps):
     return r
 
 
-@jit
+@numba.njit(fastmath={"reassoc"}, **JIT_OPTIONS)  # not inlined: inlining would drop fastmath
+def _classes(pred, target, grad, row, C, weight, use):
+    """Σ_j (q_j − p_j)² of cell ``row``, writing −2 w (q_j − p_j) into its gradient row (0 if not
+    ``use``). The sum may be reassociated, so that it vectorises: this loop alone."""
+    cls = 0.0
+    for j in range(C):
+        diff = np.float64(target[row, j]) - np.float64(pred[row, j])
+        cls += diff * diff
+        grad[row, j] = -2 * weight * diff if use else 0.0
+    return cls
+
+
+# The cells' functions are inlined into the kernel's loop: a call there (with its array
+# arguments) costs as much as an empty cell's work.
+@inlined_jit
 def _empty_cell(pred, grad, row, C, B, w_noobj, use_noobj):
-    """A cell without an object: Σ_b ĉ_b², and its gradient row (2 w ĉ_b at the confidences)."""
+    """The cell ``row`` without an object: Σ_b ĉ_b², and its gradient row (2 w ĉ_b at the
+    confidences, 0 elsewhere)."""
     noobj = 0.0
     for j in range(C + 5 * B):  # loops, not slice assignments: those compile slowly
         grad[row, j] = 0.0
@@ -167,25 +186,22 @@ def _empty_cell(pred, grad, row, C, B, w_noobj, use_noobj):
     return noobj
 
 
-@jit
-def _object_cell(pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside, conf_iou, iou_through,
-                 predictor_noobj, rmse_fallback, iou_eps):
-    """A cell with an object: its (coord, obj, noobj, cls), and its gradient row of Σ_k w_k term_k
-    (terms whose ``used`` flag is off contribute nothing to it, not even 0 · ∞)."""
-    cls = 0.0
-    for j in range(C):
-        diff = np.float64(target[row, j]) - np.float64(pred[row, j])
-        cls += diff * diff
-        grad[row, j] = -2 * w[CLS] * diff if used[CLS] else 0.0
+@inlined_jit
+def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
+                 iou_through, predictor_noobj, rmse_fallback, iou_eps):
+    """The cell ``row`` with an object: its (coord, obj, noobj, cls), and its gradient row of
+    Σ_k w_k term_k, w = ``weights[w_row]`` (terms whose ``used`` flag is off contribute nothing to
+    it, not even 0 · ∞)."""
+    cls = _classes(pred, target, grad, row, C, weights[w_row, CLS], used[CLS])
 
     tx, ty = np.float64(target[row, C + 1]), np.float64(target[row, C + 2])
     tw, th = np.float64(target[row, C + 3]), np.float64(target[row, C + 4])
     r = _responsible(pred, row, (k * tx, k * ty, tw, th), C, B, k, wh_mode, rmse_fallback, iou_eps)
 
-    base = C + 5 * r
-    c_r = np.float64(pred[row, base])
-    x, y = np.float64(pred[row, base + 1]), np.float64(pred[row, base + 2])
-    w_r, h_r = np.float64(pred[row, base + 3]), np.float64(pred[row, base + 4])
+    at_r = C + 5 * r
+    c_r = np.float64(pred[row, at_r])
+    x, y = np.float64(pred[row, at_r + 1]), np.float64(pred[row, at_r + 2])
+    w_r, h_r = np.float64(pred[row, at_r + 3]), np.float64(pred[row, at_r + 4])
 
     g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside)
     g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside)
@@ -194,8 +210,9 @@ def _object_cell(pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside,
     coord = e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h
     d_x = d_y = d_w = d_h = 0.0
     if used[COORD]:
-        d_x, d_y = -2 * w[COORD] * e_x, -2 * w[COORD] * e_y
-        d_w, d_h = -2 * w[COORD] * e_w * slope_w, -2 * w[COORD] * e_h * slope_h
+        w_coord = weights[w_row, COORD]
+        d_x, d_y = -2 * w_coord * e_x, -2 * w_coord * e_y
+        d_w, d_h = -2 * w_coord * e_w * slope_w, -2 * w_coord * e_h * slope_h
 
     c_star, di_x, di_y, di_w, di_h, chain_w, chain_h = 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0
     if conf_iou:
@@ -203,13 +220,13 @@ def _object_cell(pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside,
         fh, chain_h = _frame_size(h_r, wh_mode)
         c_star, di_x, di_y, di_w, di_h = _iou(k * x, k * y, fw, fh, k * tx, k * ty, tw, th, iou_eps)
     obj_diff = c_star - c_r
-    d_c = -2 * w[OBJ] * obj_diff if used[OBJ] else 0.0
+    w_obj = weights[w_row, OBJ]
+    d_c = -2 * w_obj * obj_diff if used[OBJ] else 0.0
     if conf_iou and iou_through and used[OBJ]:
-        through = 2 * w[OBJ] * obj_diff
-        d_x += through * di_x * k
-        d_y += through * di_y * k
-        d_w += through * di_w * chain_w
-        d_h += through * di_h * chain_h
+        d_x += 2 * w_obj * obj_diff * di_x * k
+        d_y += 2 * w_obj * obj_diff * di_y * k
+        d_w += 2 * w_obj * obj_diff * di_w * chain_w
+        d_h += 2 * w_obj * obj_diff * di_h * chain_h
 
     noobj = 0.0
     for b in range(B):
@@ -219,16 +236,15 @@ def _object_cell(pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside,
             grad[row, at + 3], grad[row, at + 4] = d_w, d_h
             continue
         conf = np.float64(pred[row, at])
-        pays = predictor_noobj
-        if pays:
+        if predictor_noobj:
             noobj += conf * conf
-        grad[row, at] = 2 * w[NOOBJ] * conf if pays and used[NOOBJ] else 0.0
+        grad[row, at] = 2 * weights[w_row, NOOBJ] * conf if predictor_noobj and used[NOOBJ] else 0.0
         for j in range(at + 1, at + 5):
             grad[row, j] = 0.0
     return coord, obj_diff * obj_diff, noobj, cls
 
 
-@jit
+@cached_jit
 def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C, k, wh_mode, eps_inside,
                  conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps):
     """Every cell once: each image's unweighted terms and the gradient of Σ_k w_k · term_k.
@@ -237,23 +253,23 @@ def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C
     (N, 4) written: C-contiguous, pred/target/grad/terms of one dtype. weights (1 or N, 4) float64:
     one row for every image or one per image; used (4,) bool: which terms the gradient includes.
     k: the IoU frame's scale of x, y; wh_mode: a value of WH_MODES; the rest as the spec's knobs.
+    Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """
-    n_images = terms.shape[0]
-    for n in range(n_images):
-        w = weights[n if weights.shape[0] > 1 else 0]
+    for n in range(terms.shape[0]):
+        w_row = n if weights.shape[0] > 1 else 0
         coord_sum = obj_sum = noobj_sum = cls_sum = 0.0
         for row in range(n * cells_per_image, (n + 1) * cells_per_image):
             if target[row, C] == 1:
                 coord, obj, noobj, cls = _object_cell(
-                    pred, target, grad, row, C, B, w, used, k, wh_mode, eps_inside, conf_iou, iou_through,
-                    predictor_noobj, rmse_fallback, iou_eps,
+                    pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
+                    iou_through, predictor_noobj, rmse_fallback, iou_eps,
                 )
                 coord_sum += coord
                 obj_sum += obj
                 noobj_sum += noobj
                 cls_sum += cls
             else:
-                noobj_sum += _empty_cell(pred, grad, row, C, B, w[NOOBJ], used[NOOBJ])
+                noobj_sum += _empty_cell(pred, grad, row, C, B, weights[w_row, NOOBJ], used[NOOBJ])
         terms[n, COORD], terms[n, OBJ], terms[n, NOOBJ], terms[n, CLS] = coord_sum, obj_sum, noobj_sum, cls_sum
 
 
