@@ -1,4 +1,5 @@
-"""The loss and its hand-derived gradient in vectorized torch: the fused path off CUDA.
+"""The loss and its hand-derived gradient in vectorized torch: the fused path on devices with no
+compiled kernel (and on the CPU where numba does not import).
 
 One call evaluates the terms (:func:`torch_impl.terms.evaluate`, no autograd) and the gradient of
 a weighted sum of them, ``Σ_k w_k · term_k``, with the spec's conventions at the kinks (the same
@@ -168,9 +169,9 @@ def _empty_cells_noobj(conf: Tensor, empty: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
-    """Each image's unweighted, unscaled terms (N, 4), and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B).
-
-    Terms in the order coord, obj, noobj, cls; weights as :data:`Weights`.
+    """Each image's unweighted, unscaled (coord, obj, noobj, cls, Σ_k w_k · term_k), (N, 5), and
+    d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B). Weights as :data:`Weights`; those left out (None)
+    are left out of the weighted sum too.
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5) of any floating dtype; the work
     and both results are in the compute dtype (float64 for float64, else float32).
@@ -193,12 +194,15 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
         conf = pred_cells[:, C::5].reshape(n_images, cells_per_image, spec.B)  # every confidence
         noobj, d_conf = _empty_cells_noobj(conf, ~has_object.reshape(n_images, cells_per_image, 1))
 
-        terms = torch.zeros((n_images, 4), dtype=dt, device=pred.device)
+        terms = torch.zeros((n_images, 5), dtype=dt, device=pred.device)  # the fifth: Σ_k w_k term_k
         terms[:, 2] = noobj.sum(dim=-1)
-        terms.index_add_(0, image, torch.stack(ev.per_cell, dim=-1).reshape(-1, 4))
+        terms[:, :4].index_add_(0, image, torch.stack(ev.per_cell, dim=-1).reshape(-1, 4))
         grad = torch.zeros((n_images, cells_per_image, spec.pred_channels), dtype=dt, device=pred.device)
         if weights[2] is not None:
             grad[..., C::5] = _weigh(d_conf, weights[2])
         grad = grad.reshape(-1, spec.pred_channels)
         grad.index_copy_(0, objects, gradient(ev, spec, object_weights).reshape(-1, spec.pred_channels))
+        for k, weight in enumerate(weights):
+            if weight is not None:
+                terms[:, 4] += _weigh(terms[:, k], weight)
         return terms, grad.reshape(pred.shape)

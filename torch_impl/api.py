@@ -9,7 +9,7 @@ from reference.spec import FIELDS
 from torch_impl import fused
 from torch_impl.dtypes import compute_dtype
 from torch_impl.inputs import canonical_inputs
-from torch_impl.parts import TorchLossParts, finish, lambdas, reduction_scale, weighted_sum
+from torch_impl.parts import TorchLossParts, finish, lambdas, reduce, reduction_scale, weighted_sum
 from torch_impl.terms import per_image_terms
 
 PATHS = ("auto", "autograd", "fused")
@@ -47,10 +47,8 @@ def yolov1_loss(
     if path == "autograd":
         dt = compute_dtype(pred.dtype)
         terms = per_image_terms(pred4.to(dt), target4.to(dt), spec)
-        weighted = weighted_sum(terms, spec)
-    else:
-        terms, weighted = fused.fused_terms(pred4, target4, spec)
-    return finish(terms, weighted, spec, pred.dtype)
+        return finish(terms, weighted_sum(terms, spec), spec, pred.dtype)
+    return TorchLossParts(*(value.to(pred.dtype) for value in fused.fused_loss(pred4, target4, spec)))
 
 
 def fused_loss_and_grad(
@@ -69,10 +67,9 @@ def fused_loss_and_grad(
     alone = [tuple(1.0 if j == k else None for j in range(4)) for k in range(4)]
     grads = []
     for weights in (*alone, lambdas(spec)):
-        terms, grad = backend(pred4.detach(), target4.detach(), spec, weights)
+        per_image, grad = backend(pred4.detach(), target4.detach(), spec, weights)
         grads.append((scale * grad).reshape(pred.shape).to(pred.dtype))
-    terms = terms.unbind(dim=1)
-    values = finish(terms, weighted_sum(terms, spec), spec, pred.dtype)
+    values = TorchLossParts(*reduce(per_image, spec).to(pred.dtype).unbind(-1))
     return values, TorchLossParts(*grads)
 
 

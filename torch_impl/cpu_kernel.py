@@ -31,9 +31,10 @@ from reference import LossSpec
 from torch_impl.dtypes import compute_dtype
 from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
 
-COORD, OBJ, NOOBJ, CLS = range(4)  # columns of the terms and weights, as reference.COMPONENTS
+COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # columns of the terms (and weights) as reference.COMPONENTS
 LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)  # wh_mode as the kernel takes it
 WH_MODES = {"linear": LINEAR, "sqrt_output": SQRT_OUTPUT, "sqrt": SQRT, "signed_sqrt": SIGNED_SQRT}
+NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 JIT_OPTIONS = dict(nogil=True, error_model="numpy")
 jit = numba.njit(**JIT_OPTIONS)  # the helpers: compiled with the kernel, on its first call
@@ -247,10 +248,10 @@ def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode
 @cached_jit
 def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C, k, wh_mode, eps_inside,
                  conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps):
-    """Every cell once: each image's unweighted terms and the gradient of Σ_k w_k · term_k.
+    """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
 
     pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
-    (N, 4) written: C-contiguous, pred/target/grad/terms of one dtype. weights (1 or N, 4) float64:
+    (N, 5) written (coord, obj, noobj, cls, the weighted sum over the used terms): C-contiguous, pred/target/grad/terms of one dtype. weights (1 or N, 4) float64:
     one row for every image or one per image; used (4,) bool: which terms the gradient includes.
     k: the IoU frame's scale of x, y; wh_mode: a value of WH_MODES; the rest as the spec's knobs.
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
@@ -271,6 +272,11 @@ def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C
             else:
                 noobj_sum += _empty_cell(pred, grad, row, C, B, weights[w_row, NOOBJ], used[NOOBJ])
         terms[n, COORD], terms[n, OBJ], terms[n, NOOBJ], terms[n, CLS] = coord_sum, obj_sum, noobj_sum, cls_sum
+        weighted = 0.0
+        for j, term in enumerate((coord_sum, obj_sum, noobj_sum, cls_sum)):
+            if used[j]:
+                weighted += weights[w_row, j] * term
+        terms[n, WEIGHTED] = weighted
 
 
 # --- the call from torch ----------------------------------------------------------------------
@@ -317,12 +323,12 @@ def weight_arrays(weights, n_images: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
     """``x`` as a C-contiguous (cells, channels) NumPy array of ``dtype``: a view when it already is one."""
-    return x.detach().reshape(-1, channels).to(dtype).contiguous().numpy()
+    return x.detach().to(dtype).contiguous().numpy().reshape(-1, channels)
 
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tuple[Tensor, Tensor]:
-    """Each image's terms (N, 4) and d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), both in the
-    compute dtype (float64 for float64, else float32).
+    """Each image's (coord, obj, noobj, cls, Σ_k w_k · term_k), (N, 5), and d(Σ_k w_k · term_k)/d pred
+    (N, S, S, C + 5B), both in the compute dtype (float64 for float64, else float32).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
     and strides (copied to the compute dtype and contiguous rows only where they are not).
@@ -330,16 +336,10 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tupl
     """
     dt = compute_dtype(pred.dtype)
     n_images = pred.shape[0]
-    terms = torch.empty((n_images, 4), dtype=dt)
-    grad = torch.empty(pred.shape, dtype=dt)
+    # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
+    terms = np.empty((n_images, 5), dtype=NUMPY_DTYPES[dt])
+    grad = np.empty((n_images * spec.S * spec.S, spec.pred_channels), dtype=NUMPY_DTYPES[dt])
     rows, used = weight_arrays(weights, n_images)
-    cells_kernel(
-        _rows(pred, spec.pred_channels, dt),
-        _rows(target, spec.target_channels, dt),
-        rows,
-        used,
-        grad.view(-1, spec.pred_channels).numpy(),
-        terms.numpy(),
-        *knobs(spec),
-    )
-    return terms, grad
+    pred_rows, target_rows = _rows(pred, spec.pred_channels, dt), _rows(target, spec.target_channels, dt)
+    cells_kernel(pred_rows, target_rows, rows, used, grad, terms, *knobs(spec))
+    return torch.from_numpy(terms), torch.from_numpy(grad).view(pred.shape)

@@ -1,13 +1,14 @@
 """The fused path: one pass computes the loss and its gradient; backward only scales it.
 
-A :class:`torch.autograd.Function` returns each image's four unweighted terms and their
-λ-weighted sum, five (N,) tensors. Its forward asks a backend (the Triton kernel on CUDA, the
-numba kernel of :mod:`torch_impl.cpu_kernel` on the CPU) for both the terms and the gradient of
-the weighted sum, and saves that gradient. Vectorized torch (:mod:`torch_impl.analytic`) serves
-the other devices, and the CPU where numba does not import (several times slower; with a warning).
+A :class:`torch.autograd.Function` returns the four unweighted components and the λ-weighted
+total, after the spec's reduction and loss_scale. Its forward asks a backend (the Triton kernel
+on CUDA, the numba kernel of :mod:`torch_impl.cpu_kernel` on the CPU) for each image's terms and
+weighted sum and for the gradient of that sum, and saves the gradient. Vectorized torch
+(:mod:`torch_impl.analytic`) serves the other devices, and the CPU where numba does not import
+(several times slower; with a warning).
 Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
-(one number per image). When a component itself is differentiated, its upstream gradient makes
-the per-image weights of each term different, and the backend is run again with those weights.
+(and the reduction's scale). When a component itself is differentiated, its upstream gradient
+makes the per-image weights of each term different, and the backend is run again with those weights.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from torch.autograd.function import once_differentiable
 
 from reference import LossSpec
 from torch_impl import analytic
-from torch_impl.parts import lambdas, weighted_sum
+from torch_impl.parts import lambdas, reduce, reduction_scale
 
 # backend(pred (N, S, S, C + 5B), target (N, S, S, C + 5), spec, weights)
-#   -> (terms (N, 4) in the compute dtype, d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B) in the
-#       compute dtype or pred's).
+#   -> (per-image (coord, obj, noobj, cls, Σ_k w_k term_k) (N, 5) in the compute dtype: the terms
+#       unweighted and unscaled, the sum over the terms whose weight is not None;
+#       d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B) in the compute dtype or pred's).
 Backend = Callable[[Tensor, Tensor, LossSpec, analytic.Weights], "tuple[Tensor, Tensor]"]
 
 
@@ -71,43 +73,48 @@ def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return b if a is None else a if b is None else a + b
 
 
-def _upstream_weights(g_terms, g_weighted: Tensor | None, spec: LossSpec) -> analytic.Weights:
-    """Per-image weights of the four terms, from the upstream gradients of the five outputs.
+def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images: int) -> analytic.Weights:
+    """Per-image weights (N,) of the four terms, from the upstream gradients of the five outputs
+    (0-dim, or (N,) under reduction='none') and the reduction's scale.
 
-    A term whose output and the weighted sum both got no gradient is left out (None).
+    A term whose output and the total both got no gradient is left out (None).
     """
-    from_total = [None if g_weighted is None else lam * g_weighted for lam in lambdas(spec)]
-    return tuple(_plus(g_term, g) for g_term, g in zip(g_terms, from_total))
+    scale = reduction_scale(spec, n_images)
+    from_total = [None if g_total is None else lam * g_total for lam in lambdas(spec)]
+    weights = (_plus(g_term, g) for g_term, g in zip(g_terms, from_total))
+    return tuple(None if w is None else (scale * w).expand(n_images) for w in weights)
 
 
 class FusedLoss(torch.autograd.Function):
-    """(pred, target, spec, backend) -> per-image coord, obj, noobj, cls and their λ-weighted
-    sum, (N,) each, in the compute dtype."""
+    """(pred, target, spec, backend) -> coord, obj, noobj, cls and the λ-weighted total, after the
+    spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; compute dtype."""
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
-        terms, grad = backend(pred, target, spec, lambdas(spec))
+        per_image, grad = backend(pred, target, spec, lambdas(spec))
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
-        outputs = tuple(term.clone() for term in terms.unbind(dim=1))
-        return (*outputs, weighted_sum(outputs, spec))
+        # Copies, not views of one tensor: an output may then be modified in place (loss /= k).
+        return torch.unbind_copy(reduce(per_image, spec), -1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, *upstream: Tensor | None):
         pred, target, grad = ctx.saved_tensors
-        *g_terms, g_weighted = upstream
+        *g_terms, g_total = upstream
         if all(g is None for g in upstream):
             return None, None, None, None
         if all(g is None for g in g_terms):
-            d_pred = g_weighted.reshape(-1, 1, 1, 1) * grad
+            scale = reduction_scale(ctx.spec, pred.shape[0])
+            factor = g_total if scale == 1 else scale * g_total  # 0-dim, or (N,)
+            d_pred = grad * factor.reshape(-1, 1, 1, 1)
         else:
-            _, d_pred = ctx.backend(pred, target, ctx.spec, _upstream_weights(g_terms, g_weighted, ctx.spec))
+            weights = _upstream_weights(g_terms, g_total, ctx.spec, pred.shape[0])
+            _, d_pred = ctx.backend(pred, target, ctx.spec, weights)
         return d_pred.to(pred.dtype), None, None, None
 
 
-def fused_terms(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None):
-    """((coord, obj, noobj, cls), weighted), (N,) each, of canonical inputs through :class:`FusedLoss`."""
-    *terms, weighted = FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))
-    return terms, weighted
+def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
+    """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in the compute dtype."""
+    return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))

@@ -45,14 +45,16 @@ def reduction_scale(spec: LossSpec, n_images: int) -> float:
     return spec.loss_scale
 
 
+def reduce(per_image: Tensor, spec: LossSpec) -> Tensor:
+    """Per-image values (N, ...) after the spec's reduction and loss_scale: (N, ...) under 'none',
+    else their sum (or mean) over the images (...)."""
+    scale = reduction_scale(spec, per_image.shape[0])
+    reduced = per_image if spec.reduction == "none" else per_image.sum(dim=0)
+    return reduced if scale == 1 else reduced * scale
+
+
 def finish(terms: Sequence[Tensor], weighted: Tensor, spec: LossSpec, dtype: torch.dtype) -> TorchLossParts:
     """Reduce and scale per-image terms (coord, obj, noobj, cls) and their weighted sums, (N,)
-    each, and cast to ``dtype``."""
-    scale = reduction_scale(spec, weighted.shape[0])
-
-    def reduce(per_image: Tensor) -> Tensor:
-        value = per_image if spec.reduction == "none" else per_image.sum()
-        return (value * scale).to(dtype)
-
-    components = {name: reduce(term) for name, term in zip(COMPONENTS, terms)}
-    return TorchLossParts(**components, total=reduce(weighted))
+    each, and cast to ``dtype``. (Each separately: differentiating one never runs through another.)"""
+    components = {name: reduce(term, spec).to(dtype) for name, term in zip(COMPONENTS, terms)}
+    return TorchLossParts(**components, total=reduce(weighted, spec).to(dtype))

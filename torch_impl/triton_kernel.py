@@ -3,9 +3,9 @@
 Launch grid (N, blocks): each program takes BLOCK cells of one image, reads each of them once
 (the class scores, the target and the B predictors; later passes over a cell's predictors hit
 the cache), computes in float32 (float64 for float64 inputs), writes their gradient of
-``Σ_k w_k · term_k`` in the prediction's dtype and one partial sum per term for its block. A
-second, deterministic pass (``torch.sum`` over the blocks, in a fixed order) gives the per-image
-terms. No atomics: the same inputs give the same bits.
+``Σ_k w_k · term_k`` in the prediction's dtype and one partial sum per term, and of that
+weighted sum, for its block. A second, deterministic pass (``torch.sum`` over the blocks, in a
+fixed order) gives the per-image values. No atomics: the same inputs give the same bits.
 
 The math is the spec's with its conventions at kinks, like ``torch_impl.analytic`` and
 ``reference/``: every knob is a compile-time constant, and so are the λ weights of the forward
@@ -320,11 +320,17 @@ def yolov1_kernel(
         tl.store(g_b + 3, tl.where(answers, d_w, 0.0).to(GRAD_DT), mask=live)
         tl.store(g_b + 4, tl.where(answers, d_h, 0.0).to(GRAD_DT), mask=live)
 
-    out = partial_ptr + (n * tl.num_programs(1) + blk) * 4
-    tl.store(out, tl.sum(coord, axis=0))
-    tl.store(out + 1, tl.sum(obj, axis=0))
-    tl.store(out + 2, tl.sum(noobj, axis=0))
-    tl.store(out + 3, tl.sum(cls, axis=0))
+    out = partial_ptr + (n * tl.num_programs(1) + blk) * 5
+    coord_sum = tl.sum(coord, axis=0)
+    obj_sum = tl.sum(obj, axis=0)
+    noobj_sum = tl.sum(noobj, axis=0)
+    cls_sum = tl.sum(cls, axis=0)
+    tl.store(out, coord_sum)
+    tl.store(out + 1, obj_sum)
+    tl.store(out + 2, noobj_sum)
+    tl.store(out + 3, cls_sum)
+    # The weighted sum of the terms the gradient includes (a weight left out is 0 here).
+    tl.store(out + 4, w_coord * coord_sum + w_obj * obj_sum + w_noobj * noobj_sum + w_cls * cls_sum)
 
 
 def block_size(spec: LossSpec) -> int:
@@ -380,8 +386,9 @@ def interpreted() -> bool:
 
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
-    """Each image's terms (N, 4) in the compute dtype, and d(Σ_k w_k · term_k)/d pred
-    (N, S, S, C + 5B) in ``pred``'s dtype (written once, in the bytes the caller will keep).
+    """Each image's (coord, obj, noobj, cls, Σ_k w_k · term_k), (N, 5), in the compute dtype, and
+    d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in ``pred``'s dtype (written once, in the bytes the
+    caller will keep).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
     on a CUDA device (or on the CPU under the interpreter). ``weights`` as
@@ -396,7 +403,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     block = block_size(spec)
     n_blocks = triton.cdiv(spec.S * spec.S, block)
     grad = torch.empty((n_images, spec.S, spec.S, spec.pred_channels), dtype=pred.dtype, device=pred.device)
-    partial = torch.empty((n_images, n_blocks, 4), dtype=dt, device=pred.device)
+    partial = torch.empty((n_images, n_blocks, 5), dtype=dt, device=pred.device)
     if n_images == 0:
         return partial.sum(dim=1), grad
     per_image = weight_tensor(weights, n_images, dt, pred.device)

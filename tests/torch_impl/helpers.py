@@ -12,9 +12,8 @@ import torch
 
 from reference import COMPONENTS, LossSpec
 from torch_impl import TorchLossParts, yolov1_loss
-from torch_impl.fused import fused_terms
+from torch_impl.fused import fused_loss
 from torch_impl.inputs import canonical_inputs
-from torch_impl.parts import finish
 
 FIELDS = (*COMPONENTS, "total")
 
@@ -48,8 +47,8 @@ def run(kind: str, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> 
     from torch_impl import triton_kernel
 
     pred4, target4 = canonical_inputs(pred, target, spec)
-    terms, weighted = fused_terms(pred4, target4, spec, backend=triton_kernel.loss_and_grad)
-    return finish(terms, weighted, spec, pred.dtype)
+    values = fused_loss(pred4, target4, spec, backend=triton_kernel.loss_and_grad)
+    return TorchLossParts(*(value.to(pred.dtype) for value in values))
 
 
 def values_and_grads(impl, pred: np.ndarray, target: np.ndarray, spec: LossSpec, dtype=torch.float64):
