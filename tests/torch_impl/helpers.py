@@ -1,7 +1,9 @@
 """Running torch_impl's implementations on NumPy inputs and comparing them with the reference.
 
-An implementation is a (kind, device) pair: kind 'autograd' or 'fused' is the public ``path``;
-'triton' forces the Triton kernel as the fused path's backend (on CPU through the interpreter).
+An implementation is a (kind, device) pair: kind 'autograd' or 'fused' is the public ``path``
+(on the CPU, 'fused' runs the numba kernel); 'triton' forces the Triton kernel as the fused
+path's backend (on CPU through the interpreter), and 'vectorized' the vectorized-torch backend
+(the fused path's fallback where numba does not import, and on devices with no kernel).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pytest
 import torch
 
 from reference import COMPONENTS, LossSpec
-from torch_impl import TorchLossParts, yolov1_loss
+from torch_impl import PATHS, TorchLossParts, analytic, yolov1_loss
 from torch_impl.fused import fused_loss
 from torch_impl.inputs import canonical_inputs
 
@@ -21,6 +23,7 @@ IMPLEMENTATIONS = [
     pytest.param(("autograd", "cpu"), id="autograd-cpu"),
     pytest.param(("fused", "cpu"), id="fused-cpu"),
     pytest.param(("triton", "cpu"), id="triton-interpreter"),
+    pytest.param(("vectorized", "cpu"), id="vectorized-cpu"),
     pytest.param(("autograd", "cuda"), id="autograd-cuda"),
     pytest.param(("fused", "cuda"), id="triton-cuda"),
 ]
@@ -42,12 +45,16 @@ def skip_unless_available(kind: str, device: str) -> None:
 
 def run(kind: str, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> TorchLossParts:
     """The loss through one implementation kind (pred may require grad)."""
-    if kind != "triton":
+    if kind in PATHS:
         return yolov1_loss(pred, target, spec, path=kind)
-    from torch_impl import triton_kernel
+    if kind == "triton":
+        from torch_impl import triton_kernel
 
+        backend = triton_kernel.loss_and_grad
+    else:
+        backend = analytic.loss_and_grad
     pred4, target4 = canonical_inputs(pred, target, spec)
-    values = fused_loss(pred4, target4, spec, backend=triton_kernel.loss_and_grad)
+    values = fused_loss(pred4, target4, spec, backend=backend)
     return TorchLossParts(*(value.to(pred.dtype) for value in values))
 
 
