@@ -35,7 +35,7 @@ def yolov1_loss(
 
     ``spec`` is a ``reference.LossSpec`` (None: the paper preset, S=7, B=2, C=20). ``path``:
     'autograd' (torch ops differentiated by autograd), 'fused' (loss and gradient in one pass,
-    a Triton kernel on CUDA) or 'auto' (fused). Returns :class:`TorchLossParts` in ``pred``'s
+    a Triton kernel on CUDA, a numba kernel on the CPU that compiles on first use) or 'auto' (fused). Returns :class:`TorchLossParts` in ``pred``'s
     dtype (half types are computed in float32), on its device, differentiable with respect to
     ``pred``. Inputs are never modified. ``validate=True`` runs the reference's value checks
     first (it reads the values, a synchronisation on a GPU); shapes, dtypes and devices are
