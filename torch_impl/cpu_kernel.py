@@ -5,7 +5,9 @@ visits each cell once: it reads the cell's prediction and target rows, adds the 
 to its image's sums and writes the cell's row of the gradient of ``Σ_k w_k · term_k``. Every knob
 is a plain number argument, so one compiled function serves every dialect (one specialisation
 per dtype, float32 and float64). The arithmetic is float64 whatever the dtype: a float32 input
-is widened exactly, and only the stored results are rounded to float32.
+is widened exactly, and only the stored results are rounded to float32 (so float32 results are
+the float64 ones, rounded once). The class term's sum alone may be reassociated by the compiler,
+so that it vectorises.
 
 The math is the spec's, with its conventions at kinks, like ``reference/`` and the Triton kernel:
 ties of edges split half and half, the clamp of an overlap passes the gradient at 0, sign(0) = 0,
@@ -13,9 +15,9 @@ ties of IoUs go to the lowest index, the IoU and its gradient are 0 where the un
 under wh_mode='sqrt' a zero size gives the infinities and NaN of IEEE arithmetic (hence
 ``error_model="numpy"``: a division by zero is not an exception).
 
-Compiling takes a few seconds on the first call with each dtype; numba's cache stores the machine
-code beside this module (or in numba's user cache directory), so later processes load it in a
-fraction of a second. Where neither directory is writable, each process compiles afresh.
+Compiling takes about 1.5–3 s on the first call with each dtype (here, cold); numba's cache stores
+the machine code beside this module (or in numba's user cache directory), so later processes load
+it in a fraction of a second. Where neither directory is writable, each process compiles afresh.
 """
 
 from __future__ import annotations
@@ -251,8 +253,9 @@ def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C
     """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
 
     pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
-    (N, 5) written (coord, obj, noobj, cls, the weighted sum over the used terms): C-contiguous, pred/target/grad/terms of one dtype. weights (1 or N, 4) float64:
-    one row for every image or one per image; used (4,) bool: which terms the gradient includes.
+    (N, 5) written (coord, obj, noobj, cls, the weighted sum of the used terms): C-contiguous,
+    all four of one dtype. weights (1 or N, 4) float64: one row for every image or one per image;
+    used (4,) bool: which terms the weighted sum (and so the gradient) includes.
     k: the IoU frame's scale of x, y; wh_mode: a value of WH_MODES; the rest as the spec's knobs.
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """

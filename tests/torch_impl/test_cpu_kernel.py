@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -48,7 +49,7 @@ def test_without_a_writable_cache_directory_the_kernel_compiles_in_each_process(
 
     monkeypatch.setattr(caching._CacheLocator, "ensure_cache_path", unwritable)
     with pytest.raises(RuntimeError, match="cannot cache"):
-        cpu_kernel.numba.njit(cache=True)(_square)
+        numba.njit(cache=True)(_square)
     assert cpu_kernel.cached_jit(_square)(3.0) == 9.0
 
 
