@@ -115,6 +115,9 @@ class FusedLoss(torch.autograd.Function):
         return d_pred.to(pred.dtype), None, None, None
 
 
+# Under torch.compile the fused path runs as it is, outside the graph: its backends are compiled
+# kernels already, and dynamo cannot trace numba's dispatcher.
+@torch.compiler.disable
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
     """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in the compute dtype."""
     return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))

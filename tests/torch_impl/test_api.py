@@ -255,6 +255,18 @@ def test_torch_compile_of_the_autograd_path():
     assert relative_error(p.grad, eager_grad) <= 1e-14
 
 
+def test_torch_compile_around_the_fused_path():
+    # A compiled training step that calls the default path: the fused loss runs outside the graph
+    # (dynamo cannot trace the numba kernel's dispatcher), with the same results as eager. The
+    # "eager" backend: what is tested is dynamo's tracing, not inductor's code.
+    pred, target = inputs()
+    compiled = torch.compile(lambda p, t: 2 * yolov1_loss(p, t, SPEC).total, backend="eager")
+    p = pred.clone().requires_grad_()
+    compiled(p, target).backward()
+    eager, eager_grad = _loss_and_grad(("fused", "cpu"), pred, target)
+    assert torch.equal(p.grad, 2 * eager_grad)
+
+
 # --- no host-device synchronisation -----------------------------------------------------------
 
 
