@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import settings as Settings
 
 from conformance import runner
-from conformance.compare import differs, value_tolerance
+from conformance.compare import KINK_MARGIN, differs, grad_tolerance, value_tolerance
 from conformance.dialect import Identification, identify
 from conformance.example import Example
 from conformance.failure import ConformanceFailure, ImplementationRaised
@@ -283,8 +283,6 @@ def run_check(
 def replay_vectors(impl: Implementation, directory, spec: LossSpec, identified: Identification | None = None) -> CheckReport:
     """Hold ``impl`` to the stored vectors of ``spec``'s dialect: totals, and gradients of the
     total where the vector is a margin away from every kink."""
-    from conformance.compare import KINK_MARGIN, grad_tolerance
-
     report = CheckReport(impl.name, "error", spec=spec, identified=identified)
     report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
                         S=spec.S, B=spec.B, C=spec.C, vectors=str(directory))

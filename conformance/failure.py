@@ -79,7 +79,7 @@ class ConformanceFailure(AssertionError):
         return "\n".join(
             [
                 "import numpy as np",
-                "import conformance.implementation, conformance.mutants",
+                "import conformance.check, conformance.implementation, conformance.mutants",
                 "from conformance.example import Example, Recipe, build",
                 "from conformance.properties import PROPERTIES",
                 "from reference import LossSpec",
