@@ -6,6 +6,7 @@ so it is imported only when bench runs and the other subcommands start without i
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 from reference import PRESETS, LossSpec
@@ -66,6 +67,8 @@ def usage_error(args) -> str | None:
 
         if not torch.cuda.is_available():
             return "--device cuda, but torch sees no CUDA device"
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib: pip install 'yolov1-loss[plot]' (or matplotlib)"
     return None
 
 

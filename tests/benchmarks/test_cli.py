@@ -70,3 +70,13 @@ def test_zero_threads_exits_2(capsys):
 def test_cuda_without_a_device_exits_2(capsys):
     assert main(["bench", "--device", "cuda"]) == 2
     assert "torch sees no CUDA device" in capsys.readouterr().err
+
+
+def test_a_plot_without_matplotlib_exits_2_before_timing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    assert main(["bench", "--quick", "--no-compile", "--plot", str(tmp_path / "p.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
