@@ -190,33 +190,27 @@ def user_implementation(
     )
 
 
+def _evaluate_total(impl: Implementation, pred, target, S: int, B: int, C: int, grads: str):
+    """``impl.evaluate`` for identification, whose total may be a scalar or one value per image:
+    tried as a scalar first, then (if the output's shape says so) per image."""
+    for reduction in ("sum", "none"):
+        try:
+            return impl.evaluate(pred, target, LossSpec(S=S, B=B, C=C, reduction=reduction), grads=grads)
+        except ImplementationError as err:
+            if err.stage != "output" or reduction == "none":
+                raise
+
+
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:
-    """The implementation's total on canonical arrays, scalar or per image, for identification."""
-    specs = [LossSpec(S=S, B=B, C=C, reduction=r) for r in ("sum", "none")]
-
-    def values(pred, target):
-        for spec in specs:
-            try:
-                return impl.evaluate(pred, target, spec).values["total"]
-            except ImplementationError as err:
-                if err.stage != "output" or spec is specs[-1]:
-                    raise
-        raise AssertionError("unreachable")
-
-    return values
+    """The implementation's total on canonical arrays, for identification."""
+    return lambda pred, target: _evaluate_total(impl, pred, target, S, B, C, "none").values["total"]
 
 
 def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
+    """d total / d pred on canonical arrays, for identification; None without gradients."""
     if not impl.has_gradient:
         return None
-    values = _values_fn(impl, S, B, C)
-
-    def grad(pred, target):
-        shape = np.shape(values(pred, target))
-        spec = LossSpec(S=S, B=B, C=C, reduction="none" if shape else "sum")
-        return impl.evaluate(pred, target, spec, grads="total").grads["total"]
-
-    return grad
+    return lambda pred, target: _evaluate_total(impl, pred, target, S, B, C, "total").grads["total"]
 
 
 def settings_for(max_examples: int, seed: int | None) -> Settings:

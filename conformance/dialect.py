@@ -270,15 +270,20 @@ def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> LossSpe
     """Under conf_target='iou', pick the iou_grad whose oracle gradient is nearer the implementation's."""
     if grad_fn is None or spec.conf_target != "iou":
         return spec
+    observed = []  # (batch, the implementation's gradient), once per batch for both choices
+    for batch in batches:
+        try:
+            observed.append((batch, np.asarray(grad_fn(*batch), dtype=np.float64)))
+        except Exception:  # a probe the implementation fails on says nothing about iou_grad
+            continue
     errors = {}
     for choice in ("detached", "through"):
         candidate = spec.replace(iou_grad=choice)
         total = 0.0
-        for batch in batches:
+        for batch, got in observed:
             try:
                 expected = loss_and_grad(*batch, candidate)[1].total
-                got = np.asarray(grad_fn(*batch), dtype=np.float64)
-            except Exception:  # a probe one side refuses says nothing about iou_grad
+            except ValueError:  # nor does one the oracle refuses
                 continue
             total += float(np.linalg.norm(got - expected))
         errors[choice] = total
