@@ -12,7 +12,7 @@ import numpy as np
 
 from reference.boxes import edges
 from reference.loss import _iou_frame, _split, ious
-from reference.spec import LossSpec
+from reference.spec import SIGNED_SQRT_EPS, LossSpec
 from reference.validate import check_inputs
 
 
@@ -46,7 +46,7 @@ def kink_margin(pred, target, spec: LossSpec) -> float:
         overlap = np.minimum(p_hi, t_hi) - np.maximum(p_lo, t_lo)
         distances += [np.abs(p_lo - t_lo), np.abs(p_hi - t_hi), np.abs(overlap)]
     if spec.wh_mode == "signed_sqrt" and spec.signed_sqrt_eps == "inside":
-        distances.append(np.abs(cells.box[..., 2:] + 1e-6).min(axis=-1))
+        distances.append(np.abs(cells.box[..., 2:] + SIGNED_SQRT_EPS).min(axis=-1))
     if spec.responsible == "max_iou_else_min_rmse":
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
         distances += [np.abs(distance - 20), _gap_to_runner_up(-distance)]

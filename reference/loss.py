@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from reference.boxes import iou_and_grad
-from reference.spec import LossSpec
+from reference.spec import SIGNED_SQRT_EPS, LossSpec
 from reference.validate import check_inputs
 
 COMPONENTS = ("coord", "obj", "noobj", "cls")
@@ -78,7 +78,7 @@ def pred_size_term(v: np.ndarray, spec: LossSpec) -> tuple[np.ndarray, np.ndarra
     if spec.wh_mode == "sqrt":
         with np.errstate(divide="ignore"):  # g'(0) is +inf, as IEEE and autograd have it
             return np.sqrt(v), 0.5 / np.sqrt(v)
-    eps = 1e-6
+    eps = SIGNED_SQRT_EPS
     if spec.signed_sqrt_eps == "outside":
         root = np.sqrt(np.abs(v) + eps)  # g = sign(v)·√(|v| + ε); for v ≠ 0, g' = 1 / (2√(|v| + ε))
         return np.sign(v) * root, np.where(v == 0, 0.0, 0.5 / root)
@@ -95,7 +95,7 @@ def _iou_frame(cells: Cells, spec: LossSpec):
     Frame 'image' divides x, y by S; under 'sqrt_output' the predicted size is v².
     Returns (pbox (M, B, 4), tbox (M, 4), chain (M, B, 4)).
     """
-    k = 1.0 / spec.S if spec.iou_frame == "image" else 1.0
+    k = spec.iou_frame_scale
     x, y, w, h = np.moveaxis(cells.box, -1, 0)
     if spec.wh_mode == "sqrt_output":
         sizes, d_sizes = (w**2, h**2), (2 * w, 2 * h)
@@ -232,31 +232,15 @@ def _evaluate(pred, target, spec: LossSpec):
     return terms, pred.shape[0]
 
 
-def _weights(spec: LossSpec) -> dict[str, float]:
-    return {
-        "coord": spec.lambda_coord,
-        "obj": spec.lambda_obj,
-        "noobj": spec.lambda_noobj,
-        "cls": spec.lambda_class,
-    }
-
-
-def _scale(spec: LossSpec, n_images: int) -> float:
-    """loss_scale, and the 1/N of reduction='mean' (an empty batch's mean is 0)."""
-    if spec.reduction == "mean":
-        return spec.loss_scale / max(n_images, 1)
-    return spec.loss_scale
-
-
 def _reduce(per_cell: np.ndarray, spec: LossSpec):
     per_image = per_cell.sum(axis=(1, 2))
     return per_image if spec.reduction == "none" else float(per_image.sum())
 
 
 def _parts(terms, n_images: int, spec: LossSpec) -> LossParts:
-    scale = _scale(spec, n_images)
+    scale = spec.reduction_scale(n_images)
     per_cell = {name: scale * terms[name][0] for name in COMPONENTS}
-    weights = _weights(spec)
+    weights = dict(zip(COMPONENTS, spec.weights()))
     per_cell["total"] = sum(weights[name] * per_cell[name] for name in COMPONENTS)
     per_cell = Components(**per_cell)
     reduced = {name: _reduce(value, spec) for name, value in per_cell._asdict().items()}
@@ -283,9 +267,9 @@ def loss_and_grad(pred, target, spec: LossSpec | None = None) -> tuple[LossParts
     """
     spec = spec or LossSpec()
     terms, n_images = _evaluate(pred, target, spec)
-    scale = _scale(spec, n_images)
+    scale = spec.reduction_scale(n_images)
     shape = np.shape(pred)
     grads = {name: (scale * terms[name][1]).reshape(shape) for name in COMPONENTS}
-    weights = _weights(spec)
+    weights = dict(zip(COMPONENTS, spec.weights()))
     grads["total"] = sum(weights[name] * grads[name] for name in COMPONENTS)
     return _parts(terms, n_images, spec), Components(**grads)

@@ -22,6 +22,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "reduction": ("sum", "mean", "none"),
 }
 
+# The ε of wh_mode='signed_sqrt': g(v) = sign(v)·√(|v| + ε), or √|v + ε| (signed_sqrt_eps).
+SIGNED_SQRT_EPS = 1e-6
+
 # wh_mode values under which the target's w, h go through a square root.
 SQRT_TARGET_MODES = ("signed_sqrt", "sqrt_output", "sqrt")
 
@@ -94,6 +97,22 @@ class LossSpec:
     def target_channels(self) -> int:
         """Values per cell of a target: C class values, then (o, x, y, w, h)."""
         return self.C + 5
+
+    def weights(self) -> tuple[float, float, float, float]:
+        """(λ_coord, λ_obj, λ_noobj, λ_class): the total's weights, in the order of the components."""
+        return tuple(getattr(self, name) for name in WEIGHTS)
+
+    def reduction_scale(self, n_images: int) -> float:
+        """What each image's values are multiplied by: loss_scale, and 1/N under reduction='mean'
+        (the mean of an empty batch is 0)."""
+        if self.reduction == "mean":
+            return self.loss_scale / max(n_images, 1)
+        return self.loss_scale
+
+    @property
+    def iou_frame_scale(self) -> float:
+        """What x and y are multiplied by in the IoU frame: 1/S in frame 'image', else 1."""
+        return 1.0 / self.S if self.iou_frame == "image" else 1.0
 
     def knobs(self) -> dict:
         """Every field but the grid size: the dialect, weights included, as a plain dict."""

@@ -15,9 +15,10 @@ import torch
 from torch import Tensor
 
 from reference import LossSpec
+from reference.spec import SIGNED_SQRT_EPS
 from torch_impl.boxes import BoxIoU, Overlap
 from torch_impl.dtypes import compute_dtype
-from torch_impl.terms import SIGNED_SQRT_EPS, Evaluation, evaluate, inside_eps_root, iou_frame_scale, pick
+from torch_impl.terms import Evaluation, evaluate, inside_eps_root, pick
 
 # The weights of (coord, obj, noobj, cls): each a number, an (N,) tensor (one per image), or
 # None for a term left out altogether (not even 0 · its gradient, which is NaN where that is ∞).
@@ -64,7 +65,7 @@ def iou_grad(iou: BoxIoU, pbox: Tensor) -> Tensor:
 
 def frame_chain(box: Tensor, spec: LossSpec) -> Tensor:
     """d(IoU-frame box) / d(predicted box), per coordinate, (..., 4)."""
-    k = iou_frame_scale(spec)
+    k = spec.iou_frame_scale
     x, y, w, h = box.unbind(-1)
     if spec.wh_mode == "sqrt_output":
         sizes = (2 * w, 2 * h)

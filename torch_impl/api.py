@@ -9,7 +9,7 @@ from reference.spec import FIELDS
 from torch_impl import fused
 from torch_impl.dtypes import compute_dtype
 from torch_impl.inputs import canonical_inputs
-from torch_impl.parts import TorchLossParts, finish, lambdas, reduce, reduction_scale, weighted_sum
+from torch_impl.parts import TorchLossParts, finish, reduce, weighted_sum
 from torch_impl.terms import per_image_terms
 
 PATHS = ("auto", "autograd", "fused")
@@ -63,10 +63,10 @@ def fused_loss_and_grad(
     spec = _spec_or_paper(spec)
     pred4, target4 = canonical_inputs(pred, target, spec, validate)
     backend = fused.backend_for(pred.device)
-    scale = reduction_scale(spec, pred4.shape[0])
+    scale = spec.reduction_scale(pred4.shape[0])
     alone = [tuple(1.0 if j == k else None for j in range(4)) for k in range(4)]
     grads = []
-    for weights in (*alone, lambdas(spec)):
+    for weights in (*alone, spec.weights()):
         per_image, grad = backend(pred4.detach(), target4.detach(), spec, weights)
         grads.append((scale * grad).reshape(pred.shape).to(pred.dtype))
     values = TorchLossParts(*reduce(per_image, spec).to(pred.dtype).unbind(-1))

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from reference import LossSpec
+from reference.spec import SIGNED_SQRT_EPS
 from torch_impl.dtypes import compute_dtype
-from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
 
 COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # columns of the terms (and weights) as reference.COMPONENTS
 LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)  # wh_mode as the kernel takes it
@@ -294,7 +294,7 @@ def knobs(spec: LossSpec) -> tuple:
         spec.S * spec.S,
         spec.B,
         spec.C,
-        iou_frame_scale(spec),
+        spec.iou_frame_scale,
         WH_MODES[spec.wh_mode],
         spec.signed_sqrt_eps == "inside",
         spec.conf_target == "iou",

@@ -23,7 +23,7 @@ from torch.autograd.function import once_differentiable
 
 from reference import LossSpec
 from torch_impl import analytic
-from torch_impl.parts import lambdas, reduce, reduction_scale
+from torch_impl.parts import reduce
 
 # backend(pred (N, S, S, C + 5B), target (N, S, S, C + 5), spec, weights)
 #   -> (per-image (coord, obj, noobj, cls, Σ_k w_k term_k) (N, 5) in the compute dtype: the terms
@@ -79,8 +79,8 @@ def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images:
 
     A term whose output and the total both got no gradient is left out (None).
     """
-    scale = reduction_scale(spec, n_images)
-    from_total = [None if g_total is None else lam * g_total for lam in lambdas(spec)]
+    scale = spec.reduction_scale(n_images)
+    from_total = [None if g_total is None else lam * g_total for lam in spec.weights()]
     weights = (_plus(g_term, g) for g_term, g in zip(g_terms, from_total))
     return tuple(None if w is None else (scale * w).expand(n_images) for w in weights)
 
@@ -91,7 +91,7 @@ class FusedLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
-        per_image, grad = backend(pred, target, spec, lambdas(spec))
+        per_image, grad = backend(pred, target, spec, spec.weights())
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
@@ -106,7 +106,7 @@ class FusedLoss(torch.autograd.Function):
         if all(g is None for g in upstream):
             return None, None, None, None
         if all(g is None for g in g_terms):
-            scale = reduction_scale(ctx.spec, pred.shape[0])
+            scale = ctx.spec.reduction_scale(pred.shape[0])
             factor = g_total if scale == 1 else scale * g_total  # 0-dim, or (N,)
             d_pred = grad * factor.reshape(-1, 1, 1, 1)
         else:

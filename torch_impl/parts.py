@@ -9,7 +9,6 @@ from torch import Tensor
 
 from reference import LossSpec
 from reference.loss import COMPONENTS
-from reference.spec import WEIGHTS
 
 
 class TorchLossParts(NamedTuple):
@@ -27,28 +26,16 @@ class TorchLossParts(NamedTuple):
     total: Tensor
 
 
-def lambdas(spec: LossSpec) -> tuple[float, float, float, float]:
-    """(λ_coord, λ_obj, λ_noobj, λ_class), in the order of ``reference.COMPONENTS``."""
-    return tuple(getattr(spec, name) for name in WEIGHTS)
-
-
 def weighted_sum(terms: Sequence[Tensor], spec: LossSpec) -> Tensor:
     """Per-image (coord, obj, noobj, cls), (N,) each → (N,) λ-weighted sums (Python-number weights:
     no device copy)."""
-    return sum(lam * term for lam, term in zip(lambdas(spec), terms))
-
-
-def reduction_scale(spec: LossSpec, n_images: int) -> float:
-    """loss_scale, and the 1/N of reduction='mean' (an empty batch's mean is 0)."""
-    if spec.reduction == "mean":
-        return spec.loss_scale / max(n_images, 1)
-    return spec.loss_scale
+    return sum(lam * term for lam, term in zip(spec.weights(), terms))
 
 
 def reduce(per_image: Tensor, spec: LossSpec) -> Tensor:
     """Per-image values (N, ...) after the spec's reduction and loss_scale: (N, ...) under 'none',
     else their sum (or mean) over the images (...)."""
-    scale = reduction_scale(spec, per_image.shape[0])
+    scale = spec.reduction_scale(per_image.shape[0])
     reduced = per_image if spec.reduction == "none" else per_image.sum(dim=0)
     return reduced if scale == 1 else reduced * scale
 

@@ -17,9 +17,8 @@ import torch
 from torch import Tensor
 
 from reference import LossSpec
+from reference.spec import SIGNED_SQRT_EPS
 from torch_impl.boxes import BoxIoU, box_iou
-
-SIGNED_SQRT_EPS = 1e-6  # the ε of wh_mode='signed_sqrt'
 
 
 class Evaluation(NamedTuple):
@@ -41,15 +40,10 @@ class Evaluation(NamedTuple):
     per_cell: tuple[Tensor, Tensor, Tensor, Tensor]
 
 
-def iou_frame_scale(spec: LossSpec) -> float:
-    """What x and y are multiplied by in the IoU frame: 1/S in frame 'image', else 1."""
-    return 1.0 / spec.S if spec.iou_frame == "image" else 1.0
-
-
 def to_iou_frame(box: Tensor, spec: LossSpec, predicted: bool = True) -> Tensor:
-    """Boxes (..., 4) as the IoU sees them: x, y scaled by :func:`iou_frame_scale`; a predicted
+    """Boxes (..., 4) as the IoU sees them: x, y scaled by ``spec.iou_frame_scale``; a predicted
     size squared under 'sqrt_output' (where the network outputs √w); a target size as given."""
-    k = iou_frame_scale(spec)
+    k = spec.iou_frame_scale
     x, y, w, h = box.unbind(-1)
     if predicted and spec.wh_mode == "sqrt_output":
         w, h = w**2, h**2

@@ -23,9 +23,9 @@ import triton.language as tl
 from torch import Tensor
 
 from reference import LossSpec
+from reference.spec import SIGNED_SQRT_EPS
 from torch_impl.analytic import Weights
 from torch_impl.dtypes import compute_dtype
-from torch_impl.terms import SIGNED_SQRT_EPS, iou_frame_scale
 
 MAX_BLOCK = 128  # cells per program at most
 
@@ -348,7 +348,7 @@ def constexprs(spec: LossSpec, dtype: torch.dtype, weights: Weights) -> dict:
         S=spec.S,
         B=spec.B,
         C=spec.C,
-        FRAME_SCALE=iou_frame_scale(spec),
+        FRAME_SCALE=spec.iou_frame_scale,
         WH_MODE=WH_MODES[spec.wh_mode],
         EPS_INSIDE=spec.signed_sqrt_eps == "inside",
         CONF_IOU=spec.conf_target == "iou",
