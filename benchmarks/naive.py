@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from reference import LossSpec
+from reference.spec import WEIGHTS
 
 DIALECT = "ml_collection"
 
@@ -70,8 +71,7 @@ def naive_loss(pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> torc
 
 def check_dialect(spec: LossSpec) -> None:
     """Refuse (ValueError) a spec whose knobs, λ weights aside, are not ``ml_collection``'s."""
-    weights = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
-    dialect = LossSpec.preset(DIALECT, S=spec.S, B=spec.B, C=spec.C, **{w: getattr(spec, w) for w in weights})
+    dialect = LossSpec.preset(DIALECT, S=spec.S, B=spec.B, C=spec.C, **dict(zip(WEIGHTS, spec.weights())))
     if spec != dialect:
         differing = sorted(k for k, v in spec.knobs().items() if v != dialect.knobs()[k])
         raise ValueError(f"the naive baseline computes only the {DIALECT!r} dialect; this spec differs in {differing}")

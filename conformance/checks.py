@@ -14,8 +14,7 @@ from typing import Callable
 import numpy as np
 
 import reference
-from reference.loss import _split, ious, responsible
-from reference.spec import WEIGHTS
+from reference.loss import COMPONENTS, _split, ious, responsible
 
 from conformance.compare import (
     differs,
@@ -54,7 +53,7 @@ def grad_size(grads: dict, spec, name: str) -> np.ndarray:
     """The size of the terms of the gradient of ``name``: |∇name|, or Σ_k |λ_k ∇_k| for the total."""
     if name != "total":
         return np.abs(grads[name])
-    weights = dict(zip(("coord", "obj", "noobj", "cls"), (getattr(spec, w) for w in WEIGHTS)))
+    weights = dict(zip(COMPONENTS, spec.weights()))
     with np.errstate(invalid="ignore"):  # 0 · inf where a weight is 0: NaN, a tolerance no finite error passes
         return sum(abs(weights[k]) * np.abs(grads[k]) for k in weights if k in grads)
 

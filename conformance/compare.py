@@ -43,9 +43,9 @@ def cell_magnitude(example: Example) -> np.ndarray:
 
 def output_scale(spec: LossSpec, n_images: int, name: str) -> float:
     """How much a unit of per-cell error weighs in output ``name`` (a component or 'total')."""
-    scale = abs(spec.loss_scale) / (max(n_images, 1) if spec.reduction == "mean" else 1)
+    scale = abs(spec.reduction_scale(n_images))
     if name == "total":
-        scale *= sum(abs(w) for w in (spec.lambda_coord, spec.lambda_obj, spec.lambda_noobj, spec.lambda_class))
+        scale *= sum(abs(w) for w in spec.weights())
     return scale
 
 

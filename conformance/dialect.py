@@ -40,7 +40,7 @@ VALUE_KNOBS = {
     "responsible": ("max_iou", "max_iou_else_min_rmse"),
     "iou_eps": (0.0, 1e-6),
 }
-DEFAULT_WEIGHTS = np.array([5.0, 1.0, 0.5, 1.0])
+DEFAULT_WEIGHTS = np.array(LossSpec().weights())
 
 # A candidate matches when its largest misfit, relative to each value, is below this. Float32
 # implementations leave misfits up to ~5e-6 (measured: torch_impl in float32 in every preset,

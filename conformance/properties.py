@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 import reference
+from reference.loss import COMPONENTS
 from reference.spec import WEIGHTS
 from reference.validate import pred_channel_name, target_channel_name
 
@@ -28,7 +29,6 @@ from conformance.example import Example, encode_target, exact_encoding_exists
 from conformance.failure import ImplementationRaised
 from conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
 
-TERMS = ("coord", "obj", "noobj", "cls")  # in the order of their weights, reference.spec.WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,10 @@ def linear_in_weights(run: Run) -> None:
     def from_unit_weights(ex: Example) -> dict:
         """Each component as the total with its λ at 1 and the others at 0; the total as Σ λ_k · those."""
         out = {}
-        for term, weight in zip(TERMS, WEIGHTS):
+        for term, weight in zip(COMPONENTS, WEIGHTS):
             alone = spec.replace(**{w: float(w == weight) for w in WEIGHTS})
             out[term] = run.values(Example(alone, ex.pred, ex.target))["total"]
-        out["total"] = sum(getattr(spec, w) * out[t] for t, w in zip(TERMS, WEIGHTS))
+        out["total"] = sum(w * out[t] for t, w in zip(COMPONENTS, spec.weights()))
         return out
 
     run.check_values(run.values, from_unit_weights, "the totals with one λ at 1 and the others at 0 give")
