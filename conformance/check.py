@@ -213,6 +213,11 @@ def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
     return lambda pred, target: _evaluate_total(impl, pred, target, S, B, C, "total").grads["total"]
 
 
+def _setup(impl: Implementation, S: int, B: int, C: int, **extra) -> dict:
+    """How the loss was called, for the report."""
+    return dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device, S=S, B=B, C=C, **extra)
+
+
 def settings_for(max_examples: int, seed: int | None) -> Settings:
     """The suite's ci settings with ``max_examples``; derandomized unless a seed is given."""
     return Settings(suite_settings(), max_examples=max_examples, derandomize=seed is None)
@@ -243,8 +248,7 @@ def run_check(
 ) -> CheckReport:
     """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property."""
     report = CheckReport(impl.name, "error", named_dialect=None if dialect == "auto" else dialect)
-    report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
-                        S=S, B=B, C=C, max_examples=max_examples, seed=seed)
+    report.setup = _setup(impl, S, B, C, max_examples=max_examples, seed=seed)
     progress("identifying the dialect")
     try:
         report.spec, report.identified = resolve_dialect(impl, S, B, C, dialect, overrides)
@@ -278,8 +282,7 @@ def replay_vectors(impl: Implementation, directory, spec: LossSpec, identified: 
     """Hold ``impl`` to the stored vectors of ``spec``'s dialect: totals, and gradients of the
     total where the vector is a margin away from every kink."""
     report = CheckReport(impl.name, "error", spec=spec, identified=identified)
-    report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
-                        S=spec.S, B=spec.B, C=spec.C, vectors=str(directory))
+    report.setup = _setup(impl, spec.S, spec.B, spec.C, vectors=str(directory))
     vectors = [v for v in read_vectors(directory) if v.spec == spec]
     if not vectors:
         report.error = f"{directory} holds no vectors for this dialect and grid ({_describe(spec)}, S={spec.S}, B={spec.B}, C={spec.C})"

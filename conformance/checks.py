@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 import reference
-from reference.loss import COMPONENTS, _split, ious, responsible
+from reference.loss import COMPONENTS, split_cells, ious, responsible
 
 from conformance.compare import (
     differs,
@@ -64,7 +64,7 @@ def responsible_note(example: Example, cell) -> tuple:
     if not example.has_object[cell]:
         return None, None
     alone = only_cell(example, cell)
-    _, cells, _ = _split(alone.pred, alone.target, example.spec)
+    _, cells, _ = split_cells(alone.pred, alone.target, example.spec)
     iou = ious(cells, example.spec)[0]
     r = int(responsible(cells, iou, example.spec)[0])
     listed = ", ".join(f"{v:.6g}" for v in iou[0])

@@ -22,12 +22,12 @@ from typing import NamedTuple
 import numpy as np
 
 from conformance.example import CELL_CASES, Recipe, build
-from reference import COMPONENTS, LossSpec, loss_and_grad
+from conformance.implementation import OUTPUT_NAMES
+from reference import LossSpec, loss_and_grad
 from reference.kinks import kink_margin
 
 FORMAT = "yolov1-loss test vectors"
 VERSION = 1
-FIELDS = (*COMPONENTS, "total")
 
 
 class Vector(NamedTuple):
@@ -63,8 +63,8 @@ def write_vectors(out_dir, specs: dict[str, LossSpec]) -> Path:
             parts, grads = loss_and_grad(example.pred, example.target, spec)
             name = f"{dialect}-{case}"
             arrays = {"pred": example.pred, "target": example.target}
-            arrays.update({field: np.asarray(getattr(parts, field)) for field in FIELDS})
-            arrays.update({f"grad_{field}": getattr(grads, field) for field in FIELDS})
+            arrays.update({field: np.asarray(getattr(parts, field)) for field in OUTPUT_NAMES})
+            arrays.update({f"grad_{field}": getattr(grads, field) for field in OUTPUT_NAMES})
             arrays["kink_margin"] = np.asarray(kink_margin(example.pred, example.target, spec))
             np.savez(out / f"{name}.npz", **arrays)
             entries.append(
@@ -89,8 +89,8 @@ def read_vectors(directory) -> list[Vector]:
     for entry in index["vectors"]:
         spec = LossSpec(entry["S"], entry["B"], entry["C"], **entry["knobs"])
         with np.load(directory / entry["file"], allow_pickle=False) as data:
-            values = {field: data[field] for field in FIELDS}
-            grads = {field: data[f"grad_{field}"] for field in FIELDS}
+            values = {field: data[field] for field in OUTPUT_NAMES}
+            grads = {field: data[f"grad_{field}"] for field in OUTPUT_NAMES}
             vectors.append(
                 Vector(entry["name"], spec, entry["case"], data["pred"], data["target"], values, grads, float(data["kink_margin"]))
             )

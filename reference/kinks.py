@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference.boxes import edges
-from reference.loss import _iou_frame, _split, ious
+from reference.loss import iou_frame, ious, split_cells
 from reference.spec import SIGNED_SQRT_EPS, LossSpec
 from reference.validate import check_inputs
 
@@ -31,11 +31,11 @@ def kink_margin(pred, target, spec: LossSpec) -> float:
     cell holds an object. The no-object cells are smooth (only ĉ² terms) and do not count.
     """
     pred, target = check_inputs(pred, target, spec)
-    _, cells, _ = _split(pred, target, spec)
+    _, cells, _ = split_cells(pred, target, spec)
     if len(cells.box) == 0:
         return float("inf")
     iou, _ = ious(cells, spec)
-    pbox, tbox, _ = _iou_frame(cells, spec)
+    pbox, tbox, _ = iou_frame(cells, spec)
     # A tie of IoUs that are all 0 moves nothing: r stays put until an overlap appears, and
     # that is the zero-overlap kink below.
     iou_gap = np.where(iou.max(axis=-1) > 0, _gap_to_runner_up(iou), np.inf)

@@ -89,7 +89,7 @@ def pred_size_term(v: np.ndarray, spec: LossSpec) -> tuple[np.ndarray, np.ndarra
     return np.sign(v) * root, np.where(root > 0, slope, 0.0)
 
 
-def _iou_frame(cells: Cells, spec: LossSpec):
+def iou_frame(cells: Cells, spec: LossSpec):
     """Boxes as the IoU sees them, and d(frame box)/d(predicted box) per coordinate.
 
     Frame 'image' divides x, y by S; under 'sqrt_output' the predicted size is v².
@@ -110,7 +110,7 @@ def _iou_frame(cells: Cells, spec: LossSpec):
 
 def ious(cells: Cells, spec: LossSpec) -> tuple[np.ndarray, np.ndarray]:
     """IoU of every predictor with its cell's target, (M, B), and d IoU / d box, (M, B, 4)."""
-    pbox, tbox, chain = _iou_frame(cells, spec)
+    pbox, tbox, chain = iou_frame(cells, spec)
     iou, d_iou = iou_and_grad(pbox, tbox[:, None, :], spec.iou_eps)
     return iou, d_iou * chain
 
@@ -124,7 +124,7 @@ def responsible(cells: Cells, iou: np.ndarray, spec: LossSpec) -> np.ndarray:
     """
     r = np.argmax(iou, axis=-1)  # argmax returns the first of equal maxima
     if spec.responsible == "max_iou_else_min_rmse":
-        pbox, tbox, _ = _iou_frame(cells, spec)
+        pbox, tbox, _ = iou_frame(cells, spec)
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
         eligible = np.where(distance < 20, distance, np.inf)
         nearest = np.argmin(eligible, axis=-1)  # 0 when every distance is inf
@@ -179,7 +179,7 @@ def noobj(conf: np.ndarray, pays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --- assembly -------------------------------------------------------------------------------
 
 
-def _split(pred: np.ndarray, target: np.ndarray, spec: LossSpec):
+def split_cells(pred: np.ndarray, target: np.ndarray, spec: LossSpec):
     """The object mask (N, S, S), the object cells, and every cell's confidences (N, S, S, B)."""
     C, B = spec.C, spec.B
     boxes = pred[..., C:].reshape(*pred.shape[:3], B, 5)
@@ -212,7 +212,7 @@ def _cell_pred(p: np.ndarray, conf: np.ndarray, box: np.ndarray) -> np.ndarray:
 def _evaluate(pred, target, spec: LossSpec):
     """Per-cell values (N, S, S) and pred-shaped gradients of the four unreduced terms."""
     pred, target = check_inputs(pred, target, spec)
-    has_object, cells, conf = _split(pred, target, spec)
+    has_object, cells, conf = split_cells(pred, target, spec)
     iou, d_iou = ious(cells, spec)
     r = responsible(cells, iou, spec)
 

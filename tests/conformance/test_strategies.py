@@ -18,7 +18,7 @@ from conformance.example import (
     exact_encoding_exists,
 )
 from reference import PRESETS, LossSpec, loss
-from reference.loss import _iou_frame, _split, ious
+from reference.loss import iou_frame, split_cells, ious
 from reference.validate import check_inputs
 
 CI = settings.get_profile("ci")
@@ -98,7 +98,7 @@ def test_nested_predictors_share_the_target_centre_and_sometimes_an_edge():
 def test_disjoint_and_near_cap_give_zero_iou_everywhere(case):
     for preset in PRESETS:
         ex = _one_case(case, preset)
-        _, cells, _ = _split(ex.pred, ex.target, ex.spec)
+        _, cells, _ = split_cells(ex.pred, ex.target, ex.spec)
         assert (ious(cells, ex.spec)[0] == 0).all()
 
 
@@ -107,8 +107,8 @@ def test_near_cap_distances_straddle_20_and_hit_it_exactly():
     for seed in range(6):
         spec = LossSpec.preset("darknet", S=4, B=4, C=1)
         ex = build(Recipe(spec, images=2, occupancy="full", cases=("near_cap",), seed=seed))
-        _, cells, _ = _split(ex.pred, ex.target, ex.spec)
-        pbox, tbox, _ = _iou_frame(cells, ex.spec)
+        _, cells, _ = split_cells(ex.pred, ex.target, ex.spec)
+        pbox, tbox, _ = iou_frame(cells, ex.spec)
         distances.append(np.linalg.norm(pbox - tbox[:, None], axis=-1).ravel())
     distances = np.concatenate(distances)
     assert (distances >= DARKNET_CAP - 0.25 - 1e-9).all()
