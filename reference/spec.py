@@ -79,13 +79,12 @@ class LossSpec:
         """The named dialect (see PRESETS), with S, B, C or any knob overridden."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
-        unknown = sorted(set(overrides) - set(FIELDS))
-        if unknown:
-            raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+        _refuse_unknown_fields(overrides)
         return cls(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes) -> "LossSpec":
         """A copy with some fields changed (validated like a new spec)."""
+        _refuse_unknown_fields(changes)
         return dataclasses.replace(self, **changes)
 
     @property
@@ -128,6 +127,12 @@ class LossSpec:
 
 WEIGHTS = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
 FIELDS = tuple(f.name for f in dataclasses.fields(LossSpec))
+
+
+def _refuse_unknown_fields(names) -> None:
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
 
 # The named dialects. Sources: the YOLOv1 paper; darknet's detection layer; the walkthrough
 # article (Ardi, 2026); Machine-Learning-Collection's YOLO loss; motokimura/yolo_v1_pytorch.

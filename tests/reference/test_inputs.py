@@ -138,3 +138,8 @@ def test_unknown_knob_value_and_preset():
         LossSpec(iou_eps=-1e-6)
     with pytest.raises(ValueError, match="LossSpec.loss_scale must be a finite number"):
         LossSpec(loss_scale=float("nan"))
+
+
+def test_replace_refuses_an_unknown_field():
+    with pytest.raises(ValueError, match="unknown LossSpec field.*lambda_box"):
+        LossSpec().replace(lambda_box=2)
