@@ -28,7 +28,6 @@ from conformance.profiles import suite_settings
 from conformance.properties import PROPERTIES
 from conformance.vectors import read_vectors
 from reference import LossSpec, PRESETS
-from reference.spec import FIELDS
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
 
@@ -137,8 +136,9 @@ def versions() -> dict:
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["lambda_coord=3", "noobj_scope=cell"]`` → a dict of knob values, numbers as floats."""
-    numeric = {"iou_eps", "loss_scale", "lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class"}
-    knobs = set(FIELDS) - {"S", "B", "C"}
+    defaults = LossSpec().knobs()
+    numeric = {name for name, value in defaults.items() if isinstance(value, float)}
+    knobs = set(defaults)
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
