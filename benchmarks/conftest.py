@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import machine, suite
-from benchmarks.timing import pinned_threads
+from yolov1_loss.benchmarks import machine, suite
+from yolov1_loss.benchmarks.timing import pinned_threads
 
 
 def pytest_addoption(parser):

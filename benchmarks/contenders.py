@@ -13,11 +13,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-import reference
-import torch_impl
-from benchmarks.naive import check_dialect, naive_loss
-from conformance.implementation import named_outputs
-from reference import LossSpec
+from yolov1_loss import reference
+from yolov1_loss import torch_impl
+from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
+from yolov1_loss.conformance.implementation import named_outputs
+from yolov1_loss.reference import LossSpec
 
 MODES = ("forward", "backward", "forward+backward")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from reference import LossSpec
+from yolov1_loss.reference import LossSpec
 
 OBJECT_FRACTION = 0.25  # share of cells that hold an object's centre
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference import LossSpec
-from reference.spec import WEIGHTS
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.reference.spec import WEIGHTS
 
 DIALECT = "ml_collection"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from benchmarks.sweep import Result
+from yolov1_loss.benchmarks.sweep import Result
 
 
 def group_key(result: Result) -> tuple:

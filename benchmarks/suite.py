@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import torch
 
-from benchmarks import sweep
-from benchmarks.contenders import MODES, project_contenders
+from yolov1_loss.benchmarks import sweep
+from yolov1_loss.benchmarks.contenders import MODES, project_contenders
 
 QUICK_ROUNDS = 3
 QUICK_WARMUP = 1

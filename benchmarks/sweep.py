@@ -9,9 +9,9 @@ from typing import Callable
 
 import torch
 
-from benchmarks.contenders import MODES, Contender, disagreement, oracle, steps
-from benchmarks.inputs import make_batch
-from benchmarks.timing import (
+from yolov1_loss.benchmarks.contenders import MODES, Contender, disagreement, oracle, steps
+from yolov1_loss.benchmarks.inputs import make_batch
+from yolov1_loss.benchmarks.timing import (
     ROUNDS_BUDGET_S,
     Timing,
     copy_bandwidth,
@@ -19,7 +19,7 @@ from benchmarks.timing import (
     measure,
     peak_extra_bytes,
 )
-from reference import LossSpec
+from yolov1_loss.reference import LossSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 

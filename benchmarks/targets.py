@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.contenders import FUSED, NAIVE, compiled
-from benchmarks.report import format_seconds
-from benchmarks.sweep import Result, run_configuration
-from benchmarks.timing import copy_bandwidth, pinned_threads
-from reference import LossSpec
+from yolov1_loss.benchmarks.contenders import FUSED, NAIVE, compiled
+from yolov1_loss.benchmarks.report import format_seconds
+from yolov1_loss.benchmarks.sweep import Result, run_configuration
+from yolov1_loss.benchmarks.timing import copy_bandwidth, pinned_threads
+from yolov1_loss.reference import LossSpec
 
 # The naive baseline computes this dialect, so every target is measured in it; S=7, B=2, C=20.
 TARGET_SPEC = LossSpec.preset("ml_collection")

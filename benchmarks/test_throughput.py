@@ -13,12 +13,12 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from benchmarks import suite
-from benchmarks.contenders import Contender, disagreement, oracle, project_contenders, steps
-from benchmarks.inputs import make_batch
-from benchmarks.sweep import DTYPES, cuda_measures
-from benchmarks.timing import copy_bandwidth, rounds_for, summarize, time_rounds
-from reference import LossSpec
+from yolov1_loss.benchmarks import suite
+from yolov1_loss.benchmarks.contenders import Contender, disagreement, oracle, project_contenders, steps
+from yolov1_loss.benchmarks.inputs import make_batch
+from yolov1_loss.benchmarks.sweep import DTYPES, cuda_measures
+from yolov1_loss.benchmarks.timing import copy_bandwidth, rounds_for, summarize, time_rounds
+from yolov1_loss.reference import LossSpec
 
 DIALECT = "ml_collection"  # the naive baseline's, so that every contender computes the same loss
 

@@ -17,17 +17,17 @@ from typing import Callable
 import numpy as np
 from hypothesis import settings as Settings
 
-from conformance import runner
-from conformance.compare import KINK_MARGIN, differs, grad_tolerance, value_tolerance
-from conformance.dialect import Identification, identify
-from conformance.example import Example
-from conformance.failure import ConformanceFailure, ImplementationRaised
-from conformance.implementation import Implementation, ImplementationError
-from conformance.loading import load_callable, select_output
-from conformance.profiles import suite_settings
-from conformance.properties import PROPERTIES
-from conformance.vectors import read_vectors
-from reference import LossSpec, PRESETS
+from yolov1_loss.conformance import runner
+from yolov1_loss.conformance.compare import KINK_MARGIN, differs, grad_tolerance, value_tolerance
+from yolov1_loss.conformance.dialect import Identification, identify
+from yolov1_loss.conformance.example import Example
+from yolov1_loss.conformance.failure import ConformanceFailure, ImplementationRaised
+from yolov1_loss.conformance.implementation import Implementation, ImplementationError
+from yolov1_loss.conformance.loading import load_callable, select_output
+from yolov1_loss.conformance.profiles import suite_settings
+from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.conformance.vectors import read_vectors
+from yolov1_loss.reference import LossSpec, PRESETS
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
 
@@ -174,7 +174,7 @@ def user_implementation(
         user_grad = load_callable(f"{module}:{grad}")
         grad_fn = lambda pred, tgt, _spec: user_grad(pred, tgt)
     options = dict(layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad)
-    repro = "conformance.check.user_implementation(" + ", ".join(
+    repro = "yolov1_loss.conformance.check.user_implementation(" + ", ".join(
         [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
     ) + ")"
     return Implementation(

@@ -13,11 +13,11 @@ from typing import Callable
 
 import numpy as np
 
-from reference.kinks import kink_margin
-from reference.spec import LossSpec
-from reference.validate import pred_channel_name
+from yolov1_loss.reference.kinks import kink_margin
+from yolov1_loss.reference.spec import LossSpec
+from yolov1_loss.reference.validate import pred_channel_name
 
-from conformance.example import Example
+from yolov1_loss.conformance.example import Example
 
 # Relative error allowed per dtype, calibrated by tests/conformance/test_calibration.py: the
 # worst error of correct implementations (an independent torch loss, torch_impl's paths)

@@ -18,8 +18,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from reference import COMPONENTS, LossSpec, loss, loss_and_grad
-from reference.spec import WEIGHTS
+from yolov1_loss.reference import COMPONENTS, LossSpec, loss, loss_and_grad
+from yolov1_loss.reference.spec import WEIGHTS
 
 ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.spec import LossSpec
+from yolov1_loss.reference.spec import DISTANCE_CAP, LossSpec
 
 CELL_CASES = (
     "random",
@@ -45,7 +45,6 @@ CELL_CASES = (
     "negative_size",
 )
 OCCUPANCIES = ("mixed", "full", "empty")
-DARKNET_CAP = 20.0  # the darknet fallback only considers predictors nearer than this
 
 
 @dataclass(frozen=True)
@@ -282,20 +281,20 @@ def _case_disjoint(rng, frame, B):
     return np.array(boxes), _stored_target(frame, tbox)
 
 
-NEAR_CAP_DISTANCES = (DARKNET_CAP - 0.25, DARKNET_CAP - 0.01, DARKNET_CAP, DARKNET_CAP + 0.01, DARKNET_CAP + 0.25, 30.0)
+NEAR_CAP_DISTANCES = (DISTANCE_CAP - 0.25, DISTANCE_CAP - 0.01, DISTANCE_CAP, DISTANCE_CAP + 0.01, DISTANCE_CAP + 0.25, 30.0)
 
 
 def _case_near_cap(rng, frame, B):
     """Every predictor the target's size, moved along x by a distance near the cap of 20.
 
-    The frame distance is then exactly that offset; DARKNET_CAP itself only where it is exact.
+    The frame distance is then exactly that offset; DISTANCE_CAP itself only where it is exact.
     """
     tbox = _dyadic_target(rng, frame)
     boxes = []
     for _ in range(B):
         distance = rng.choice(NEAR_CAP_DISTANCES)
         x = tbox[0] + rng.choice([-1.0, 1.0]) * distance
-        if distance == DARKNET_CAP and not frame.round_trips(x):
+        if distance == DISTANCE_CAP and not frame.round_trips(x):
             x += 0.01
         sizes = tbox[2:]
         boxes.append(_stored_box(frame, [x, tbox[1], *sizes]))

@@ -79,7 +79,7 @@ class ConformanceFailure(AssertionError):
         return "\n".join(
             [
                 "import numpy as np",
-                "import conformance.check, conformance.implementation, conformance.mutants",
+                "import yolov1_loss.conformance.check, yolov1_loss.conformance.implementation, yolov1_loss.conformance.mutants",
                 "from conformance.example import Example, Recipe, build",
                 "from conformance.properties import PROPERTIES",
                 "from reference import LossSpec",

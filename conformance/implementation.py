@@ -20,9 +20,9 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-import reference
-from reference.loss import COMPONENTS
-from reference.spec import LossSpec
+from yolov1_loss import reference
+from yolov1_loss.reference.loss import COMPONENTS
+from yolov1_loss.reference.spec import LossSpec
 
 OUTPUT_NAMES = (*COMPONENTS, "total")
 FRAMEWORKS = ("torch", "numpy")
@@ -302,13 +302,13 @@ def oracle() -> Implementation:
         grad=lambda pred, target, spec: reference.loss_and_grad(pred, target, spec)[1],
         framework="numpy",
         project=True,
-        repro="conformance.implementation.oracle()",
+        repro="yolov1_loss.conformance.implementation.oracle()",
     )
 
 
 def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") -> Implementation:
     """The project's torch implementation (``torch_impl.yolov1_loss``) on one of its paths."""
-    import torch_impl as module
+    from yolov1_loss import torch_impl as module
 
     def loss(pred, target, spec):
         return module.yolov1_loss(pred, target, spec, path=path)
@@ -319,7 +319,7 @@ def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") 
         dtype=dtype,
         device=device,
         project=True,
-        repro=f"conformance.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
+        repro=f"yolov1_loss.conformance.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
     )
 
 
@@ -339,7 +339,7 @@ def project_implementations() -> list:
 def torch_impl_available() -> bool:
     """Whether ``torch_impl.yolov1_loss`` can be imported (it is being written alongside)."""
     try:
-        import torch_impl as module
+        from yolov1_loss import torch_impl as module
     except ImportError:
         return False
     return callable(getattr(module, "yolov1_loss", None))

@@ -17,17 +17,17 @@ from typing import Callable
 
 import numpy as np
 
-import reference
-from reference.loss import COMPONENTS
-from reference.spec import WEIGHTS
-from reference.validate import pred_channel_name, target_channel_name
+from yolov1_loss import reference
+from yolov1_loss.reference.loss import COMPONENTS
+from yolov1_loss.reference.spec import WEIGHTS
+from yolov1_loss.reference.validate import pred_channel_name, target_channel_name
 
-from conformance import finite_difference as fd
-from conformance.checks import Run, at_image, fmt, oracle_values
-from conformance.compare import comparable_cells, element_fields, smooth_cells, worst_element
-from conformance.example import Example, encode_target, exact_encoding_exists
-from conformance.failure import ImplementationRaised
-from conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
+from yolov1_loss.conformance import finite_difference as fd
+from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_values
+from yolov1_loss.conformance.compare import comparable_cells, element_fields, smooth_cells, worst_element
+from yolov1_loss.conformance.example import Example, encode_target, exact_encoding_exists
+from yolov1_loss.conformance.failure import ImplementationRaised
+from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
 
 
 

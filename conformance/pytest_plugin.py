@@ -1,38 +1,169 @@
 """A pytest plugin: the conformance suite inside a user's own test session.
 
-    pytest --yolov1-impl=mypkg.losses:YoloLoss [--yolov1-dialect article] [--yolov1-layout boxes-first]
+    pytest --yolov1-impl=mypkg/losses.py:YoloLoss [--yolov1-dialect article] [--yolov1-layout boxes-first]
 
 adds one test item per property (``test_conforms[values_match_oracle]`` …) and one for the
-dialect (``test_dialect``), which can be selected with ``-k``, deselected, and marked expected
-to fail with ``--yolov1-xfail NAME``. Without ``--yolov1-impl`` the plugin does nothing.
-Registered through the ``pytest11`` entry point, so installing the package is enough.
+dialect (``test_dialect``), collected under the file that defines the loss, so that their IDs
+(``mypkg/losses.py::test_conforms[chain_rule]``) can be passed back to pytest, selected with
+``-k``, deselected, and marked expected to fail with ``--yolov1-xfail NAME``.
+
+Registered through the ``pytest11`` entry point, so it is loaded in every pytest session of
+the environment: until ``--yolov1-impl`` is given it imports nothing of the project (nor NumPy
+or torch), so a project with modules of its own named ``reference`` or ``conformance`` is
+untouched.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from reference import LAYOUTS, PRESETS
+import pytest
 
-SUITE = Path(__file__).with_name("pytest_suite.py")
+SIZES = {"S": 7, "B": 2, "C": 20}
 
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("yolov1-loss", "YOLOv1 loss conformance (yolov1-loss)")
     group.addoption("--yolov1-impl", metavar="IMPL", help="the loss to check: package.module:attr or path/to/file.py:attr")
-    group.addoption("--yolov1-dialect", default="auto", choices=["auto", *PRESETS], help="hold it to a preset (default: identify it)")
+    group.addoption("--yolov1-dialect", default="auto", help="hold it to a preset (default: identify it)")
     group.addoption("--yolov1-set", action="append", default=[], metavar="KNOB=VALUE", help="a knob on top of the dialect (repeatable)")
-    group.addoption("--yolov1-layout", default="classes-first", choices=LAYOUTS)
-    group.addoption("--yolov1-framework", default="torch", choices=["torch", "numpy"])
+    group.addoption("--yolov1-layout", default="classes-first", help="the loss's input layout (default classes-first)")
+    group.addoption("--yolov1-framework", default="torch", help="torch or numpy (default torch)")
     group.addoption("--yolov1-grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
-    group.addoption("--yolov1-dtype", default="float32", choices=["float32", "float64"])
+    group.addoption("--yolov1-dtype", default="float32", help="float32 or float64 (default float32)")
     group.addoption("--yolov1-output", help="which item of a tuple or mapping is the total")
     group.addoption("--yolov1-device", default="cpu")
-    for size, default in (("S", 7), ("B", 2), ("C", 20)):
+    for size, default in SIZES.items():
         group.addoption(f"--yolov1-{size}", type=int, default=default)
     group.addoption("--yolov1-xfail", action="append", default=[], metavar="NAME", help="mark a property (or 'dialect') as expected to fail")
 
 
 def pytest_configure(config) -> None:
-    if config.getoption("yolov1_impl"):
-        config.args.append(str(SUITE))  # collected beside whatever else was asked for
+    target = config.getoption("yolov1_impl")
+    if not target:
+        return
+    from yolov1_loss.conformance.session import CheckOptions
+
+    option = config.getoption
+    try:
+        options = CheckOptions.from_strings(
+            target, layout=option("yolov1_layout"), framework=option("yolov1_framework"), dtype=option("yolov1_dtype"),
+            device=option("yolov1_device"), output=option("yolov1_output"), grad=option("yolov1_grad"),
+            dialect=option("yolov1_dialect"), overrides=option("yolov1_set"),
+            **{size: option(f"yolov1_{size}") for size in SIZES},
+        )
+        anchor = defining_file(target, config.rootpath)
+    except ValueError as err:
+        raise pytest.UsageError(f"yolov1-loss: {err}") from None
+    config.pluginmanager.register(_Suite(options, anchor), "yolov1-loss-suite")
+    if not any(anchor == Path(arg).resolve() or Path(arg).resolve() in anchor.parents for arg in _paths(config.args)):
+        config.args.append(str(anchor))
+
+
+def _paths(args):
+    return [arg.split("::")[0] for arg in args]
+
+
+def defining_file(target: str, rootdir: Path) -> Path:
+    """The file that defines the loss named by ``target``, found without importing it."""
+    module = target.rpartition(":")[0]
+    if module.endswith(".py") or "/" in module or "\\" in module:
+        path = Path(module).resolve()
+        if not path.is_file():
+            raise ValueError(f"--yolov1-impl {target!r}: no such file {module}")
+        return path
+    parts = module.split(".")
+    for entry in [str(rootdir), *sys.path]:
+        base = Path(entry or ".").resolve().joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    raise ValueError(f"--yolov1-impl {target!r}: no file for module {module} on sys.path")
+
+
+class _Suite:
+    """Collects the conformance items under the loss's file, and holds the check's session."""
+
+    def __init__(self, options, anchor: Path):
+        self.options = options
+        self.anchor = anchor
+        self._session = None
+
+    def session(self):
+        if self._session is None:
+            from yolov1_loss.conformance.session import CheckSession
+
+            self._session = CheckSession(self.options)
+        return self._session
+
+    def pytest_collect_file(self, file_path: Path, parent):
+        if file_path.resolve() == self.anchor:
+            return ConformanceFile.from_parent(parent, path=file_path, suite=self)
+        return None
+
+    def pytest_unconfigure(self, config):
+        if self._session is not None:
+            self._session.close()
+
+
+class ConformanceFile(pytest.File):
+    """The loss's file, as the parent of the conformance items."""
+
+    def __init__(self, *, suite: _Suite, **kwargs):
+        super().__init__(**kwargs)
+        self.suite = suite
+
+    def collect(self):
+        from yolov1_loss.conformance.properties import PROPERTIES
+
+        xfail = set(self.config.getoption("yolov1_xfail"))
+        yield DialectItem.from_parent(self, name="test_dialect", xfail="dialect" in xfail)
+        for name in PROPERTIES:
+            yield PropertyItem.from_parent(self, name=f"test_conforms[{name}]", prop=name, xfail=name in xfail)
+
+
+class _Item(pytest.Item):
+    def __init__(self, *, xfail: bool, **kwargs):
+        super().__init__(**kwargs)
+        if xfail:
+            self.add_marker(pytest.mark.xfail(strict=True))
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+    def repr_failure(self, excinfo, style=None):
+        from yolov1_loss.conformance.failure import ConformanceFailure
+
+        if isinstance(excinfo.value, (ConformanceFailure, DialectMismatch)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+
+class DialectMismatch(AssertionError):
+    """test_dialect's failure: the loss's values do not match the dialect asked for."""
+
+
+class DialectItem(_Item):
+    """Under --yolov1-dialect auto, some dialect reproduces the loss's values; under a named one,
+    that dialect does."""
+
+    def runtest(self):
+        problem = self.parent.suite.session().dialect_problem()
+        if problem:
+            raise DialectMismatch(problem)
+
+
+class PropertyItem(_Item):
+    def __init__(self, *, prop: str, **kwargs):
+        super().__init__(**kwargs)
+        self.prop = prop
+
+    def runtest(self):
+        session = self.parent.suite.session()
+        reason = session.not_applicable(self.prop)
+        if reason:
+            pytest.skip(reason)
+        failure = session.find_failure(self.prop)
+        if failure is not None:
+            raise failure

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from conformance import runner
-from conformance.check import parse_overrides, resolve_dialect, user_implementation
-from conformance.properties import PROPERTIES
+from yolov1_loss.conformance import runner
+from yolov1_loss.conformance.check import parse_overrides, resolve_dialect, user_implementation
+from yolov1_loss.conformance.properties import PROPERTIES
 
 
 def pytest_generate_tests(metafunc) -> None:

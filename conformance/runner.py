@@ -13,11 +13,11 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.failure import ConformanceFailure
-from conformance.implementation import Implementation
-from conformance.profiles import suite_settings
-from conformance.properties import PROPERTIES, Property
+from yolov1_loss.conformance import strategies
+from yolov1_loss.conformance.failure import ConformanceFailure
+from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.profiles import suite_settings
+from yolov1_loss.conformance.properties import PROPERTIES, Property
 
 
 def examples_for(impl: Implementation):

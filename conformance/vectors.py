@@ -21,10 +21,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from conformance.example import CELL_CASES, Recipe, build
-from conformance.implementation import OUTPUT_NAMES
-from reference import LossSpec, loss_and_grad
-from reference.kinks import kink_margin
+from yolov1_loss.conformance.example import CELL_CASES, Recipe, build
+from yolov1_loss.conformance.implementation import OUTPUT_NAMES
+from yolov1_loss.reference import LossSpec, loss_and_grad
+from yolov1_loss.reference.kinks import kink_margin
 
 FORMAT = "yolov1-loss test vectors"
 VERSION = 1

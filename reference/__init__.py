@@ -1,14 +1,14 @@
 """The spec oracle: the YOLOv1 loss in NumPy, float64, with hand-derived gradients."""
 
-from reference.layouts import (
+from yolov1_loss.reference.layouts import (
     LAYOUTS,
     pred_from_canonical,
     pred_to_canonical,
     target_from_canonical,
     target_to_canonical,
 )
-from reference.loss import COMPONENTS, Components, LossParts, loss, loss_and_grad
-from reference.spec import PRESETS, LossSpec
+from yolov1_loss.reference.loss import COMPONENTS, Components, LossParts, loss, loss_and_grad
+from yolov1_loss.reference.spec import PRESETS, LossSpec
 
 __all__ = [
     "COMPONENTS",

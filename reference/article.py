@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.spec import LossSpec
+from yolov1_loss.reference.spec import LossSpec
 
 S, B, C = 7, 2, 20
 CELL = (3, 3)

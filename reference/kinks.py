@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.boxes import edges
-from reference.loss import iou_frame, ious, split_cells
-from reference.spec import SIGNED_SQRT_EPS, LossSpec
-from reference.validate import check_inputs
+from yolov1_loss.reference.boxes import edges
+from yolov1_loss.reference.loss import iou_frame, ious, split_cells
+from yolov1_loss.reference.spec import DISTANCE_CAP, SIGNED_SQRT_EPS, LossSpec
+from yolov1_loss.reference.validate import check_inputs
 
 
 def _gap_to_runner_up(values: np.ndarray) -> np.ndarray:
@@ -49,5 +49,5 @@ def kink_margin(pred, target, spec: LossSpec) -> float:
         distances.append(np.abs(cells.box[..., 2:] + SIGNED_SQRT_EPS).min(axis=-1))
     if spec.responsible == "max_iou_else_min_rmse":
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
-        distances += [np.abs(distance - 20), _gap_to_runner_up(-distance)]
+        distances += [np.abs(distance - DISTANCE_CAP), _gap_to_runner_up(-distance)]
     return float(min(np.min(d) for d in distances))

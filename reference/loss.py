@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.boxes import iou_and_grad
-from reference.spec import SIGNED_SQRT_EPS, LossSpec
-from reference.validate import check_inputs
+from yolov1_loss.reference.boxes import iou_and_grad
+from yolov1_loss.reference.spec import DISTANCE_CAP, SIGNED_SQRT_EPS, LossSpec
+from yolov1_loss.reference.validate import check_inputs
 
 COMPONENTS = ("coord", "obj", "noobj", "cls")
 
@@ -120,13 +120,13 @@ def responsible(cells: Cells, iou: np.ndarray, spec: LossSpec) -> np.ndarray:
 
     The highest IoU, ties to the lowest index. Under 'max_iou_else_min_rmse', a cell whose IoUs
     are all 0 takes the predictor nearest the target (Euclidean distance of (x, y, w, h) in the
-    IoU frame) among those nearer than 20, ties to the lowest index; if none is, predictor 0.
+    IoU frame) among those nearer than DISTANCE_CAP (20), ties to the lowest index; if none is, predictor 0.
     """
     r = np.argmax(iou, axis=-1)  # argmax returns the first of equal maxima
     if spec.responsible == "max_iou_else_min_rmse":
         pbox, tbox, _ = iou_frame(cells, spec)
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
-        eligible = np.where(distance < 20, distance, np.inf)
+        eligible = np.where(distance < DISTANCE_CAP, distance, np.inf)
         nearest = np.argmin(eligible, axis=-1)  # 0 when every distance is inf
         r = np.where(iou.max(axis=-1, initial=0.0) > 0, r, nearest)
     return r

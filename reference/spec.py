@@ -25,6 +25,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # The ε of wh_mode='signed_sqrt': g(v) = sign(v)·√(|v| + ε), or √|v + ε| (signed_sqrt_eps).
 SIGNED_SQRT_EPS = 1e-6
 
+# responsible='max_iou_else_min_rmse' (darknet's fallback) considers only predictors whose box
+# lies nearer the target than this (the Euclidean distance of (x, y, w, h) in the IoU frame).
+DISTANCE_CAP = 20.0
+
 # wh_mode values under which the target's w, h go through a square root.
 SQRT_TARGET_MODES = ("signed_sqrt", "sqrt_output", "sqrt")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.spec import SQRT_TARGET_MODES, LossSpec
+from yolov1_loss.reference.spec import SQRT_TARGET_MODES, LossSpec
 
 BOX_FIELDS = ("confidence", "x", "y", "w", "h")
 TARGET_FIELDS = ("objectness", "x", "y", "w", "h")

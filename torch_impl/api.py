@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from reference import LossSpec
-from torch_impl import fused
-from torch_impl.dtypes import compute_dtype
-from torch_impl.inputs import canonical_inputs
-from torch_impl.parts import TorchLossParts, finish, reduce, weighted_sum
-from torch_impl.terms import per_image_terms
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl import fused
+from yolov1_loss.torch_impl.dtypes import compute_dtype
+from yolov1_loss.torch_impl.inputs import canonical_inputs
+from yolov1_loss.torch_impl.parts import TorchLossParts, finish, reduce, weighted_sum
+from yolov1_loss.torch_impl.terms import per_image_terms
 
 PATHS = ("auto", "autograd", "fused")
 

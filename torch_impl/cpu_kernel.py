@@ -22,20 +22,17 @@ it in a fraction of a second. Where neither directory is writable, each process 
 
 from __future__ import annotations
 
-import functools
 
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from reference import LossSpec
-from reference.spec import SIGNED_SQRT_EPS
-from torch_impl.dtypes import compute_dtype
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl.dtypes import compute_dtype
+from yolov1_loss.torch_impl.kernel_args import LINEAR, SIGNED_SQRT, SQRT, SQRT_OUTPUT, Weights, kernel_knobs, kernel_weights
 
 COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # columns of the terms (and weights) as reference.COMPONENTS
-LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)  # wh_mode as the kernel takes it
-WH_MODES = {"linear": LINEAR, "sqrt_output": SQRT_OUTPUT, "sqrt": SQRT, "signed_sqrt": SIGNED_SQRT}
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 JIT_OPTIONS = dict(nogil=True, error_model="numpy")
@@ -116,7 +113,7 @@ def _target_size(w, wh_mode):
 
 
 @jit
-def _pred_size(v, wh_mode, eps_inside):
+def _pred_size(v, wh_mode, eps_inside, eps):
     """g(v) and g'(v) for a predicted size v. Under 'sqrt', g'(0) = +inf; under signed_sqrt the
     derivative of sign(v) at 0 (and of |v + ε| at v = −ε, ε inside) is 0."""
     if wh_mode == SQRT:
@@ -125,24 +122,24 @@ def _pred_size(v, wh_mode, eps_inside):
     if wh_mode != SIGNED_SQRT:
         return v, 1.0
     if not eps_inside:
-        root = np.sqrt(abs(v) + SIGNED_SQRT_EPS)
+        root = np.sqrt(abs(v) + eps)
         return _sign(v) * root, (0.0 if v == 0 else 0.5 / root)
-    u = abs(v + SIGNED_SQRT_EPS)
+    u = abs(v + eps)
     if not u > 0:
         return 0.0, 0.0
     root = np.sqrt(u)
-    return _sign(v) * root, _sign(v) * _sign(v + SIGNED_SQRT_EPS) * 0.5 / root
+    return _sign(v) * root, _sign(v) * _sign(v + eps) * 0.5 / root
 
 
 @jit
-def _responsible(pred, row, tbox, C, B, k, wh_mode, rmse_fallback, iou_eps):
+def _responsible(pred, row, tbox, C, B, k, wh_mode, rmse_fallback, iou_eps, cap):
     """The responsible predictor of the object cell ``pred[row]``: the highest IoU with ``tbox``
     (x, y, w, h in the IoU frame, where x, y are scaled by ``k``), ties to the lowest index. With
     ``rmse_fallback``, when every IoU is 0: the predictor nearest the target (Euclidean distance of
-    the frame boxes) among those nearer than 20, ties to the lowest index; predictor 0 if none is."""
+    the frame boxes) among those nearer than ``cap``, ties to the lowest index; predictor 0 if none is."""
     tx, ty, tw, th = tbox
     best, r = -1.0, 0
-    nearest_distance, nearest = 20.0, 0  # only distances below 20 count
+    nearest_distance, nearest = cap, 0  # only distances below the cap count
     for b in range(B):
         at = C + 5 * b
         x, y = k * np.float64(pred[row, at + 1]), k * np.float64(pred[row, at + 2])
@@ -191,7 +188,7 @@ def _empty_cell(pred, grad, row, C, B, w_noobj, use_noobj):
 
 @inlined_jit
 def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
-                 iou_through, predictor_noobj, rmse_fallback, iou_eps):
+                 iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap):
     """The cell ``row`` with an object: its (coord, obj, noobj, cls), and its gradient row of
     Σ_k w_k term_k, w = ``weights[w_row]`` (terms whose ``used`` flag is off contribute nothing to
     it, not even 0 · ∞)."""
@@ -199,15 +196,15 @@ def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode
 
     tx, ty = np.float64(target[row, C + 1]), np.float64(target[row, C + 2])
     tw, th = np.float64(target[row, C + 3]), np.float64(target[row, C + 4])
-    r = _responsible(pred, row, (k * tx, k * ty, tw, th), C, B, k, wh_mode, rmse_fallback, iou_eps)
+    r = _responsible(pred, row, (k * tx, k * ty, tw, th), C, B, k, wh_mode, rmse_fallback, iou_eps, cap)
 
     at_r = C + 5 * r
     c_r = np.float64(pred[row, at_r])
     x, y = np.float64(pred[row, at_r + 1]), np.float64(pred[row, at_r + 2])
     w_r, h_r = np.float64(pred[row, at_r + 3]), np.float64(pred[row, at_r + 4])
 
-    g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside)
-    g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside)
+    g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside, sqrt_eps)
+    g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside, sqrt_eps)
     e_x, e_y = tx - x, ty - y
     e_w, e_h = _target_size(tw, wh_mode) - g_w, _target_size(th, wh_mode) - g_h
     coord = e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h
@@ -248,17 +245,18 @@ def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode
 
 
 @cached_jit
-def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C, k, wh_mode, eps_inside,
-                 conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps):
+def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, eps_inside,
+                 conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap):
     """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
 
     pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
     (N, 5) written (coord, obj, noobj, cls, the weighted sum of the used terms): C-contiguous,
     all four of one dtype. weights (1 or N, 4) float64: one row for every image or one per image;
     used (4,) bool: which terms the weighted sum (and so the gradient) includes.
-    k: the IoU frame's scale of x, y; wh_mode: a value of WH_MODES; the rest as the spec's knobs.
+    The arguments after ``terms``: :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`, in its order.
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """
+    cells_per_image = S * S
     for n in range(terms.shape[0]):
         w_row = n if weights.shape[0] > 1 else 0
         coord_sum = obj_sum = noobj_sum = cls_sum = 0.0
@@ -266,7 +264,7 @@ def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C
             if target[row, C] == 1:
                 coord, obj, noobj, cls = _object_cell(
                     pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
-                    iou_through, predictor_noobj, rmse_fallback, iou_eps,
+                    iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap,
                 )
                 coord_sum += coord
                 obj_sum += obj
@@ -285,43 +283,12 @@ def cells_kernel(pred, target, weights, used, grad, terms, cells_per_image, B, C
 # --- the call from torch ----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def knobs(spec: LossSpec) -> tuple:
-    """The kernel's arguments after ``terms`` for a spec: (cells per image, B, C, k, wh_mode,
-    eps_inside, conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps), as Python ints,
-    floats and bools (so every spec gives the same argument types)."""
-    return (
-        spec.S * spec.S,
-        spec.B,
-        spec.C,
-        spec.iou_frame_scale,
-        WH_MODES[spec.wh_mode],
-        spec.signed_sqrt_eps == "inside",
-        spec.conf_target == "iou",
-        spec.iou_grad == "through",
-        spec.noobj_scope == "predictor",
-        spec.responsible == "max_iou_else_min_rmse",
-        spec.iou_eps,
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _constant_weights(weights: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(1, 4) float64 weights (None as 0) and (4,) bool used flags, for weights that are numbers."""
-    rows = np.array([[0.0 if w is None else float(w) for w in weights]])
-    return rows, np.array([w is not None for w in weights])
-
-
-def weight_arrays(weights, n_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``weights`` (1 or N, 4) and ``used`` (4,) for ``torch_impl.analytic.Weights``:
-    one row for numbers, one per image when any weight is an (N,) tensor."""
-    if not any(isinstance(w, Tensor) for w in weights):
-        return _constant_weights(tuple(weights))
-    columns = [
-        w.detach().double() if isinstance(w, Tensor) else torch.full((n_images,), w or 0.0, dtype=torch.float64)
-        for w in weights
-    ]
-    return torch.stack(columns, dim=1).numpy(), np.array([w is not None for w in weights])
+def _weight_arrays(weights: Weights, n_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's ``weights`` (1 or N, 4) float64 and ``used`` (4,) bool: one row for numbers,
+    one per image when any weight is an (N,) tensor."""
+    constant, used, per_image = kernel_weights(weights, n_images)
+    rows = np.array([constant]) if per_image is None else per_image.numpy()
+    return rows, np.array(used)
 
 
 def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
@@ -335,14 +302,14 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tupl
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
     and strides (copied to the compute dtype and contiguous rows only where they are not).
-    ``weights`` as ``torch_impl.analytic.Weights``.
+    ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     dt = compute_dtype(pred.dtype)
     n_images = pred.shape[0]
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
     terms = np.empty((n_images, 5), dtype=NUMPY_DTYPES[dt])
     grad = np.empty((n_images * spec.S * spec.S, spec.pred_channels), dtype=NUMPY_DTYPES[dt])
-    rows, used = weight_arrays(weights, n_images)
+    rows, used = _weight_arrays(weights, n_images)
     pred_rows, target_rows = _rows(pred, spec.pred_channels, dt), _rows(target, spec.target_channels, dt)
-    cells_kernel(pred_rows, target_rows, rows, used, grad, terms, *knobs(spec))
+    cells_kernel(pred_rows, target_rows, rows, used, grad, terms, *kernel_knobs(spec))
     return torch.from_numpy(terms), torch.from_numpy(grad).view(pred.shape)

@@ -2,9 +2,9 @@
 
 A :class:`torch.autograd.Function` returns the four unweighted components and the λ-weighted
 total, after the spec's reduction and loss_scale. Its forward asks a backend (the Triton kernel
-on CUDA, the numba kernel of :mod:`torch_impl.cpu_kernel` on the CPU) for each image's terms and
+on CUDA, the numba kernel of :mod:`yolov1_loss.torch_impl.cpu_kernel` on the CPU) for each image's terms and
 weighted sum and for the gradient of that sum, and saves the gradient. Vectorized torch
-(:mod:`torch_impl.analytic`) serves the other devices, and the CPU where numba does not import
+(:mod:`yolov1_loss.torch_impl.vectorized`) serves the other devices, and the CPU where numba does not import
 (several times slower; with a warning).
 Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
 (and the reduction's scale). When a component itself is differentiated, its upstream gradient
@@ -21,15 +21,16 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from reference import LossSpec
-from torch_impl import analytic
-from torch_impl.parts import reduce
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl import vectorized
+from yolov1_loss.torch_impl.kernel_args import Weights
+from yolov1_loss.torch_impl.parts import reduce
 
 # backend(pred (N, S, S, C + 5B), target (N, S, S, C + 5), spec, weights)
 #   -> (per-image (coord, obj, noobj, cls, Σ_k w_k term_k) (N, 5) in the compute dtype: the terms
 #       unweighted and unscaled, the sum over the terms whose weight is not None;
 #       d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B) in the compute dtype or pred's).
-Backend = Callable[[Tensor, Tensor, LossSpec, analytic.Weights], "tuple[Tensor, Tensor]"]
+Backend = Callable[[Tensor, Tensor, LossSpec, Weights], "tuple[Tensor, Tensor]"]
 
 
 def triton_usable() -> bool:
@@ -45,7 +46,7 @@ def triton_usable() -> bool:
 def cpu_backend() -> Backend:
     """The numba kernel; vectorized torch, with a warning, where numba does not import."""
     try:
-        from torch_impl import cpu_kernel
+        from yolov1_loss.torch_impl import cpu_kernel
     except ImportError as err:
         warnings.warn(
             f"torch_impl: numba does not import ({err}); the fused path on the CPU falls back to "
@@ -53,7 +54,7 @@ def cpu_backend() -> Backend:
             RuntimeWarning,
             stacklevel=2,
         )
-        return analytic.loss_and_grad
+        return vectorized.loss_and_grad
     return cpu_kernel.loss_and_grad
 
 
@@ -61,19 +62,19 @@ def backend_for(device: torch.device) -> Backend:
     """The Triton kernel for CUDA tensors when triton is installed, :func:`cpu_backend` for CPU
     tensors, and vectorized torch on any other device (or CUDA without triton)."""
     if device.type == "cuda" and triton_usable():
-        from torch_impl import triton_kernel
+        from yolov1_loss.torch_impl import triton_kernel
 
         return triton_kernel.loss_and_grad
     if device.type == "cpu":
         return cpu_backend()
-    return analytic.loss_and_grad
+    return vectorized.loss_and_grad
 
 
 def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return b if a is None else a if b is None else a + b
 
 
-def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images: int) -> analytic.Weights:
+def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images: int) -> Weights:
     """Per-image weights (N,) of the four terms, from the upstream gradients of the five outputs
     (0-dim, or (N,) under reduction='none') and the reduction's scale.
 

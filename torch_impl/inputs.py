@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from reference import LossSpec
-from reference.validate import check_inputs
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.reference.validate import check_inputs
 
 
 def _check_tensor(x, name: str) -> None:

@@ -7,8 +7,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from reference import LossSpec
-from reference.loss import COMPONENTS
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.reference.loss import COMPONENTS
 
 
 class TorchLossParts(NamedTuple):

@@ -5,39 +5,19 @@ how many there are): every term is computed for every cell and masked with ``whe
 no NaN can leak through the unselected branch of a ``where`` into a gradient, the boxes of the
 cells without an object are replaced by 1 before any square root or division sees them.
 
-:func:`evaluate` keeps the intermediate values that the hand-derived gradient needs
-(:mod:`torch_impl.analytic`); the autograd path differentiates its ``per_cell`` values.
+The autograd path, and the fused path's vectorized backend, differentiate :func:`per_cell_terms`
+with ``torch.autograd``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from reference import LossSpec
-from reference.spec import SIGNED_SQRT_EPS
-from torch_impl.boxes import BoxIoU, box_iou
-
-
-class Evaluation(NamedTuple):
-    """Every cell's terms, (N, S, S, ...), and what their gradient is made of."""
-
-    has_object: Tensor  # (N, S, S) bool: o == 1
-    r: Tensor  # (N, S, S) int64: the responsible predictor (meaningful where has_object)
-    box: Tensor  # (N, S, S, B, 4) predicted (x, y, w, h), 1 in cells without an object
-    pbox: Tensor  # (N, S, S, B, 4) the same in the IoU frame
-    iou: BoxIoU  # (N, S, S, B): every predictor's IoU with its cell's target, in the IoU frame
-    box_r: Tensor  # (N, S, S, 4) the responsible predictor's box
-    coord_diff: Tensor  # (N, S, S, 4): x − x̂_r, y − ŷ_r, f(w) − g(ŵ_r), f(h) − g(ĥ_r)
-    obj_diff: Tensor  # (N, S, S): c* − ĉ_r
-    cls_diff: Tensor  # (N, S, S, C): q − p
-    conf: Tensor  # (N, S, S, B) predicted confidences
-    pays_noobj: Tensor  # (N, S, S, B) bool: the predictors that pay the no-object term
-    # (coord, obj, noobj, cls), each (N, S, S): every cell's terms, unweighted. Separate tensors,
-    # so that differentiating one term never runs through another's graph (where 0 · ∞ is NaN).
-    per_cell: tuple[Tensor, Tensor, Tensor, Tensor]
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.reference.spec import DISTANCE_CAP, SIGNED_SQRT_EPS
+from yolov1_loss.torch_impl.boxes import box_iou
 
 
 def to_iou_frame(box: Tensor, spec: LossSpec, predicted: bool = True) -> Tensor:
@@ -90,14 +70,14 @@ def responsible(iou: Tensor, pbox: Tensor, tbox: Tensor, spec: LossSpec) -> Tens
     The highest IoU, ties to the lowest index (``argmax`` returns the first maximum). Under
     'max_iou_else_min_rmse', a cell whose IoUs are all 0 takes the predictor nearest the target
     (Euclidean distance in the IoU frame, ``pbox`` (N, S, S, B, 4) against ``tbox`` (N, S, S, 4))
-    among those nearer than 20, ties to the lowest index; if none is, predictor 0. The choice
+    among those nearer than DISTANCE_CAP (20), ties to the lowest index; if none is, predictor 0. The choice
     carries no gradient.
     """
     iou, pbox, tbox = iou.detach(), pbox.detach(), tbox.detach()
     r = torch.argmax(iou, dim=-1)
     if spec.responsible == "max_iou_else_min_rmse":
         distance = torch.sqrt(((pbox - tbox[..., None, :]) ** 2).sum(dim=-1))
-        eligible = torch.where(distance < 20, distance, torch.inf)
+        eligible = torch.where(distance < DISTANCE_CAP, distance, torch.inf)
         nearest = torch.argmin(eligible, dim=-1)  # 0 when every distance is inf
         r = torch.where(iou.amax(dim=-1) > 0, r, nearest)
     return r
@@ -113,11 +93,11 @@ def noobj_payers(has_object: Tensor, r: Tensor, spec: LossSpec) -> Tensor:
     return empty | others
 
 
-def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
-    """Every cell's four terms for ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5).
-
-    Both in the compute dtype (float32 or float64); ``pred`` may require grad.
-    """
+def per_cell_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Every cell's (coord, obj, noobj, cls), unweighted, (N, S, S) each, for ``pred``
+    (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), both in the compute dtype (float32 or
+    float64); ``pred`` may require grad. Separate tensors, so that differentiating one term never
+    runs through another's graph (where 0 · ∞ is NaN)."""
     C, B = spec.C, spec.B
     has_object = target[..., C] == 1
     boxes = pred[..., C:].unflatten(-1, (B, 5))
@@ -127,7 +107,7 @@ def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
 
     pbox, tbox_frame = to_iou_frame(box, spec), to_iou_frame(tbox, spec, predicted=False)
     iou = box_iou(pbox, tbox_frame[..., None, :], spec.iou_eps)
-    r = responsible(iou.value, pbox, tbox_frame, spec)
+    r = responsible(iou, pbox, tbox_frame, spec)
 
     box_r = pick(box, r)
     x, y, w, h = box_r.unbind(-1)
@@ -145,21 +125,20 @@ def evaluate(pred: Tensor, target: Tensor, spec: LossSpec) -> Evaluation:
     if spec.conf_target == "one":
         c_star = torch.ones_like(c_r)
     else:
-        c_star = pick(iou.value, r)
+        c_star = pick(iou, r)
         c_star = c_star if spec.iou_grad == "through" else c_star.detach()
     obj_diff = c_star - c_r
     cls_diff = target[..., :C] - pred[..., :C]
     pays = noobj_payers(has_object, r, spec)
 
-    per_cell = (
+    return (
         torch.where(has_object, (coord_diff**2).sum(dim=-1), 0.0),
         torch.where(has_object, obj_diff**2, 0.0),
         (pays * conf**2).sum(dim=-1),
         torch.where(has_object, (cls_diff**2).sum(dim=-1), 0.0),
     )
-    return Evaluation(has_object, r, box, pbox, iou, box_r, coord_diff, obj_diff, cls_diff, conf, pays, per_cell)
 
 
 def per_image_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor, ...]:
     """Each image's unweighted, unscaled (coord, obj, noobj, cls), (N,) each, differentiable by autograd."""
-    return tuple(term.sum(dim=(1, 2)) for term in evaluate(pred, target, spec).per_cell)
+    return tuple(term.sum(dim=(1, 2)) for term in per_cell_terms(pred, target, spec))

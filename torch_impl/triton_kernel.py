@@ -7,7 +7,7 @@ the cache), computes in float32 (float64 for float64 inputs), writes their gradi
 weighted sum, for its block. A second, deterministic pass (``torch.sum`` over the blocks, in a
 fixed order) gives the per-image values. No atomics: the same inputs give the same bits.
 
-The math is the spec's with its conventions at kinks, like ``torch_impl.analytic`` and
+The math is the spec's with its conventions at kinks, like ``torch_impl.vectorized`` and
 ``reference/``: every knob is a compile-time constant, and so are the λ weights of the forward
 pass (a backward of a single component passes per-image weights as a tensor instead).
 
@@ -22,14 +22,12 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from reference import LossSpec
-from reference.spec import SIGNED_SQRT_EPS
-from torch_impl.analytic import Weights
-from torch_impl.dtypes import compute_dtype
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl.dtypes import compute_dtype
+from yolov1_loss.torch_impl.kernel_args import KernelWeights, Weights, kernel_knobs, kernel_weights
 
 MAX_BLOCK = 128  # cells per program at most
 
-WH_MODES = {"linear": 0, "sqrt_output": 1, "sqrt": 2, "signed_sqrt": 3}
 TL_DTYPES = {torch.float64: tl.float64, torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 
 
@@ -169,6 +167,7 @@ def yolov1_kernel(
     RMSE_FALLBACK: tl.constexpr,
     IOU_EPS: tl.constexpr,
     SQRT_EPS: tl.constexpr,
+    DISTANCE_CAP: tl.constexpr,
     W_COORD: tl.constexpr,
     W_OBJ: tl.constexpr,
     W_NOOBJ: tl.constexpr,
@@ -222,7 +221,7 @@ def yolov1_kernel(
     # The responsible predictor: highest IoU, ties to the lowest index; darknet's fallback.
     best = tl.full([BLOCK], -1.0, DT)
     r = tl.zeros([BLOCK], tl.int32)
-    nearest_distance = tl.full([BLOCK], 20.0, DT)  # only distances below 20 count
+    nearest_distance = tl.full([BLOCK], DISTANCE_CAP, DT)  # only distances below the cap count
     nearest = tl.zeros([BLOCK], tl.int32)
     for b in tl.static_range(B):
         x, y, w, h = _load_box(p_cell + (C + 5 * b + 1) * p_sk, p_sk, has, live, DT)
@@ -338,46 +337,27 @@ def block_size(spec: LossSpec) -> int:
     return min(triton.next_power_of_2(spec.S * spec.S), MAX_BLOCK)
 
 
-def constexprs(spec: LossSpec, dtype: torch.dtype, weights: Weights) -> dict:
-    """The kernel's compile-time arguments for a spec, the prediction's dtype and the weights: which
-    terms are used (not None), and their values when they are numbers (else they come per image
-    from a tensor, see :func:`weight_tensor`)."""
-    per_image = any(isinstance(w, Tensor) for w in weights)
-    constant = [0.0 if per_image or w is None else float(w) for w in weights]
+def constexprs(spec: LossSpec, dtype: torch.dtype, weights: KernelWeights) -> dict:
+    """The kernel's compile-time arguments: the spec's knobs (upper-cased fields of
+    :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`), which terms are used, the weights that are
+    numbers (else they come per image from a tensor), the dtypes and the block size."""
+    w_coord, w_obj, w_noobj, w_cls = weights.constant
+    use_coord, use_obj, use_noobj, use_cls = weights.used
     return dict(
-        S=spec.S,
-        B=spec.B,
-        C=spec.C,
-        FRAME_SCALE=spec.iou_frame_scale,
-        WH_MODE=WH_MODES[spec.wh_mode],
-        EPS_INSIDE=spec.signed_sqrt_eps == "inside",
-        CONF_IOU=spec.conf_target == "iou",
-        IOU_THROUGH=spec.iou_grad == "through",
-        PREDICTOR_NOOBJ=spec.noobj_scope == "predictor",
-        RMSE_FALLBACK=spec.responsible == "max_iou_else_min_rmse",
-        IOU_EPS=spec.iou_eps,
-        SQRT_EPS=SIGNED_SQRT_EPS,
-        W_COORD=constant[0],
-        W_OBJ=constant[1],
-        W_NOOBJ=constant[2],
-        W_CLS=constant[3],
-        PER_IMAGE_WEIGHTS=per_image,
-        USE_COORD=weights[0] is not None,
-        USE_OBJ=weights[1] is not None,
-        USE_NOOBJ=weights[2] is not None,
-        USE_CLS=weights[3] is not None,
+        **{name.upper(): value for name, value in kernel_knobs(spec)._asdict().items()},
+        W_COORD=w_coord,
+        W_OBJ=w_obj,
+        W_NOOBJ=w_noobj,
+        W_CLS=w_cls,
+        PER_IMAGE_WEIGHTS=weights.per_image is not None,
+        USE_COORD=use_coord,
+        USE_OBJ=use_obj,
+        USE_NOOBJ=use_noobj,
+        USE_CLS=use_cls,
         DT=TL_DTYPES[compute_dtype(dtype)],
         GRAD_DT=TL_DTYPES[dtype],
         BLOCK=block_size(spec),
     )
-
-
-def weight_tensor(weights: Weights, n_images: int, dtype: torch.dtype, device) -> Tensor | None:
-    """(N, 4) per-image weights when any weight is a tensor (numbers broadcast, None as 0), else None."""
-    if not any(isinstance(w, Tensor) for w in weights):
-        return None
-    columns = [w if isinstance(w, Tensor) else torch.full((n_images,), w or 0.0, device=device) for w in weights]
-    return torch.stack([c.to(dtype) for c in columns], dim=1)
 
 
 def interpreted() -> bool:
@@ -392,7 +372,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
     on a CUDA device (or on the CPU under the interpreter). ``weights`` as
-    ``torch_impl.analytic.Weights``.
+    :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     if pred.device.type != "cuda" and not interpreted():
         raise ValueError(
@@ -406,16 +386,16 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     partial = torch.empty((n_images, n_blocks, 5), dtype=dt, device=pred.device)
     if n_images == 0:
         return partial.sum(dim=1), grad
-    per_image = weight_tensor(weights, n_images, dt, pred.device)
+    arranged = kernel_weights(weights, n_images)
     yolov1_kernel[(n_images, n_blocks)](
         pred,
         target,
         grad,
         partial,
-        partial if per_image is None else per_image,
+        partial if arranged.per_image is None else arranged.per_image,
         *pred.stride(),
         *target.stride(),
-        **constexprs(spec, pred.dtype, weights),
+        **constexprs(spec, pred.dtype, arranged),
         num_warps=max(1, min(block // 32, 4)),
     )
     return partial.sum(dim=1), grad

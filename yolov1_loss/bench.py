@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from reference import PRESETS, LossSpec
+from yolov1_loss.reference import PRESETS, LossSpec
 
 
 def add_parser(commands) -> None:
@@ -74,8 +74,8 @@ def usage_error(args) -> str | None:
 
 def contenders(args) -> list:
     """The project's contenders (without torch.compile under --no-compile), and the user's loss."""
-    from benchmarks.contenders import project_contenders, user_contender
-    from conformance.loading import load_callable
+    from yolov1_loss.benchmarks.contenders import project_contenders, user_contender
+    from yolov1_loss.conformance.loading import load_callable
 
     chosen = list(project_contenders(None if args.no_compile else "inductor"))
     if args.impl:
@@ -84,7 +84,7 @@ def contenders(args) -> list:
 
 
 def run_targets(args) -> int:
-    from benchmarks.targets import cpu_targets, cuda_targets
+    from yolov1_loss.benchmarks.targets import cpu_targets, cuda_targets
 
     outcomes = cuda_targets() if args.device == "cuda" else cpu_targets()
     print(f"Targets on {args.device}: S=7 B=2 C=20, float32, forward+backward, ml_collection dialect, CPU pinned to 1 thread")
@@ -94,8 +94,8 @@ def run_targets(args) -> int:
 
 
 def write_outputs(args, results) -> None:
-    from benchmarks import report
-    from benchmarks.machine import machine_info
+    from yolov1_loss.benchmarks import report
+    from yolov1_loss.benchmarks.machine import machine_info
 
     if args.json:
         settings = {"preset": args.preset, "threads": args.threads, "grid": args.grid, "device": args.device}
@@ -106,8 +106,8 @@ def write_outputs(args, results) -> None:
 
 
 def run_sweep(args, chosen) -> int:
-    from benchmarks import report, sweep
-    from benchmarks.timing import pinned_threads
+    from yolov1_loss.benchmarks import report, sweep
+    from yolov1_loss.benchmarks.timing import pinned_threads
 
     grid = sweep.for_device({"quick": sweep.QUICK, "default": sweep.DEFAULT, "full": sweep.FULL}[args.grid], args.device)
     where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
@@ -133,7 +133,7 @@ def run(args) -> int:
         return 2
     if args.grid == "targets":
         return run_targets(args)
-    from conformance.loading import LoadError
+    from yolov1_loss.conformance.loading import LoadError
 
     try:
         chosen = contenders(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from reference import LAYOUTS, PRESETS, LossSpec
+from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec
 
 
 def add_parser(commands) -> None:
@@ -46,8 +46,8 @@ def _progress(line: str) -> None:
 
 
 def run(args) -> int:
-    from conformance.check import CheckReport, parse_overrides, run_check, user_implementation, write_json
-    from conformance.loading import LoadError
+    from yolov1_loss.conformance.check import CheckReport, parse_overrides, run_check, user_implementation, write_json
+    from yolov1_loss.conformance.loading import LoadError
 
     try:
         overrides = parse_overrides(args.overrides)
@@ -76,7 +76,7 @@ def run(args) -> int:
 
 
 def _replay(impl, args, overrides):
-    from conformance.check import CheckReport, replay_vectors, resolve_dialect
+    from yolov1_loss.conformance.check import CheckReport, replay_vectors, resolve_dialect
 
     _progress("identifying the dialect")
     try:

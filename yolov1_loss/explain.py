@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reference import PRESETS, LossSpec, loss
-from reference.article import CASES, CELL, CLASS, TARGET_BOX, case_inputs
+from yolov1_loss.reference import PRESETS, LossSpec, loss
+from yolov1_loss.reference.article import CASES, CELL, CLASS, TARGET_BOX, case_inputs
 
 
 def add_parser(commands) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference import PRESETS, LossSpec
+from yolov1_loss.reference import PRESETS, LossSpec
 
 
 def add_parser(commands) -> None:
@@ -22,7 +22,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from conformance.vectors import write_vectors
+    from yolov1_loss.conformance.vectors import write_vectors
 
     presets = args.preset or list(PRESETS)
     specs = {name: LossSpec.preset(name, S=args.S, B=args.B, C=args.C) for name in presets}

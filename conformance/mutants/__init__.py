@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.implementation import Implementation
-from conformance.mutants import zoo
-from conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.mutants import zoo
+from yolov1_loss.conformance.mutants.base import TorchLoss
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Mutant:
         return self.loss_class.__doc__.strip()
 
     def implementation(self) -> Implementation:
-        repro = f"conformance.mutants.MUTANTS[{self.name!r}].implementation()"
+        repro = f"yolov1_loss.conformance.mutants.MUTANTS[{self.name!r}].implementation()"
         return _implementation(self.loss_class, self.name, repro)
 
 
@@ -37,7 +37,7 @@ def _implementation(loss_class: type, name: str, repro: str) -> Implementation:
 
 def correct_torch_loss() -> Implementation:
     """The zoo's base, unmodified: a correct torch loss written independently of torch_impl."""
-    return _implementation(TorchLoss, "conformance TorchLoss (correct)", "conformance.mutants.correct_torch_loss()")
+    return _implementation(TorchLoss, "conformance TorchLoss (correct)", "yolov1_loss.conformance.mutants.correct_torch_loss()")
 
 
 ANY_TERM = ("coord", "obj", "noobj", "cls")

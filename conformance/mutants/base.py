@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from conformance.example import DARKNET_CAP
-from reference.spec import SQRT_TARGET_MODES, LossSpec
+from yolov1_loss.conformance.example import DARKNET_CAP
+from yolov1_loss.reference.spec import SQRT_TARGET_MODES, LossSpec
 
 
 class TorchLoss:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.mutants.base import TorchLoss
 
 
 class SwappedLambdas(TorchLoss):

@@ -10,8 +10,8 @@ import torch
 from yolov1_loss.cli import main
 
 USER_LOSSES = '''
-from benchmarks.naive import naive_loss
-from reference import LossSpec
+from yolov1_loss.benchmarks.naive import naive_loss
+from yolov1_loss.reference import LossSpec
 
 SPEC = LossSpec.preset("ml_collection")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.contenders import REFERENCE, NAIVE, compiled, disagreement, steps, user_contender
-from benchmarks.inputs import make_batch
-from benchmarks.naive import naive_loss
-from reference import LossSpec
+from yolov1_loss.benchmarks.contenders import REFERENCE, NAIVE, compiled, disagreement, steps, user_contender
+from yolov1_loss.benchmarks.inputs import make_batch
+from yolov1_loss.benchmarks.naive import naive_loss
+from yolov1_loss.reference import LossSpec
 
 SPEC = LossSpec.preset("ml_collection", S=4, B=2, C=3)
 

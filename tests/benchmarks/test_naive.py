@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-from benchmarks.inputs import make_batch
-from benchmarks.naive import check_dialect, naive_loss
-from reference import LossSpec
+from yolov1_loss import reference
+from yolov1_loss.benchmarks.inputs import make_batch
+from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
+from yolov1_loss.reference import LossSpec
 
 
 @pytest.mark.parametrize("S, B, C", [(7, 2, 20), (1, 1, 1), (4, 3, 5), (14, 3, 20), (3, 4, 2)])

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from benchmarks.report import format_seconds, plot, ratios_to_fastest, table, to_json
-from benchmarks.sweep import Result
-from benchmarks.targets import Outcome, speedup
-from benchmarks.timing import Timing
+from yolov1_loss.benchmarks.report import format_seconds, plot, ratios_to_fastest, table, to_json
+from yolov1_loss.benchmarks.sweep import Result
+from yolov1_loss.benchmarks.targets import Outcome, speedup
+from yolov1_loss.benchmarks.timing import Timing
 
 
 def result(contender, n, median_s=None, mode="forward+backward", **fields):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.sweep import DEFAULT, FULL, configurations, for_device, required_bytes
+from yolov1_loss.benchmarks.sweep import DEFAULT, FULL, configurations, for_device, required_bytes
 
 
 def test_the_full_grid_is_the_issues_sweep():

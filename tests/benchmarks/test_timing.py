@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.timing import MAX_ROUNDS, MIN_ROUNDS, measure, pinned_threads, rounds_for, summarize
+from yolov1_loss.benchmarks.timing import MAX_ROUNDS, MIN_ROUNDS, measure, pinned_threads, rounds_for, summarize
 
 
 def test_summary_is_the_median_and_quartiles():

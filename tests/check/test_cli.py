@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.mutants import MUTANTS
-from reference import PRESETS
+from yolov1_loss.conformance.mutants import MUTANTS
+from yolov1_loss.reference import PRESETS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -57,7 +57,7 @@ def report(path: Path) -> dict:
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset):
     impl = write(tmp_path, "own.py", f"""
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset={preset!r})
     """)
     result = run("check", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
@@ -80,8 +80,8 @@ def test_the_bundled_boxes_first_example(tmp_path):
 
 def test_a_darknet_layout_loss(tmp_path):
     impl = write(tmp_path, "planar.py", """
-        import reference
-        from torch_impl import YoloV1Loss
+        from yolov1_loss import reference
+        from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="darknet")
 
         def loss(pred, target):  # darknet's planar layout, converted by the project's adapters
@@ -95,7 +95,7 @@ def test_a_darknet_layout_loss(tmp_path):
 
 def test_non_default_weights_are_identified(tmp_path):
     impl = write(tmp_path, "weights.py", """
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article", lambda_coord=3.0, lambda_noobj=0.2)
     """)
     result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
@@ -106,8 +106,8 @@ def test_non_default_weights_are_identified(tmp_path):
 
 
 MUTANT_FILE = """
-    from conformance.mutants import MUTANTS
-    from reference import LossSpec
+    from yolov1_loss.conformance.mutants import MUTANTS
+    from yolov1_loss.reference import LossSpec
     _loss = MUTANTS[{name!r}].loss_class(LossSpec.preset({preset!r}, C={C}))
 
     def loss(pred, target):
@@ -135,7 +135,7 @@ def test_a_loss_that_raises_in_backward(tmp_path):
     # The article's own code under current PyTorch: an in-place write into a tensor that abs saved.
     impl = write(tmp_path, "inplace.py", """
         import torch
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="article")
 
         def loss(pred, target):
@@ -154,7 +154,7 @@ def test_a_loss_that_raises_in_backward(tmp_path):
 def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
     impl = write(tmp_path, "numpy_loss.py", """
         import numpy as np
-        import reference
+        from yolov1_loss import reference
         SPEC = reference.LossSpec.preset("ml_collection")
 
         def loss(pred, target):
@@ -175,7 +175,7 @@ def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
 
 def test_output_selects_an_item(tmp_path):
     impl = write(tmp_path, "tupled.py", """
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="paper")
 
         def loss(pred, target):
@@ -202,7 +202,7 @@ def test_vectors_round_trip(tmp_path):
     index = json.loads((vectors / "index.json").read_text())
     assert {v["dialect"] for v in index["vectors"]} == {"article"} and len(index["vectors"]) >= 12
     good = write(tmp_path, "good.py", """
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article")
     """)
     result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "article")

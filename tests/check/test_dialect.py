@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.dialect import identify
-from reference import PRESETS, LossSpec, loss, loss_and_grad
-from reference.spec import CHOICES
+from yolov1_loss.conformance.dialect import identify
+from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
+from yolov1_loss.reference.spec import CHOICES
 
 from ..reference.inputs import random_inputs
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.check import parse_overrides
+from yolov1_loss.conformance.check import parse_overrides
 
 
 def test_numbers_and_words():

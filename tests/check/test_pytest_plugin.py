@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from conformance.properties import PROPERTIES
+from yolov1_loss.conformance.properties import PROPERTIES
 
 
 def pytest_in(directory, *args) -> subprocess.CompletedProcess:
@@ -24,7 +24,7 @@ def user_loss(tmp_path, source: str):
 
 def test_a_conforming_loss_passes_every_property(tmp_path):
     loss = user_loss(tmp_path, """
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="motokimura")
     """)
     result = pytest_in(tmp_path, f"--yolov1-impl={loss}:loss", "--hypothesis-profile", "dev")
@@ -36,8 +36,8 @@ def test_a_conforming_loss_passes_every_property(tmp_path):
 
 def test_a_wrong_loss_fails_with_the_report(tmp_path):
     loss = user_loss(tmp_path, """
-        from conformance.mutants import MUTANTS
-        from reference import LossSpec
+        from yolov1_loss.conformance.mutants import MUTANTS
+        from yolov1_loss.reference import LossSpec
         _loss = MUTANTS["class_loss_on_empty_cells"].loss_class(LossSpec.preset("article"))
 
         def loss(pred, target):
@@ -51,7 +51,7 @@ def test_a_wrong_loss_fails_with_the_report(tmp_path):
 
 def test_items_can_be_selected_and_marked_expected_to_fail(tmp_path):
     loss = user_loss(tmp_path, """
-        from torch_impl import YoloV1Loss
+        from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="paper")
     """)
     result = pytest_in(tmp_path, f"--yolov1-impl={loss}:loss", "--yolov1-dialect", "article",

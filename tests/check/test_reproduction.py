@@ -6,15 +6,15 @@ import textwrap
 
 import pytest
 
-from conformance.check import run_check, user_implementation
-from conformance.failure import ConformanceFailure
+from yolov1_loss.conformance.check import run_check, user_implementation
+from yolov1_loss.conformance.failure import ConformanceFailure
 
 
 def test_the_pasted_reproduction_raises_the_same_report(tmp_path):
     path = tmp_path / "wrong.py"
     path.write_text(textwrap.dedent("""
-        from conformance.mutants import MUTANTS
-        from reference import LossSpec
+        from yolov1_loss.conformance.mutants import MUTANTS
+        from yolov1_loss.reference import LossSpec
         _loss = MUTANTS["responsible_pays_noobj"].loss_class(LossSpec.preset("article"))
 
         def loss(pred, target):

@@ -15,15 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from conformance import finite_difference as fd
-from conformance.checks import grad_size
-from conformance.compare import comparable_cells, differs, grad_tolerance, smooth_cells, value_tolerance
-from conformance.example import Recipe, build
-from conformance.implementation import oracle, torch_impl
-from conformance.mutants import correct_torch_loss
-from conformance.strategies import CELL_CASES, LOSS_SCALES, WEIGHT_VALUES, hard_recipes
-from reference.spec import CHOICES, WEIGHTS, LossSpec
+from yolov1_loss import reference
+from yolov1_loss.conformance import finite_difference as fd
+from yolov1_loss.conformance.comparison import grad_size
+from yolov1_loss.conformance.compare import comparable_cells, differs, grad_tolerance, smooth_cells, value_tolerance
+from yolov1_loss.conformance.example import Recipe, build
+from yolov1_loss.conformance.implementation import oracle, torch_impl
+from yolov1_loss.conformance.mutants import correct_torch_loss
+from yolov1_loss.conformance.strategies import CELL_CASES, LOSS_SCALES, WEIGHT_VALUES, hard_recipes
+from yolov1_loss.reference.spec import CHOICES, WEIGHTS, LossSpec
 
 
 def _random_recipe(rng) -> Recipe:

@@ -9,19 +9,19 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-import reference
-from conformance.example import Recipe, build
-from conformance.implementation import (
+from yolov1_loss import reference
+from yolov1_loss.conformance.example import Recipe, build
+from yolov1_loss.conformance.implementation import (
     Implementation,
     ImplementationError,
     fixed_dialect,
     named_outputs,
     oracle,
 )
-from conformance.mutants import correct_torch_loss
-from conformance.mutants.base import TorchLoss
-from conformance.runner import examples_for
-from reference import LossSpec
+from yolov1_loss.conformance.mutants import correct_torch_loss
+from yolov1_loss.conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.runner import examples_for
+from yolov1_loss.reference import LossSpec
 
 PER_IMAGE = LossSpec.preset("paper", S=3, B=2, C=4, reduction="none")
 EXAMPLE = build(Recipe(PER_IMAGE, images=3, cases=("random", "tie"), seed=11))

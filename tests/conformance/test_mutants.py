@@ -10,9 +10,9 @@ import inspect
 import pytest
 from hypothesis import settings
 
-from conformance.mutants import MUTANTS, correct_torch_loss
-from conformance.mutants.base import TorchLoss
-from conformance.runner import first_failure
+from yolov1_loss.conformance.mutants import MUTANTS, correct_torch_loss
+from yolov1_loss.conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.runner import first_failure
 
 CI = settings.get_profile("ci")
 

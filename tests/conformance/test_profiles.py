@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from conformance.profiles import CI_EXAMPLES, suite_settings
+from yolov1_loss.conformance.profiles import CI_EXAMPLES, suite_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

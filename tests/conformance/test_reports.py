@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.example import Example, Recipe, build
-from conformance.failure import ConformanceFailure, ImplementationRaised
-from conformance.implementation import Implementation
-from conformance.mutants import MUTANTS
-from conformance.mutants.base import TorchLoss
-from conformance.properties import PROPERTIES
-from reference import LossSpec
+from yolov1_loss.conformance.example import Example, Recipe, build
+from yolov1_loss.conformance.failure import ConformanceFailure, ImplementationRaised
+from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.mutants import MUTANTS
+from yolov1_loss.conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.reference import LossSpec
 
 ARTICLE = LossSpec.preset("article", S=2, B=2, C=3)
 ARTICLE_TIE = build(Recipe(ARTICLE, images=2, occupancy="full", cases=("tie",), seed=3))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from conformance import strategies
-from conformance.example import (
+from yolov1_loss.conformance import strategies
+from yolov1_loss.conformance.example import (
     CELL_CASES,
     DARKNET_CAP,
     Example,
@@ -17,9 +17,9 @@ from conformance.example import (
     encode_target,
     exact_encoding_exists,
 )
-from reference import PRESETS, LossSpec, loss
-from reference.loss import iou_frame, split_cells, ious
-from reference.validate import check_inputs
+from yolov1_loss.reference import PRESETS, LossSpec, loss
+from yolov1_loss.reference.loss import iou_frame, split_cells, ious
+from yolov1_loss.reference.validate import check_inputs
 
 CI = settings.get_profile("ci")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import PRESETS, LossSpec
-from reference.kinks import kink_margin
-from reference.spec import CHOICES
+from yolov1_loss.reference import PRESETS, LossSpec
+from yolov1_loss.reference.kinks import kink_margin
+from yolov1_loss.reference.spec import CHOICES
 
 # Finite differences use a step of 1e-6; points nearer a kink than this are redrawn.
 KINK_MARGIN = 1e-3

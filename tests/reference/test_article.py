@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from reference import LossSpec, loss
-from reference.article import CASES, case_inputs
+from yolov1_loss.reference import LossSpec, loss
+from yolov1_loss.reference.article import CASES, case_inputs
 from yolov1_loss.explain import report
 
 ARTICLE = LossSpec.preset("article")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import COMPONENTS, LossSpec, loss, loss_and_grad
+from yolov1_loss.reference import COMPONENTS, LossSpec, loss, loss_and_grad
 
 from .inputs import preset_specs, random_spec, smooth_inputs
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from reference import LossSpec, loss, loss_and_grad
+from yolov1_loss.reference import LossSpec, loss, loss_and_grad
 
 from .inputs import random_inputs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import LossSpec, loss, loss_and_grad
+from yolov1_loss.reference import LossSpec, loss, loss_and_grad
 
 TARGET_BOX = (0.5, 0.5, 0.25, 0.25)
 BASE = dict(S=1, C=1, iou_frame="raw", wh_mode="linear", noobj_scope="predictor", conf_target="iou", iou_grad="through")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from reference import COMPONENTS, LAYOUTS, PRESETS, LossSpec, loss, loss_and_grad
+from yolov1_loss import reference
+from yolov1_loss.reference import COMPONENTS, LAYOUTS, PRESETS, LossSpec, loss, loss_and_grad
 
 from .inputs import random_inputs, random_spec
 

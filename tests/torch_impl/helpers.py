@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from reference import COMPONENTS, LossSpec
-from torch_impl import PATHS, TorchLossParts, analytic, yolov1_loss
-from torch_impl.fused import fused_loss
-from torch_impl.inputs import canonical_inputs
+from yolov1_loss.reference import COMPONENTS, LossSpec
+from yolov1_loss.torch_impl import PATHS, TorchLossParts, vectorized, yolov1_loss
+from yolov1_loss.torch_impl.fused import fused_loss
+from yolov1_loss.torch_impl.inputs import canonical_inputs
 
 FIELDS = (*COMPONENTS, "total")
 
@@ -35,7 +35,7 @@ def skip_unless_available(kind: str, device: str) -> None:
         pytest.skip("no CUDA device")
     if kind == "triton" or (kind == "fused" and device == "cuda"):
         pytest.importorskip("triton", reason="triton is not installed")
-        from torch_impl import triton_kernel
+        from yolov1_loss.torch_impl import triton_kernel
 
         if device == "cpu" and not triton_kernel.interpreted():
             pytest.skip("the kernel runs on CPU tensors only under TRITON_INTERPRET=1, unset at its import")
@@ -48,11 +48,11 @@ def run(kind: str, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> 
     if kind in PATHS:
         return yolov1_loss(pred, target, spec, path=kind)
     if kind == "triton":
-        from torch_impl import triton_kernel
+        from yolov1_loss.torch_impl import triton_kernel
 
         backend = triton_kernel.loss_and_grad
     else:
-        backend = analytic.loss_and_grad
+        backend = vectorized.loss_and_grad
     pred4, target4 = canonical_inputs(pred, target, spec)
     values = fused_loss(pred4, target4, spec, backend=backend)
     return TorchLossParts(*(value.to(pred.dtype) for value in values))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-from reference import LossSpec
-from reference.validate import check_inputs
-from torch_impl import TorchLossParts, YoloV1Loss, fused_loss_and_grad, yolov1_loss
+from yolov1_loss import reference
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.reference.validate import check_inputs
+from yolov1_loss.torch_impl import TorchLossParts, YoloV1Loss, fused_loss_and_grad, yolov1_loss
 
 from ..reference.inputs import random_inputs
 from .helpers import FIELDS, IMPLEMENTATIONS, assert_matches_reference, relative_error, run, skip_unless_available

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-from reference import LossSpec
+from yolov1_loss import reference
+from yolov1_loss.reference import LossSpec
 
 from ..reference.inputs import random_inputs, smooth_inputs
 from .helpers import FIELDS, IMPLEMENTATIONS, relative_error, run, skip_unless_available

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-import torch_impl
-from reference import PRESETS, LossSpec
-from torch_impl import analytic, cpu_kernel, fused, yolov1_loss
+from yolov1_loss import reference
+from yolov1_loss import torch_impl
+from yolov1_loss.reference import PRESETS, LossSpec
+from yolov1_loss.torch_impl import vectorized, cpu_kernel, fused, yolov1_loss
 
 from ..reference.inputs import random_inputs, random_spec
 
@@ -63,10 +63,10 @@ def fresh_cpu_backend():
 
 def test_without_numba_the_cpu_falls_back_to_vectorized_torch_with_a_warning(monkeypatch, fresh_cpu_backend):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    monkeypatch.delitem(sys.modules, "torch_impl.cpu_kernel")
+    monkeypatch.delitem(sys.modules, "yolov1_loss.torch_impl.cpu_kernel")
     monkeypatch.delattr(torch_impl, "cpu_kernel")
     with pytest.warns(RuntimeWarning, match="numba does not import.*vectorized torch"):
-        assert fused.cpu_backend() is analytic.loss_and_grad
+        assert fused.cpu_backend() is vectorized.loss_and_grad
 
     spec = LossSpec.preset("darknet", S=2, B=2, C=3)
     pred, target = random_inputs(np.random.default_rng(9), spec, 2)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-from reference import PRESETS, LossSpec
+from yolov1_loss import reference
+from yolov1_loss.reference import PRESETS, LossSpec
 
 from .helpers import IMPLEMENTATIONS, assert_matches_reference, dtype_rounded, values_and_grads
 
@@ -99,7 +99,7 @@ def test_kinks_float32(impl, spec):
 
 def test_each_kink_is_a_kink():
     """The cells are what they claim: the reference's kink margin of each object cell is 0."""
-    from reference.kinks import kink_margin
+    from yolov1_loss.reference.kinks import kink_margin
 
     for spec in SPECS:
         one_cell = spec.replace(S=1)

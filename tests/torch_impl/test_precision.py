@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-import reference
-from reference import PRESETS, LossSpec
+from yolov1_loss import reference
+from yolov1_loss.reference import PRESETS, LossSpec
 
 from ..reference.inputs import random_spec, smooth_inputs
 from .helpers import FIELDS, IMPLEMENTATIONS, assert_matches_reference, dtype_rounded, run, skip_unless_available, values_and_grads

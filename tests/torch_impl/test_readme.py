@@ -27,7 +27,7 @@ def test_readme_training_loop_runs_and_lowers_the_loss():
         "loader": [(images, targets)] * 20,
         "optimizer": torch.optim.SGD(model.parameters(), lr=1e-3),
     }
-    import torch_impl
+    from yolov1_loss import torch_impl
 
     before = torch_impl.YoloV1Loss()(model(images), targets).total.item()
     exec(training_example(), namespace)

@@ -14,8 +14,8 @@ import zlib
 import numpy as np
 import pytest
 
-import reference
-from reference import PRESETS, LossSpec
+from yolov1_loss import reference
+from yolov1_loss.reference import PRESETS, LossSpec
 
 from ..reference.inputs import random_inputs, random_spec
 from .helpers import IMPLEMENTATIONS, assert_matches_reference, values_and_grads

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference import PRESETS, LossSpec
+from yolov1_loss.reference import PRESETS, LossSpec
 
 from ..reference.inputs import random_inputs
 from .helpers import FIELDS, IMPLEMENTATIONS, run, skip_unless_available
@@ -49,8 +49,9 @@ COMPILE_SCRIPT = """
 import json, re, sys, torch, triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from reference import LossSpec
-from torch_impl import triton_kernel as tk
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl import triton_kernel as tk
+from yolov1_loss.torch_impl.kernel_args import kernel_weights
 
 assert not tk.interpreted()
 cases = json.loads(sys.argv[1])
@@ -59,10 +60,10 @@ for name, preset, dtype, per_image in cases:
     spec = LossSpec.preset(preset)
     compute = getattr(torch, dtype)
     weights = (torch.ones(2),) * 4 if per_image else (5.0, 1.0, 0.5, 1.0)
-    constants = tk.constexprs(spec, compute, weights)
+    constants = tk.constexprs(spec, compute, kernel_weights(weights, 2))
     pointer = "*fp64" if compute == torch.float64 else "*fp32"
     io = "*fp64" if compute == torch.float64 else "*bf16"  # float32 work: bfloat16 inputs, the harder case
-    signature = {"pred_ptr": io, "target_ptr": io, "grad_ptr": io, "partial_ptr": pointer, "weight_ptr": pointer}
+    signature = {"pred_ptr": io, "target_ptr": io, "grad_ptr": io, "partial_ptr": pointer, "weight_ptr": "*fp64" if per_image else pointer}
     signature.update({s: "i64" for s in ("p_sn", "p_si", "p_sj", "p_sk", "t_sn", "t_si", "t_sj", "t_sk")})
     signature.update({k: "constexpr" for k in constants})
     kernel = triton.compile(ASTSource(tk.yolov1_kernel, signature, constants), target=GPUTarget("cuda", 90, 32))

@@ -13,10 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-import reference
-from reference.loss import COMPONENTS, split_cells, ious, responsible
+from yolov1_loss import reference
+from yolov1_loss.reference.loss import COMPONENTS, split_cells, ious, responsible
 
-from conformance.compare import (
+from yolov1_loss.conformance.compare import (
     differs,
     element_fields,
     first_differing_cell,
@@ -25,9 +25,9 @@ from conformance.compare import (
     value_tolerance,
     worst_element,
 )
-from conformance.example import Example
-from conformance.failure import ConformanceFailure
-from conformance.implementation import OUTPUT_NAMES, Evaluation, Implementation
+from yolov1_loss.conformance.example import Example
+from yolov1_loss.conformance.failure import ConformanceFailure
+from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Evaluation, Implementation
 
 Outputs = Callable[[Example], dict]  # an example → {output name: value (() or (N,))}
 
