@@ -12,3 +12,6 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# The pytest plugin's tests run nested sessions through pytester.
+pytest_plugins = ["pytester"]

@@ -7,14 +7,13 @@ that a timing round runs, for each mode: the forward pass, the backward pass alo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from yolov1_loss import reference
-from yolov1_loss import torch_impl
+from yolov1_loss import reference, torch_impl
 from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
 from yolov1_loss.conformance.implementation import named_outputs
 from yolov1_loss.reference import LossSpec

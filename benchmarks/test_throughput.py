@@ -59,7 +59,7 @@ def synchronized(fn, device: torch.device):
     return run
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def device_copy_bandwidth(device: str) -> float:
     return copy_bandwidth(device)
 

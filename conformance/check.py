@@ -1,137 +1,35 @@
 """The check of a user's loss: is it right, which dialect is it, and where does it part from the oracle?
 
-:func:`user_implementation` wraps a loss called as ``loss(pred, target)`` (in any layout,
-torch or NumPy) as an :class:`Implementation`; :func:`run_check` identifies its dialect (or
-takes the one named), runs every applicable property under Hypothesis and returns a
-:class:`CheckReport`; :func:`replay_vectors` holds it to stored test vectors instead.
+:class:`CheckOptions` say how to load and call the loss; :func:`isolated` loads it in a child
+process (:mod:`conformance.isolation`) and wraps it as an :class:`Implementation` whose every call
+runs there. :func:`run_check` identifies its dialect (or takes the one named), tries it on each
+class of input (:mod:`conformance.input_classes`), runs every applicable property under Hypothesis
+on the inputs it does not fail on, and returns a :class:`CheckReport`; :func:`replay_vectors`
+holds it to stored test vectors instead. :func:`user_implementation` builds the same
+Implementation in this process (what the child runs, and what a pasted reproduction uses).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import platform
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import settings as Settings
 
 from yolov1_loss.conformance import runner
-from yolov1_loss.conformance.compare import KINK_MARGIN, differs, grad_tolerance, value_tolerance
-from yolov1_loss.conformance.dialect import Identification, identify
-from yolov1_loss.conformance.example import Example
-from yolov1_loss.conformance.failure import ConformanceFailure, ImplementationRaised
-from yolov1_loss.conformance.implementation import Implementation, ImplementationError
-from yolov1_loss.conformance.loading import load_callable, select_output
+from yolov1_loss.conformance.dialect import identify
+from yolov1_loss.conformance.example import Recipe, build
+from yolov1_loss.conformance.failure import ImplementationRaised
+from yolov1_loss.conformance.implementation import DTYPES, FRAMEWORKS, Implementation, ImplementationError
+from yolov1_loss.conformance.input_classes import INPUT_CLASSES, InputClass, classes_of
+from yolov1_loss.conformance.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
+from yolov1_loss.conformance.loading import LoadError, load_callable, select_output
 from yolov1_loss.conformance.profiles import suite_settings
 from yolov1_loss.conformance.properties import PROPERTIES
-from yolov1_loss.conformance.vectors import read_vectors
-from yolov1_loss.reference import LossSpec, PRESETS
-
-VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
-
-
-@dataclass
-class CheckReport:
-    """Everything a check found; ``to_dict()`` is the JSON report, ``summary()`` the terminal one."""
-
-    target: str
-    verdict: str  # conforms, differs or error
-    spec: LossSpec | None = None  # the dialect held to
-    identified: Identification | None = None
-    named_dialect: str | None = None  # the preset the user named, None under --dialect auto
-    properties: dict = field(default_factory=dict)  # name -> passed / failed / not applicable: why
-    failures: list = field(default_factory=list)  # ConformanceFailure
-    error: str | None = None
-    setup: dict = field(default_factory=dict)  # layout, framework, dtype, device, S, B, C, examples, seed
-
-    @property
-    def exit_code(self) -> int:
-        return VERDICT_EXIT[self.verdict]
-
-    def _matched(self, needs_gradient: bool):
-        ran = [name for name, status in self.properties.items() if PROPERTIES[name].needs_gradient == needs_gradient and not status.startswith("not applicable")]
-        if self.verdict == "error" or not ran:
-            return None
-        failed = {f.property for f in self.failures}
-        return not any(name in failed for name in ran)
-
-    def to_dict(self) -> dict:
-        spec = self.spec
-        return {
-            "target": self.target,
-            "verdict": self.verdict,
-            "dialect": None if spec is None else {
-                "preset": spec.preset_name(),
-                "knobs": spec.knobs(),
-                "S": spec.S, "B": spec.B, "C": spec.C,
-                "named": self.named_dialect,
-                "identified": None if self.identified is None else {
-                    "matches": self.identified.matches,
-                    "preset": self.identified.preset,
-                    "residual": self.identified.residual,
-                    "undetermined": list(self.identified.undetermined),
-                    "notes": list(self.identified.notes),
-                },
-            },
-            "value_match": self._matched(False),
-            "grad_match": self._matched(True),
-            "properties": self.properties,
-            "failures": [failure.to_dict() for failure in self.failures],
-            "error": self.error,
-            "setup": self.setup,
-            "versions": versions(),
-        }
-
-    def summary(self) -> str:
-        lines = [f"yolov1-loss check {self.target}"]
-        lines.append(f"verdict: {self.verdict.upper()}" + (f" ({self.error})" if self.error else ""))
-        if self.spec is not None:
-            lines.append(f"dialect: {_describe(self.spec)}")
-        ident = self.identified
-        if ident is not None:
-            if ident.matches and self.named_dialect and ident.spec != self.spec:
-                lines.append(f"  the values match another dialect: {_describe(ident.spec)}")
-            if ident.undetermined:
-                lines.append(f"  not told apart by the probes: {', '.join(ident.undetermined)}")
-            lines.extend(f"  {note}" for note in ident.notes)
-        if self.properties:
-            counts = {s: sum(1 for v in self.properties.values() if v.startswith(s)) for s in ("passed", "failed", "not applicable")}
-            lines.append(f"properties: {counts['passed']} passed, {counts['failed']} failed, {counts['not applicable']} not applicable")
-        for failure in self.failures:
-            lines.append("")
-            lines.extend(str(failure).splitlines())
-        return "\n".join(lines)
-
-
-def _describe(spec: LossSpec) -> str:
-    preset = spec.preset_name()
-    if preset:
-        return f"preset {preset!r}"
-    base = min(PRESETS, key=lambda name: _distance(spec, LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)))
-    nearest = LossSpec.preset(base, S=spec.S, B=spec.B, C=spec.C).knobs()
-    changed = ", ".join(f"{k}={v!r}" for k, v in spec.knobs().items() if nearest[k] != v)
-    return f"preset {base!r} with {changed}"
-
-
-def _distance(a: LossSpec, b: LossSpec) -> int:
-    return sum(a.knobs()[k] != b.knobs()[k] for k in a.knobs())
-
-
-def versions() -> dict:
-    import hypothesis
-    import torch
-
-    from yolov1_loss import __version__
-
-    return {
-        "yolov1-loss": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "hypothesis": hypothesis.__version__,
-    }
+from yolov1_loss.conformance.report import CheckReport, InputFinding, describe
+from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -151,6 +49,42 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to load and call a user's loss, and what to hold it to: the options of ``check``, of
+    ``vectors``/``bench`` where they take a loss, and of the pytest plugin, validated."""
+
+    target: str
+    layout: str = "classes-first"
+    framework: str = "torch"
+    dtype: str = "float32"
+    device: str = "cpu"
+    output: str | None = None
+    grad: str | None = None
+    dialect: str = "auto"
+    overrides: tuple = ()  # (knob, value) pairs
+    S: int = 7
+    B: int = 2
+    C: int = 20
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_strings(cls, target: str, *, overrides=(), **options) -> CheckOptions:
+        """Options as a command line gives them (``overrides`` as KNOB=VALUE strings); raises
+        ValueError naming the option that is wrong."""
+        made = cls(target, overrides=tuple(parse_overrides(list(overrides)).items()), **options)
+        choices = (("layout", LAYOUTS), ("framework", FRAMEWORKS), ("dtype", DTYPES), ("dialect", ("auto", *PRESETS)))
+        for name, allowed in choices:
+            if getattr(made, name) not in allowed:
+                raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
+        if not made.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {made.timeout!r}")
+        LossSpec(made.S, made.B, made.C)  # the grid size
+        if made.dialect != "auto":
+            LossSpec.preset(made.dialect, S=made.S, B=made.B, C=made.C, **dict(made.overrides))
+        return made
+
+
 def user_implementation(
     target: str,
     *,
@@ -162,7 +96,8 @@ def user_implementation(
     grad: str | None = None,
     spec: LossSpec | None = None,
 ) -> Implementation:
-    """The loss named ``target`` (``pkg.mod:attr`` or ``file.py:attr``), called as ``loss(pred, target)``.
+    """The loss named ``target`` (``pkg.mod:attr`` or ``file.py:attr``), loaded in this process and
+    called as ``loss(pred, target)``.
 
     ``grad``: for a NumPy loss, the name of a callable in the same module returning the gradient
     of the total. ``spec``: the dialect it is held to (None: not yet known).
@@ -174,9 +109,6 @@ def user_implementation(
         user_grad = load_callable(f"{module}:{grad}")
         grad_fn = lambda pred, tgt, _spec: user_grad(pred, tgt)
     options = dict(layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad)
-    repro = "yolov1_loss.conformance.check.user_implementation(" + ", ".join(
-        [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
-    ) + ")"
     return Implementation(
         name=target,
         loss=lambda pred, tgt, _spec: loss(pred, tgt),
@@ -186,36 +118,77 @@ def user_implementation(
         grad=grad_fn,
         fixed_spec=spec,
         device=device,
-        repro=repro,
+        repro=_repro(target, options, spec),
     )
 
 
-def _evaluate_total(impl: Implementation, pred, target, S: int, B: int, C: int, grads: str):
-    """``impl.evaluate`` for identification, whose total may be a scalar or one value per image:
-    tried as a scalar first, then (if the output's shape says so) per image."""
-    for reduction in ("sum", "none"):
-        try:
-            return impl.evaluate(pred, target, LossSpec(S=S, B=B, C=C, reduction=reduction), grads=grads)
-        except ImplementationError as err:
-            if err.stage != "output" or reduction == "none":
-                raise
+def _repro(target: str, options: dict, spec: LossSpec | None) -> str:
+    arguments = [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
+    return f"yolov1_loss.conformance.check.user_implementation({', '.join(arguments)})"
+
+
+def _runs_elsewhere(pred, target, spec):
+    raise RuntimeError("this loss runs in its worker process (Implementation.worker)")
+
+
+def isolated(options: CheckOptions) -> Implementation:
+    """The loss of ``options``, loaded in a child process that runs its every call.
+
+    Raises LoadError when it cannot be loaded (the message quotes why), WorkerDied when its
+    process ends or hangs while loading. Close it with ``impl.worker.close()``.
+    """
+    try:
+        worker = Worker(options, options.timeout)
+    except LossRaised as err:
+        raise LoadError(str(err)) from None
+    o = options
+    call = dict(layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device, output=o.output, grad=o.grad)
+    return Implementation(
+        name=o.target,
+        loss=_runs_elsewhere,
+        framework=o.framework,
+        dtype=o.dtype,
+        layout=o.layout,
+        grad=_runs_elsewhere if o.grad is not None else None,  # (only whether there is one matters here)
+        device=o.device,
+        repro=_repro(o.target, call, None),
+        worker=worker,
+    )
 
 
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:
-    """The implementation's total on canonical arrays, for identification."""
-    return lambda pred, target: _evaluate_total(impl, pred, target, S, B, C, "none").values["total"]
+    """The implementation's total on canonical arrays, for identification: a scalar or one value
+    per image, as the loss gives it (the shape it gave last is tried first)."""
+    shapes = ["sum", "none"]
+
+    def values(pred, target):
+        for reduction in list(shapes):
+            try:
+                got = impl.evaluate(pred, target, LossSpec(S=S, B=B, C=C, reduction=reduction))
+            except ImplementationError as err:
+                if err.stage != "output" or reduction == shapes[-1]:
+                    raise
+                continue
+            if reduction != shapes[0]:
+                shapes.reverse()
+            return got.values["total"]
+
+    return values
 
 
 def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
     """d total / d pred on canonical arrays, for identification; None without gradients."""
     if not impl.has_gradient:
         return None
-    return lambda pred, target: _evaluate_total(impl, pred, target, S, B, C, "total").grads["total"]
+    values = _values_fn(impl, S, B, C)
 
+    def grad(pred, target):
+        n_values = np.size(values(pred, target))  # a per-image loss gets one upstream weight per image
+        reduction = "none" if n_values == len(pred) and n_values != 1 else "sum"
+        spec = LossSpec(S=S, B=B, C=C, reduction=reduction)
+        return impl.evaluate(pred, target, spec, grads="total").grads["total"]
 
-def _setup(impl: Implementation, S: int, B: int, C: int, **extra) -> dict:
-    """How the loss was called, for the report."""
-    return dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device, S=S, B=B, C=C, **extra)
+    return grad
 
 
 def settings_for(max_examples: int, seed: int | None) -> Settings:
@@ -235,6 +208,51 @@ def resolve_dialect(impl: Implementation, S: int, B: int, C: int, dialect: str =
     return base.replace(**(overrides or {})), identified
 
 
+def _fails_on(impl: Implementation, input_class: InputClass) -> str | None:
+    """What ``impl`` does wrong on one example of ``input_class`` (raises, a value of the wrong
+    shape, NaN or infinity where the oracle is finite), or None."""
+    from yolov1_loss import reference
+
+    spec = impl.fixed_spec
+    ex = build(input_class.recipe(spec)).rounded(impl.dtype)
+    grads = "total" if impl.has_gradient else "none"
+    try:
+        got = impl.evaluate(ex.pred, ex.target, spec, grads=grads)
+    except ImplementationError as err:
+        return f"the loss raised in {err.stage}: {err.detail}"
+    parts, expected = reference.loss_and_grad(ex.pred, ex.target, spec)
+    total, oracle_total = got.values["total"], np.asarray(parts.total)
+    if not np.all(np.isfinite(total) | ~np.isfinite(oracle_total)):
+        return f"the loss gives total {total} where the oracle gives {oracle_total}"
+    if "total" in got.grads:
+        bad = ~np.isfinite(got.grads["total"]) & np.isfinite(expected.total)
+        if bad.any():
+            n, i, j, k = map(int, np.argwhere(bad)[0])
+            return f"its gradient is {got.grads['total'][n, i, j, k]} at image {n}, cell ({i}, {j}), channel {k}, where the oracle's is finite"
+    return None
+
+
+def _backward_error(impl: Implementation):
+    """A failure report when backward raises on an ordinary batch (then on every input, as an
+    in-place write does), else None."""
+    if not impl.has_gradient:
+        return None
+    ex = build(Recipe(impl.fixed_spec, images=2, seed=0)).rounded(impl.dtype)
+    try:
+        impl.evaluate(ex.pred, ex.target, ex.spec, grads="total")
+    except ImplementationError as err:
+        if err.stage.startswith("backward") or err.stage == "gradient":
+            first = next(name for name, prop in PROPERTIES.items() if prop.needs_gradient)
+            return ImplementationRaised(first, f"{err.stage}: {err.detail}", stage=err.stage, implementation=impl, example=ex)
+    return None
+
+
+def _left_out(excluded: list[InputClass]) -> Callable | None:
+    if not excluded:
+        return None
+    return lambda example: any(c.contains(example) for c in excluded)
+
+
 def run_check(
     impl: Implementation,
     S: int = 7,
@@ -245,71 +263,123 @@ def run_check(
     max_examples: int = 30,
     seed: int | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    strict: bool = False,
 ) -> CheckReport:
-    """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property."""
-    report = CheckReport(impl.name, "error", named_dialect=None if dialect == "auto" else dialect)
-    report.setup = _setup(impl, S, B, C, max_examples=max_examples, seed=seed)
+    """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property.
+
+    The loss's failures on a class of input are findings about that class, which is then left
+    out of the properties; the loss's process dying (``impl.worker``) ends the check with an error.
+    """
+    report = CheckReport(impl.name, "error", named_dialect=None if dialect == "auto" else dialect, strict=strict)
+    report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
+                        S=S, B=B, C=C, max_examples=max_examples, seed=seed)
+    report.gradient_checks = {name for name, prop in PROPERTIES.items() if prop.needs_gradient}
+    try:
+        _run(report, impl, dialect, overrides, settings_for(max_examples, seed), seed, progress)
+    except WorkerDied as err:
+        report.error = str(err)
+        report.verdict = "error"
+    finally:
+        if impl.worker is not None:
+            report.warnings = {f"{category}: {message} (at {where})": count for (category, message, where), count in impl.worker.warnings.items()}
+    return report
+
+
+def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress) -> None:
+    S, B, C = (report.setup[k] for k in "SBC")
     progress("identifying the dialect")
     try:
         report.spec, report.identified = resolve_dialect(impl, S, B, C, dialect, overrides)
     except ValueError as err:
         report.error = str(err)
-        return report
+        return
     spec = report.spec
     impl = dataclasses.replace(impl, fixed_spec=spec, repro=impl.repro.replace("spec=None", f"spec={spec!r}"))
-    settings = settings_for(max_examples, seed)
+
+    backward = _backward_error(impl)
+    if backward is not None:  # judged on its values; one report for every gradient property
+        impl = dataclasses.replace(impl, gradients=False)
+    excluded: list[InputClass] = []
+    for input_class in INPUT_CLASSES:
+        progress(f"trying {input_class.words}")
+        problem = _fails_on(impl, input_class)
+        if problem:
+            report.inputs.append(InputFinding(input_class.words, input_class.degenerate, problem))
+            excluded.append(input_class)
+
     names = list(PROPERTIES)
     for k, name in enumerate(names, 1):
+        progress(f"[{k}/{len(names)}] {name}")
         reason = PROPERTIES[name].applies(impl)
+        if backward is not None and PROPERTIES[name].needs_gradient:
+            if not report.failures or report.failures[0] is not backward:
+                report.properties[name] = "failed"
+                report.failures.insert(0, backward)
+            else:
+                report.properties[name] = f"not applicable: backward raises on every input (see {backward.property})"
+            continue
         if reason:
             report.properties[name] = f"not applicable: {reason}"
             continue
-        progress(f"[{k}/{len(names)}] {name}")
-        failure = runner.find_failure(name, impl, settings=settings, seed=seed)
+        failure = _property_failure(report, impl, name, excluded, settings, seed)
         report.properties[name] = "passed" if failure is None else "failed"
-        if failure is None:
-            continue
-        report.failures.append(failure)
-        if isinstance(failure, ImplementationRaised):
-            report.error = f"the loss raised in {failure.stage}: {failure.message}"
-            return report
+        if failure is not None:
+            report.failures.append(failure)
+    report.left_out = [c.words for c in excluded]
+    findings = [f for f in report.inputs if report.strict or not f.degenerate]
     matched = dialect != "auto" or report.identified.matches
-    report.verdict = "conforms" if matched and not report.failures else "differs"
-    return report
+    report.verdict = "conforms" if matched and not report.failures and not findings else "differs"
 
 
-def replay_vectors(impl: Implementation, directory, spec: LossSpec, identified: Identification | None = None) -> CheckReport:
-    """Hold ``impl`` to the stored vectors of ``spec``'s dialect: totals, and gradients of the
-    total where the vector is a margin away from every kink."""
-    report = CheckReport(impl.name, "error", spec=spec, identified=identified)
-    report.setup = _setup(impl, spec.S, spec.B, spec.C, vectors=str(directory))
-    vectors = [v for v in read_vectors(directory) if v.spec == spec]
-    if not vectors:
-        report.error = f"{directory} holds no vectors for this dialect and grid ({_describe(spec)}, S={spec.S}, B={spec.B}, C={spec.C})"
-        return report
-    impl = dataclasses.replace(impl, fixed_spec=spec)
-    for vector in vectors:
-        example = Example(spec, vector.pred, vector.target)
-        try:
-            got = impl.evaluate(vector.pred, vector.target, spec, grads="total" if impl.has_gradient else "none")
-        except ImplementationError as err:
-            report.error = f"{vector.name}: the loss raised in {err.stage}: {err.detail}"
-            return report
-        problems = []
-        tolerance = value_tolerance(example, impl.dtype, "total")
-        if np.any(differs(got.values["total"], vector.values["total"], tolerance)):
-            problems.append(f"total {got.values['total']} where the vector has {vector.values['total']}")
-        if impl.has_gradient and vector.kink_margin >= KINK_MARGIN[impl.dtype]:
-            expected = vector.grads["total"]
-            if np.any(differs(got.grads["total"], expected, grad_tolerance(example, impl.dtype, "total", expected))):
-                problems.append("the gradient of the total differs")
-        report.properties[f"vector {vector.name}"] = "failed" if problems else "passed"
-        if problems:
-            report.failures.append(ConformanceFailure(f"vector {vector.name}", "; ".join(problems), implementation=impl))
-    report.verdict = "differs" if report.failures else "conforms"
-    return report
+def _property_failure(report, impl, name, excluded, settings, seed):
+    """The property's failure on inputs outside ``excluded``. Where the loss raises on an example
+    of an input class, that is a finding about the class, which is left out from then on."""
+    while True:
+        failure = runner.find_failure(name, impl, settings=settings, seed=seed, skip=_left_out(excluded))
+        if not isinstance(failure, ImplementationRaised):
+            return failure
+        new = [c for c in classes_of(failure.example) if c not in excluded] if failure.example is not None else []
+        if not new:
+            return failure
+        report.inputs.append(InputFinding(new[0].words, new[0].degenerate, failure.message))
+        excluded.append(new[0])
 
 
-def write_json(report: CheckReport, path) -> None:
-    with open(path, "w") as f:
-        json.dump(report.to_dict(), f, indent=1, default=str)
+class CheckSession:
+    """One user's loss, loaded once in its own process, with its dialect resolved once, for
+    properties run one at a time (the pytest plugin's items share one)."""
+
+    def __init__(self, options: CheckOptions):
+        self.options = options
+        self._impl = isolated(options)
+        self._resolved = None
+
+    def resolved(self):
+        """(the implementation held to its dialect, the identification)."""
+        if self._resolved is None:
+            o = self.options
+            spec, identified = resolve_dialect(self._impl, o.S, o.B, o.C, o.dialect, dict(o.overrides))
+            self._resolved = dataclasses.replace(self._impl, fixed_spec=spec), identified
+        return self._resolved
+
+    def dialect_problem(self) -> str | None:
+        """Why the loss's values do not match the dialect asked for (any, under 'auto'), or None."""
+        impl, identified = self.resolved()
+        if not identified.matches:
+            return "; ".join(identified.notes)
+        if self.options.dialect != "auto":
+            undetermined = set(identified.undetermined)
+            found = identified.spec.knobs()
+            if any(found[k] != v for k, v in impl.fixed_spec.knobs().items() if k not in undetermined):
+                return f"the values match another dialect, {describe(identified.spec)}, not the one named ({describe(impl.fixed_spec)})"
+        return None
+
+    def not_applicable(self, name: str) -> str | None:
+        return PROPERTIES[name].applies(self.resolved()[0])
+
+    def find_failure(self, name: str):
+        return runner.find_failure(name, self.resolved()[0])
+
+    def close(self) -> None:
+        self._impl.worker.close()
+

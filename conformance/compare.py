@@ -9,15 +9,14 @@ dtype, with room for the few dozen operations each value goes through.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
+from yolov1_loss.conformance.example import Example
 from yolov1_loss.reference.kinks import kink_margin
 from yolov1_loss.reference.spec import LossSpec
 from yolov1_loss.reference.validate import pred_channel_name
-
-from yolov1_loss.conformance.example import Example
 
 # Relative error allowed per dtype, calibrated by tests/conformance/test_calibration.py: the
 # worst error of correct implementations (an independent torch loss, torch_impl's paths)
@@ -30,7 +29,7 @@ RTOL = {"float64": 1e-12, "float32": 3e-5, "exact": 0.0}  # exact: bitwise (dete
 # the budget are therefore only known to RTOL relatively plus FLOOR absolutely.
 FLOOR = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(np.float32).tiny), "exact": 0.0}
 
-# How far from a kink (spec §4), relative to 1 + the cell's largest input, a cell must be for
+# How far from a kink (docs/spec.md, "Gradients"), relative to 1 + the cell's largest input, a cell must be for
 # its gradient to be compared (see comparable_cells): well beyond the rounding of the dtype,
 # which could otherwise put the implementation on the other side of the kink from the oracle.
 KINK_MARGIN = {"float64": 1e-6, "float32": 1e-3}

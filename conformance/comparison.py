@@ -8,14 +8,12 @@ the values); it compares gradients element by element and reports the worst.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from yolov1_loss import reference
-from yolov1_loss.reference.loss import COMPONENTS, split_cells, ious, responsible
-
 from yolov1_loss.conformance.compare import (
     differs,
     element_fields,
@@ -28,6 +26,7 @@ from yolov1_loss.conformance.compare import (
 from yolov1_loss.conformance.example import Example
 from yolov1_loss.conformance.failure import ConformanceFailure
 from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Evaluation, Implementation
+from yolov1_loss.reference.loss import COMPONENTS, ious, responsible, split_cells
 
 Outputs = Callable[[Example], dict]  # an example → {output name: value (() or (N,))}
 

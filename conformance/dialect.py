@@ -14,32 +14,33 @@ and, in a second round, negative predicted sizes (the square-root modes part the
 from __future__ import annotations
 
 import itertools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from yolov1_loss.reference import COMPONENTS, LossSpec, loss, loss_and_grad
-from yolov1_loss.reference.spec import WEIGHTS
+from yolov1_loss.reference import COMPONENTS, PRESETS, LossSpec, loss, loss_and_grad
+from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
 ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-# (wh_mode, signed_sqrt_eps) pairs that give different values.
-SIZE_MODES = (
-    ("signed_sqrt", "outside"),
-    ("signed_sqrt", "inside"),
-    ("sqrt_output", "outside"),
-    ("sqrt", "outside"),
-    ("linear", "outside"),
+# The knobs values can tell apart, from the spec's table of knobs (CHOICES): all but iou_grad,
+# which only gradients see, and reduction, which the fit tries on its own. signed_sqrt_eps
+# changes values only under signed_sqrt, so wh_mode and it are one joint "size mode".
+SIZE_MODES = tuple(
+    (wh_mode, eps_place)
+    for wh_mode in CHOICES["wh_mode"]
+    for eps_place in (CHOICES["signed_sqrt_eps"] if wh_mode == "signed_sqrt" else CHOICES["signed_sqrt_eps"][:1])
 )
-VALUE_KNOBS = {
-    "noobj_scope": ("cell", "predictor"),
-    "iou_frame": ("raw", "image"),
-    "size_mode": SIZE_MODES,
-    "conf_target": ("iou", "one"),
-    "responsible": ("max_iou", "max_iou_else_min_rmse"),
-    "iou_eps": (0.0, 1e-6),
+VALUE_KNOBS = {  # in the table's order, the size mode where wh_mode stands
+    ("size_mode" if name == "wh_mode" else name): (SIZE_MODES if name == "wh_mode" else values)
+    for name, values in CHOICES.items()
+    if name not in ("iou_grad", "reduction", "signed_sqrt_eps")
 }
+VALUE_KNOBS["iou_eps"] = tuple(sorted({LossSpec.preset(name).iou_eps for name in PRESETS}))  # the values public code uses
+# The knobs reported as not told apart when fits under several of their values are equally good.
+TOLD_APART = tuple(name for name in CHOICES if name != "iou_grad") + ("iou_eps",)
 DEFAULT_WEIGHTS = np.array(LossSpec().weights())
 
 # A candidate matches when its largest misfit, relative to each value, is below this. Float32
@@ -253,29 +254,32 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     fits.sort(key=lambda fit: fit[0])
     best_residual, best, w = fits[0]
     spec = best.replace(**_weights_as_knobs(w))
-    spec = _settle_iou_grad(spec, batches, grad_fn)
+    spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
     ties = [fit for fit in fits if fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
     undetermined = tuple(
-        name for name in ("noobj_scope", "iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "responsible", "iou_eps", "reduction")
+        name for name in TOLD_APART
         if len({getattr(fit[1], name) for fit in ties}) > 1
     )
-    if grad_fn is None and spec.conf_target == "iou":
+    if not gradients_seen and spec.conf_target == "iou":
         undetermined += ("iou_grad",)  # only gradients can tell
     matches = best_residual <= MATCH_TOLERANCE
     notes = () if matches else (f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}",)
     return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)
 
 
-def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> LossSpec:
-    """Under conf_target='iou', pick the iou_grad whose oracle gradient is nearer the implementation's."""
+def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> tuple[LossSpec, bool]:
+    """Under conf_target='iou', pick the iou_grad whose oracle gradient is nearer the implementation's;
+    (the spec, whether any gradient was seen: False without gradients, or where every probe's failed)."""
     if grad_fn is None or spec.conf_target != "iou":
-        return spec
+        return spec, grad_fn is not None
     observed = []  # (batch, the implementation's gradient), once per batch for both choices
     for batch in batches:
         try:
             observed.append((batch, np.asarray(grad_fn(*batch), dtype=np.float64)))
         except Exception:  # a probe the implementation fails on says nothing about iou_grad
             continue
+    if not observed:
+        return spec, False
     errors = {}
     for choice in ("detached", "through"):
         candidate = spec.replace(iou_grad=choice)
@@ -287,4 +291,4 @@ def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> LossSpe
                 continue
             total += float(np.linalg.norm(got - expected))
         errors[choice] = total
-    return spec.replace(iou_grad=min(errors, key=errors.get))
+    return spec.replace(iou_grad=min(errors, key=errors.get)), True

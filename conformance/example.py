@@ -85,7 +85,7 @@ class Example:
         """(N, S, S) bool: the cells whose target holds an object."""
         return self.target[..., self.spec.C] == 1
 
-    def rounded(self, dtype: str) -> "Example":
+    def rounded(self, dtype: str) -> Example:
         """The same example with its inputs rounded to ``dtype`` (kept as float64 arrays)."""
         if dtype == "float64":
             return self
@@ -96,7 +96,7 @@ class Example:
             self.recipe,
         )
 
-    def keep_cells(self, keep: np.ndarray) -> "Example":
+    def keep_cells(self, keep: np.ndarray) -> Example:
         """A copy where every cell outside ``keep`` (N, S, S) is all zeros.
 
         An all-zero cell has no object and zero confidences, so it adds nothing to any component
@@ -105,7 +105,7 @@ class Example:
         keep = keep[..., None]
         return Example(self.spec, np.where(keep, self.pred, 0.0), np.where(keep, self.target, 0.0))
 
-    def select_images(self, order) -> "Example":
+    def select_images(self, order) -> Example:
         """A copy holding the images ``order`` (a sequence of indices) in that order."""
         order = np.asarray(order, dtype=int)
         return Example(self.spec, self.pred[order], self.target[order])

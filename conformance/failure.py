@@ -10,9 +10,9 @@ read (after Hypothesis has shrunk the example, not on every failing attempt).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-FIELDS = ("component", "image", "cell", "predictor", "channel", "expected", "actual", "tolerance", "note")
+LOCATION_FIELDS = ("component", "image", "cell", "predictor", "channel", "expected", "actual", "tolerance", "note")
 
 
 class ConformanceFailure(AssertionError):
@@ -28,7 +28,7 @@ class ConformanceFailure(AssertionError):
         locate: Callable[[], dict] | None = None,
         **fields,
     ):
-        unknown = set(fields) - set(FIELDS)
+        unknown = set(fields) - set(LOCATION_FIELDS)
         if unknown:
             raise TypeError(f"unknown ConformanceFailure field(s): {sorted(unknown)}")
         super().__init__(message)
@@ -36,11 +36,11 @@ class ConformanceFailure(AssertionError):
         self.message = message
         self.implementation = implementation
         self.example = example
-        self._fields = {name: fields.get(name) for name in FIELDS}
+        self._fields = {name: fields.get(name) for name in LOCATION_FIELDS}
         self._locate = locate
 
     def __getattr__(self, name):
-        if name in FIELDS:
+        if name in LOCATION_FIELDS:
             return self.located()[name]
         raise AttributeError(name)
 
@@ -80,9 +80,9 @@ class ConformanceFailure(AssertionError):
             [
                 "import numpy as np",
                 "import yolov1_loss.conformance.check, yolov1_loss.conformance.implementation, yolov1_loss.conformance.mutants",
-                "from conformance.example import Example, Recipe, build",
-                "from conformance.properties import PROPERTIES",
-                "from reference import LossSpec",
+                "from yolov1_loss.conformance.example import Example, Recipe, build",
+                "from yolov1_loss.conformance.properties import PROPERTIES",
+                "from yolov1_loss.reference import LossSpec",
                 f"impl = {impl}",
                 f"example = {example}",
                 f"PROPERTIES[{self.property!r}].check(impl, example)  # raises this report",
@@ -143,5 +143,5 @@ class ImplementationRaised(ConformanceFailure):
     """
 
     def __init__(self, property: str, message: str, *, stage: str, **kwargs):
-        super().__init__(property, f"the implementation raised in {message}", **kwargs)
+        super().__init__(property, f"the loss raised in {message}", **kwargs)
         self.stage = stage

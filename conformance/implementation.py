@@ -14,17 +14,21 @@ total; ``loss`` also names the total).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
+import re
 import traceback
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from yolov1_loss import reference
-from yolov1_loss.reference.loss import COMPONENTS
+from yolov1_loss.reference.loss import OUTPUT_NAMES
 from yolov1_loss.reference.spec import LossSpec
 
-OUTPUT_NAMES = (*COMPONENTS, "total")
 FRAMEWORKS = ("torch", "numpy")
 DTYPES = ("float64", "float32")
 
@@ -54,7 +58,7 @@ class Implementation:
     'torch', on ``device``) or arrays ('numpy'). Torch gradients come from autograd; a NumPy
     loss may give ``grad(pred, target, spec)``: the gradient of the total in its layout, or a
     mapping/NamedTuple of gradients by output name. ``project``: one of this project's own,
-    held to the oracle's conventions at kinks too (spec §4). ``fixed_spec``: the dialect a loss
+    held to the oracle's conventions at kinks too (docs/spec.md, "Gradients"). ``fixed_spec``: the dialect a loss
     that ignores its spec argument computes (None: it honours the spec it is given).
     ``repro``: Python that rebuilds this object, quoted in failure reports.
     """
@@ -69,6 +73,10 @@ class Implementation:
     fixed_spec: LossSpec | None = None
     device: str = "cpu"
     repro: str = ""
+    # Where the loss runs when not here: a conformance.isolation.Worker that holds it.
+    worker: Any = dataclasses.field(default=None, compare=False)
+    # False: judged on its values alone (a loss whose backward raises on every input).
+    gradients: bool = True
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -94,9 +102,9 @@ class Implementation:
 
     @property
     def has_gradient(self) -> bool:
-        return self.framework == "torch" or self.grad is not None
+        return self.gradients and (self.framework == "torch" or self.grad is not None)
 
-    def with_dtype(self, dtype: str) -> "Implementation":
+    def with_dtype(self, dtype: str) -> Implementation:
         """The same loss fed ``dtype`` inputs."""
         if dtype == self.dtype:
             return self
@@ -122,6 +130,9 @@ class Implementation:
         ``keep_inputs``: report the inputs as they are after the call (to catch in-place writes).
         Raises :class:`ImplementationError` if the loss raises or returns no loss.
         """
+        if self.worker is not None:
+            options = dict(grads=grads, upstream=upstream, strided=strided, keep_inputs=keep_inputs)
+            return self.worker.evaluate(self.dtype, pred, target, spec, **options)
         run = _evaluate_torch if self.framework == "torch" else _evaluate_numpy
         return run(self, pred, target, spec, grads, upstream, strided, keep_inputs)
 
@@ -180,8 +191,22 @@ def named_outputs(outputs) -> dict:
     if isinstance(outputs, (tuple, list)):
         if not outputs:
             raise ImplementationError("output", "an empty tuple")
+        if isinstance(outputs[-1], dict) and len(outputs) > 1:  # (total, {details}), as public code returns
+            return {"total": outputs[0]}
         return {"total": outputs[-1]}
     return {"total": outputs}
+
+
+def _as_array(name: str, value, to_numpy) -> np.ndarray:
+    """An output as a float64 array, or an ImplementationError saying what it is and what to try."""
+    try:
+        return to_numpy(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ImplementationError(
+            "output",
+            f"{name} is a {type(value).__name__}, not a number or tensor ({err}); if the loss returns "
+            "several things, --output names the item that is the total (an index or a key)",
+        ) from None
 
 
 def _check_value(name: str, value: np.ndarray, spec: LossSpec, n_images: int) -> np.ndarray:
@@ -201,10 +226,41 @@ def _weights(upstream, values_shape) -> np.ndarray:
     return np.broadcast_to(np.asarray(weight, dtype=np.float64), values_shape)
 
 
-def _raised(stage: str, err: BaseException) -> ImplementationError:
-    tb = traceback.extract_tb(err.__traceback__)
-    where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
-    return ImplementationError(stage, f"{type(err).__name__}: {err}{where}")
+def _library_folders() -> tuple[str, ...]:
+    """Where NumPy, torch, Python's standard library and this project live (found without importing torch)."""
+    folders = [os.path.dirname(os.path.abspath(os.__file__))]
+    for name in ("numpy", "torch", "yolov1_loss", "yolov1_loss.reference", "yolov1_loss.conformance", "yolov1_loss.torch_impl"):
+        spec = importlib.util.find_spec(name)
+        folders += [os.path.abspath(f) for f in (spec.submodule_search_locations or [])] if spec else []
+    return tuple(folders)
+
+
+_LIBRARIES = _library_folders()
+
+
+def is_users_file(filename: str) -> bool:
+    """Whether a frame's file is the user's code, not NumPy's, torch's, Python's or this project's
+    (a package installed in site-packages counts as the user's, unless it is one of those)."""
+    path = os.path.abspath(filename)
+    under = [folder for folder in _LIBRARIES if path.startswith(folder + os.sep)]
+    return not under or all("site-packages" in path[len(folder):] for folder in under)
+
+
+def users_line(frames) -> str:
+    """' (at file:line)' for the innermost of ``frames`` (traceback.FrameSummary) in the user's
+    code, else the innermost frame; '' when there are none."""
+    frames = list(frames)
+    mine = [f for f in frames if is_users_file(f.filename)]
+    frame = (mine or frames or [None])[-1]
+    return f" (at {frame.filename}:{frame.lineno})" if frame is not None else ""
+
+
+def _raised(stage: str, err: BaseException, caused_by: str = "") -> ImplementationError:
+    message = str(err)
+    if caused_by:  # torch's advice to rerun under anomaly detection: done, and its answer is caused_by
+        message = re.sub(r"\s*Hint: enable anomaly detection.*?(\.\s|$)", " ", message, flags=re.S).strip()
+    where = caused_by or users_line(traceback.extract_tb(err.__traceback__))
+    return ImplementationError(stage, f"{type(err).__name__}: {message}{where}")
 
 
 # --- torch ----------------------------------------------------------------------------------------
@@ -232,8 +288,8 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         raise _raised("forward", err) from err
     values = {}
     for name, value in outputs.items():
-        as_tensor = torch.as_tensor(value)
-        values[name] = _check_value(name, as_tensor.detach().cpu().double().numpy(), spec, len(pred))
+        as_array = _as_array(name, value, lambda v: torch.as_tensor(v).detach().cpu().double().numpy())
+        values[name] = _check_value(name, as_array, spec, len(pred))
 
     gradients = {}
     wanted = [] if grads == "none" else ["total"] if grads == "total" else list(outputs)
@@ -246,13 +302,58 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         try:
             (g,) = torch.autograd.grad(output, p, grad_outputs=weight, retain_graph=True, allow_unused=True)
         except Exception as err:
-            raise _raised(f"backward of {name}", err) from err
+            caused_by = _forward_line_of_backward_error(impl, tensor(lay_pred), tensor(lay_target), spec, name)
+            raise _raised(f"backward of {name}", err, caused_by) from err
         g = np.zeros(lay_pred.shape) if g is None else g.detach().cpu().double().numpy()
         gradients[name] = _pred_from_layout(impl, g, spec)
     after = None
     if keep_inputs:
         after = _from_layout(impl, p.detach().cpu().double().numpy(), t.detach().cpu().double().numpy(), spec)
     return Evaluation(values, gradients, after)
+
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
+    """' (caused by file:line in forward)': the user's forward line that made backward fail
+    (for an in-place write, the line that wrote in place), from a rerun under anomaly detection,
+    which records where each operation of the graph was created; '' where it names none."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    calls = []  # (the user's line, whether the call writes in place), in the order of the forward
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            in_place = name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+            frames = [f for f in traceback.extract_stack() if is_users_file(f.filename)]
+            if frames:
+                calls.append((f"{frames[-1].filename}:{frames[-1].lineno}", in_place))
+            return func(*args, **(kwargs or {}))
+
+    p.requires_grad_(True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with torch.autograd.detect_anomaly(check_nan=False):
+                with Record():
+                    output = named_outputs(impl.loss(p, t, spec))[name]
+                torch.autograd.grad(output.sum(), p, allow_unused=True)
+        except Exception:  # the error itself is already known; only the forward trace is wanted
+            pass
+    for warning in caught:
+        frames = [f"{m['file']}:{m['line']}" for m in _FRAME.finditer(str(warning.message)) if is_users_file(m["file"])]
+        if not frames:
+            continue
+        saved_at = frames[-1]
+        made = [k for k, (line, _) in enumerate(calls) if line == saved_at]
+        writes = [line for line, in_place in calls[made[-1] + 1 :] if in_place] if made else []
+        if writes:
+            return f" (the in-place write at {writes[0]} changed what {saved_at} saved for backward)"
+        return f" (caused by {saved_at} in forward)"
+    return ""
 
 
 # --- numpy ----------------------------------------------------------------------------------------
@@ -271,7 +372,7 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
     except Exception as err:
         raise _raised("forward", err) from err
     values = {
-        name: _check_value(name, np.asarray(value, dtype=np.float64), spec, len(pred))
+        name: _check_value(name, _as_array(name, value, lambda v: np.asarray(v, dtype=np.float64)), spec, len(pred))
         for name, value in outputs.items()
     }
     gradients = {}

@@ -12,23 +12,21 @@ encoding return without checking on examples that have neither. Run them under H
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from yolov1_loss import reference
-from yolov1_loss.reference.loss import COMPONENTS
-from yolov1_loss.reference.spec import WEIGHTS
-from yolov1_loss.reference.validate import pred_channel_name, target_channel_name
-
 from yolov1_loss.conformance import finite_difference as fd
-from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_values
 from yolov1_loss.conformance.compare import comparable_cells, element_fields, smooth_cells, worst_element
+from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_values
 from yolov1_loss.conformance.example import Example, encode_target, exact_encoding_exists
 from yolov1_loss.conformance.failure import ImplementationRaised
 from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
-
+from yolov1_loss.reference.loss import COMPONENTS
+from yolov1_loss.reference.spec import WEIGHTS
+from yolov1_loss.reference.validate import pred_channel_name, target_channel_name
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def pytest_configure(config) -> None:
     target = config.getoption("yolov1_impl")
     if not target:
         return
-    from yolov1_loss.conformance.session import CheckOptions
+    from yolov1_loss.conformance.check import CheckOptions
 
     option = config.getoption
     try:
@@ -92,7 +92,7 @@ class _Suite:
 
     def session(self):
         if self._session is None:
-            from yolov1_loss.conformance.session import CheckSession
+            from yolov1_loss.conformance.check import CheckSession
 
             self._session = CheckSession(self.options)
         return self._session

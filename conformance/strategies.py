@@ -15,9 +15,8 @@ from __future__ import annotations
 from hypothesis import example
 from hypothesis import strategies as st
 
-from yolov1_loss.reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
-
 from yolov1_loss.conformance.example import CELL_CASES, OCCUPANCIES, Recipe, build
+from yolov1_loss.reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
 
 MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
 

@@ -16,6 +16,8 @@ can replay them). Inputs are in the canonical layout, float64:
 from __future__ import annotations
 
 import json
+import stat
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,9 +54,26 @@ def vector_recipes(spec: LossSpec) -> list[tuple[str, Recipe]]:
     return recipes
 
 
-def write_vectors(out_dir, specs: dict[str, LossSpec]) -> Path:
-    """Write one vector per recipe for each named spec; returns the path of index.json."""
+class VectorError(ValueError):
+    """A vector folder that cannot be read: the message names the file and what is wrong."""
+
+
+MAX_FILE_BYTES = 64 * 2**20  # a vector at S = 7 takes a few kB; nothing legitimate comes near this
+
+
+def holds_vectors(directory) -> bool:
+    """Whether ``directory`` already holds a vector index."""
+    return (Path(directory) / "index.json").exists()
+
+
+def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> Path:
+    """Write one vector per recipe for each named spec; returns the path of index.json.
+
+    Refuses (VectorError) to write over a folder that holds vectors already, unless ``force``.
+    """
     out = Path(out_dir)
+    if holds_vectors(out) and not force:
+        raise VectorError(f"{out} holds test vectors already; choose another folder, or --force to overwrite them")
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for dialect, spec in specs.items():
@@ -76,22 +95,79 @@ def write_vectors(out_dir, specs: dict[str, LossSpec]) -> Path:
     return index
 
 
+def _regular_file_inside(directory: Path, name) -> Path:
+    """``directory / name`` if it is a regular file inside ``directory`` (no absolute path, no
+    '..', no symbolic link, no FIFO or device) of at most MAX_FILE_BYTES; else VectorError."""
+    if not isinstance(name, str) or not name:
+        raise VectorError(f"{directory / 'index.json'}: an entry's file is {name!r}, not a file name")
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise VectorError(f"{directory / 'index.json'}: the file {name!r} lies outside {directory}")
+    path = directory / relative
+    try:
+        info = path.lstat()
+    except OSError as err:
+        raise VectorError(f"{path}: {err.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise VectorError(f"{path}: a symbolic link; vector files must be plain files inside {directory}")
+    if not stat.S_ISREG(info.st_mode):
+        raise VectorError(f"{path}: not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise VectorError(f"{path}: {info.st_size} bytes, more than the {MAX_FILE_BYTES} a vector file may have")
+    return path
+
+
+def read_index(directory) -> list[dict]:
+    """The entries of ``directory``'s index.json, checked; VectorError when it is not a vector index."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise VectorError(f"{directory}: no such folder")
+    path = _regular_file_inside(directory, "index.json")
+    try:
+        index = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise VectorError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("version") != VERSION:
+        raise VectorError(f"{path}: not a version-{VERSION} '{FORMAT}' index")
+    entries = index.get("vectors")
+    if not isinstance(entries, list):
+        raise VectorError(f"{path}: 'vectors' is not a list")
+    for k, entry in enumerate(entries):
+        missing = {"name", "file", "S", "B", "C", "knobs"} - set(entry if isinstance(entry, dict) else ())
+        if missing:
+            raise VectorError(f"{path}: entry {k} lacks {', '.join(sorted(missing))}")
+    return entries
+
+
+def entry_spec(directory, entry: dict) -> LossSpec:
+    try:
+        return LossSpec(entry["S"], entry["B"], entry["C"], **entry["knobs"])
+    except (TypeError, ValueError) as err:
+        raise VectorError(f"{Path(directory) / 'index.json'}: entry {entry['name']!r} is not a valid spec ({err})") from None
+
+
+def read_vector(directory, entry: dict) -> Vector:
+    """The vector an index entry names, its arrays checked against its spec."""
+    directory = Path(directory)
+    spec = entry_spec(directory, entry)
+    path = _regular_file_inside(directory, entry["file"])
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: np.asarray(data[key], dtype=np.float64) for key in ("pred", "target", "kink_margin", *OUTPUT_NAMES, *(f"grad_{f}" for f in OUTPUT_NAMES))}
+    except KeyError as err:
+        raise VectorError(f"{path}: lacks the array {err}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise VectorError(f"{path}: not a readable .npz file ({err})") from None
+    pred, target = arrays["pred"], arrays["target"]
+    if pred.ndim != 4 or pred.shape[1:] != (spec.S, spec.S, spec.pred_channels) or target.shape != (*pred.shape[:3], spec.target_channels):
+        raise VectorError(f"{path}: arrays of shapes {pred.shape} and {target.shape} do not fit S={spec.S}, B={spec.B}, C={spec.C}")
+    values = {field: arrays[field] for field in OUTPUT_NAMES}
+    grads = {field: arrays[f"grad_{field}"] for field in OUTPUT_NAMES}
+    if any(g.shape != pred.shape for g in grads.values()):
+        raise VectorError(f"{path}: a gradient is not shaped like pred {pred.shape}")
+    return Vector(entry["name"], spec, entry.get("case", "?"), pred, target, values, grads, float(arrays["kink_margin"]))
+
+
 def read_vectors(directory) -> list[Vector]:
     """Every vector of a folder written by :func:`write_vectors`, checked against its index."""
-    directory = Path(directory)
-    index_path = directory / "index.json"
-    if not index_path.is_file():
-        raise ValueError(f"{directory}: no index.json; not a folder of test vectors")
-    index = json.loads(index_path.read_text())
-    if index.get("format") != FORMAT or index.get("version") != VERSION:
-        raise ValueError(f"{index_path}: not a version-{VERSION} '{FORMAT}' index")
-    vectors = []
-    for entry in index["vectors"]:
-        spec = LossSpec(entry["S"], entry["B"], entry["C"], **entry["knobs"])
-        with np.load(directory / entry["file"], allow_pickle=False) as data:
-            values = {field: data[field] for field in OUTPUT_NAMES}
-            grads = {field: data[f"grad_{field}"] for field in OUTPUT_NAMES}
-            vectors.append(
-                Vector(entry["name"], spec, entry["case"], data["pred"], data["target"], values, grads, float(data["kink_margin"]))
-            )
-    return vectors
+    return [read_vector(directory, entry) for entry in read_index(directory)]

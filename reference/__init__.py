@@ -7,7 +7,7 @@ from yolov1_loss.reference.layouts import (
     target_from_canonical,
     target_to_canonical,
 )
-from yolov1_loss.reference.loss import COMPONENTS, Components, LossParts, loss, loss_and_grad
+from yolov1_loss.reference.loss import COMPONENTS, OUTPUT_NAMES, Components, LossParts, loss, loss_and_grad
 from yolov1_loss.reference.spec import PRESETS, LossSpec
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "LAYOUTS",
     "LossParts",
     "LossSpec",
+    "OUTPUT_NAMES",
     "PRESETS",
     "loss",
     "loss_and_grad",

@@ -1,4 +1,4 @@
-"""The walkthrough article's worked example (spec section 6), as inputs and the article's numbers.
+"""The walkthrough article's worked example (docs/spec.md, "The article's worked example"), as inputs and the article's numbers.
 
 One image, S=7, B=2, C=20, an object of class 7 in cell (3, 3) with target box
 (0.4, 0.5, 2.4, 3.2) in the article's units; each case sets a few predicted values in that cell

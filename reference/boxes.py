@@ -1,6 +1,6 @@
 """Intersection over union of centre-size boxes, with its gradient with respect to the first box.
 
-Conventions at kinks (spec section 4, those of autograd on the natural formula):
+Conventions at kinks (docs/spec.md, "Gradients", those of autograd on the natural formula):
 min/max of two equal edges send half the gradient to each; the clamp of an overlap at exactly 0
 passes the gradient; the derivative of |v| at 0 is 0; where the union is 0 the IoU is 0 and so
 is its gradient.

@@ -1,7 +1,7 @@
 """How far a point is from the kinks of the loss, where its gradient is a convention, not a limit.
 
 Finite differences, and comparisons of other implementations' gradients with the oracle's, are
-meaningful only a margin away from every kink (spec section 4): a tie between predictors' IoUs
+meaningful only a margin away from every kink (docs/spec.md, "Gradients"): a tie between predictors' IoUs
 (the responsible predictor switches), coinciding box edges, an overlap of exactly zero, a zero
 predicted size, and, under darknet's fallback, ties of its distance rule and its cap of 20.
 """

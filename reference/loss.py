@@ -1,4 +1,4 @@
-"""The YOLOv1 loss and its hand-derived gradient, in float64 NumPy (spec section 2).
+"""The YOLOv1 loss and its hand-derived gradient, in float64 NumPy (docs/spec.md, "The loss of one cell").
 
 The loss has four terms, one function each: :func:`coord`, :func:`obj` and :func:`cls` over
 the cells that hold an object, :func:`noobj` over every cell. Each returns its per-cell value
@@ -18,6 +18,7 @@ from yolov1_loss.reference.spec import DISTANCE_CAP, SIGNED_SQRT_EPS, LossSpec
 from yolov1_loss.reference.validate import check_inputs
 
 COMPONENTS = ("coord", "obj", "noobj", "cls")
+OUTPUT_NAMES = (*COMPONENTS, "total")  # what a loss gives: the four components and the weighted total
 
 Components = namedtuple("Components", [*COMPONENTS, "total"])
 Components.__doc__ = "One value (or array) per component of the loss, and the weighted total."
@@ -252,7 +253,7 @@ def loss(pred, target, spec: LossSpec | None = None) -> LossParts:
 
     Computed in float64 whatever the input dtype; inputs are never modified. Components are
     unweighted, the total weighted; all after reduction and loss_scale. Raises ValueError for
-    the inputs of spec section 5, naming the image and cell.
+    the inputs of docs/spec.md, "Refused inputs", naming the image and cell.
     """
     spec = spec or LossSpec()
     terms, n_images = _evaluate(pred, target, spec)

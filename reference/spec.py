@@ -79,14 +79,14 @@ class LossSpec:
             raise ValueError(f"LossSpec.iou_eps must be >= 0, got {self.iou_eps!r}")
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "LossSpec":
+    def preset(cls, name: str, **overrides) -> LossSpec:
         """The named dialect (see PRESETS), with S, B, C or any knob overridden."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
         _refuse_unknown_fields(overrides)
         return cls(**{**PRESETS[name], **overrides})
 
-    def replace(self, **changes) -> "LossSpec":
+    def replace(self, **changes) -> LossSpec:
         """A copy with some fields changed (validated like a new spec)."""
         _refuse_unknown_fields(changes)
         return dataclasses.replace(self, **changes)

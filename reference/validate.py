@@ -1,4 +1,4 @@
-"""Input checks (spec section 5). Every refusal is a ValueError naming what is wrong and where."""
+"""Input checks (docs/spec.md, "Refused inputs"). Every refusal is a ValueError naming what is wrong and where."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Intersection over union of centre-size boxes in torch.
 
 Every function is differentiable by autograd, and autograd's derivative at the kinks is the
-spec's convention (section 4): ``torch.minimum``/``torch.maximum`` split a tie half and half,
+spec's convention (docs/spec.md, "Gradients"): ``torch.minimum``/``torch.maximum`` split a tie half and half,
 ``clamp(min=0)`` passes the gradient at 0, ``abs`` has derivative 0 at 0, and the IoU is 0 with
 zero gradient where the union is 0 (both branches of that ``where`` are finite, so no NaN leaks).
 """

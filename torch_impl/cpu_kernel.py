@@ -22,7 +22,6 @@ it in a fraction of a second. Where neither directory is writable, each process 
 
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 import torch
@@ -30,7 +29,15 @@ from torch import Tensor
 
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl.dtypes import compute_dtype
-from yolov1_loss.torch_impl.kernel_args import LINEAR, SIGNED_SQRT, SQRT, SQRT_OUTPUT, Weights, kernel_knobs, kernel_weights
+from yolov1_loss.torch_impl.kernel_args import (
+    LINEAR,
+    SIGNED_SQRT,
+    SQRT,
+    SQRT_OUTPUT,
+    Weights,
+    kernel_knobs,
+    kernel_weights,
+)
 
 COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # columns of the terms (and weights) as reference.COMPONENTS
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}

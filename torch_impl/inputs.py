@@ -1,7 +1,7 @@
 """Checks of the inputs that need no host-device synchronisation, and the canonical 4-D views.
 
 Shapes, dtypes and devices are known without looking at the values, so they are always
-checked. The value checks of the spec (section 5) are the reference's own, run on CPU copies
+checked. The value checks of the spec (docs/spec.md, "Refused inputs") are the reference's own, run on CPU copies
 when the caller asks for them (``validate=True``): they have to read the values.
 """
 

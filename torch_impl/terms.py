@@ -1,4 +1,4 @@
-"""The loss's per-cell terms in torch (spec section 2), over every cell of the batch at once.
+"""The loss's per-cell terms in torch (docs/spec.md, "The loss of one cell"), over every cell of the batch at once.
 
 Nothing here gathers the object cells (that would need a host-device synchronisation to learn
 how many there are): every term is computed for every cell and masked with ``where``. So that
@@ -10,7 +10,6 @@ with ``torch.autograd``.
 """
 
 from __future__ import annotations
-
 
 import torch
 from torch import Tensor

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import sys
 
-from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec
+from yolov1_loss.reference import LAYOUTS, PRESETS
+
+
+def add_loss_options(parser, dialect_help: str) -> None:
+    """The options that say how to load and call a user's loss, and what dialect to hold it to
+    (``check``, and ``vectors`` and ``bench`` where they take a loss)."""
+    parser.add_argument("--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)")
+    parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
+    parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
+    parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
+    parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto", help=dialect_help)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
+                        help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
+    parser.add_argument("--output", help="which item of a tuple (index) or mapping (key) is the total (default: the total, "
+                        "the last item, the first of (total, dict), or 'total'/'loss')")
+    parser.add_argument("--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)")
+    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds one call of the loss may take before it counts as hung (default 60)")
 
 
 def add_parser(commands) -> None:
@@ -12,27 +31,18 @@ def add_parser(commands) -> None:
         "check",
         help="check a YOLOv1 loss against the oracle, and name its dialect",
         description="Load a loss (package.module:attr or path/to/file.py:attr; a function, an "
-        "nn.Module instance, or a class built with no arguments), call it as loss(pred, target), "
-        "identify its dialect and run the conformance properties. Exit status: 0 conforms, "
-        "1 differs, 2 could not be run.",
+        "nn.Module instance, or a class built with no arguments) in a process of its own, call it as "
+        "loss(pred, target), identify its dialect and run the conformance properties. Exit status: "
+        "0 conforms, 1 differs, 2 could not be judged (the loss could not be loaded, failed on every "
+        "probe, or its process died or hung).",
     )
     parser.add_argument("impl", metavar="IMPL", help="package.module:attr or path/to/file.py:attr")
-    parser.add_argument("--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)")
-    parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
-    parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
-    parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
-    parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto", help="hold it to a preset, or identify it (default auto)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
-                        help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
-    parser.add_argument("--output", help="which item of a tuple (index) or mapping (key) is the total (default: last item, or 'total'/'loss')")
-    parser.add_argument("--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)")
-    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_loss_options(parser, "hold it to a preset, or identify it (default auto)")
     parser.add_argument("--max-examples", type=int, default=30, help="Hypothesis examples per property (default 30)")
     parser.add_argument("--seed", type=int, help="random seed (default: derandomized, the same examples every run)")
+    parser.add_argument("--strict", action="store_true", help="failures on degenerate inputs (an empty batch, zero-size boxes) count as differences, not warnings")
     parser.add_argument("--vectors", metavar="DIR", help="replay stored test vectors (yolov1-loss vectors) instead of the properties")
-    parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    parser.add_argument("--json", metavar="PATH", help="write the full report as JSON ('-': to standard output, the summary then to standard error)")
     parser.set_defaults(run=run)
 
 
@@ -45,43 +55,51 @@ def _progress(line: str) -> None:
     sys.stderr.flush()
 
 
+def loss_options(args):
+    """The CheckOptions of parsed arguments (ValueError names a wrong one)."""
+    from yolov1_loss.conformance.check import CheckOptions
+
+    return CheckOptions.from_strings(
+        args.impl, layout=args.layout, framework=args.framework, dtype=args.dtype, device=args.device, output=args.output,
+        grad=args.grad, dialect=args.dialect, overrides=args.overrides, S=args.S, B=args.B, C=args.C, timeout=args.timeout,
+    )
+
+
 def run(args) -> int:
-    from yolov1_loss.conformance.check import CheckReport, parse_overrides, run_check, user_implementation, write_json
+    from yolov1_loss.conformance.check import isolated, resolve_dialect, run_check
+    from yolov1_loss.conformance.isolation import WorkerDied
     from yolov1_loss.conformance.loading import LoadError
+    from yolov1_loss.conformance.report import CheckReport, write_json
 
     try:
-        overrides = parse_overrides(args.overrides)
-        if args.dialect != "auto":
-            LossSpec.preset(args.dialect, S=args.S, B=args.B, C=args.C, **overrides)  # validates early
+        options = loss_options(args)
+        if args.max_examples < 1:
+            raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
     except ValueError as err:
         print(f"yolov1-loss check: {err}", file=sys.stderr)
         return 2
+    impl = None
     try:
-        impl = user_implementation(args.impl, layout=args.layout, framework=args.framework, dtype=args.dtype,
-                                   device=args.device, output=args.output, grad=args.grad)
-    except LoadError as err:
-        report = CheckReport(args.impl, "error", error=str(err))
-    else:
+        _progress("loading the loss in its own process")
+        impl = isolated(options)
         if args.vectors:
-            report = _replay(impl, args, overrides)
+            from yolov1_loss.conformance.replay import replay
+
+            _progress("identifying the dialect")
+            spec, identified = resolve_dialect(impl, options.S, options.B, options.C, options.dialect, dict(options.overrides))
+            _progress(f"replaying {args.vectors}")
+            report = replay(impl, args.vectors, spec, identified)
         else:
-            report = run_check(impl, args.S, args.B, args.C, args.dialect, overrides,
-                               args.max_examples, args.seed, progress=_progress)
+            report = run_check(impl, options.S, options.B, options.C, options.dialect, dict(options.overrides),
+                               args.max_examples, args.seed, progress=_progress, strict=args.strict)
+    except (LoadError, WorkerDied, ValueError) as err:
+        report = CheckReport(args.impl, "error", error=str(err))
+    finally:
+        if impl is not None:
+            impl.worker.close()
     if sys.stderr.isatty():
         sys.stderr.write("\r\033[K")
-    print(report.summary())
+    print(report.summary(), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json(report, args.json)
     return report.exit_code
-
-
-def _replay(impl, args, overrides):
-    from yolov1_loss.conformance.check import CheckReport, replay_vectors, resolve_dialect
-
-    _progress("identifying the dialect")
-    try:
-        spec, identified = resolve_dialect(impl, args.S, args.B, args.C, args.dialect, overrides)
-    except ValueError as err:
-        return CheckReport(args.impl, "error", error=str(err))
-    _progress(f"replaying {args.vectors}")
-    return replay_vectors(impl, args.vectors, spec, identified)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from yolov1_loss import __version__
-from yolov1_loss import bench
-from yolov1_loss import check
-from yolov1_loss import explain
-from yolov1_loss import vectors
+from yolov1_loss import __version__, bench, check, explain, vectors
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from yolov1_loss.conformance.example import DARKNET_CAP
-from yolov1_loss.reference.spec import SQRT_TARGET_MODES, LossSpec
+from yolov1_loss.reference.spec import DISTANCE_CAP, SQRT_TARGET_MODES, LossSpec
 
 
 class TorchLoss:
@@ -78,7 +77,7 @@ class TorchLoss:
         if self.spec.responsible == "max_iou":
             return best
         distance = (pframe - tframe[:, None, :]).detach().norm(dim=-1)
-        nearest = torch.where(distance < DARKNET_CAP, distance, torch.inf).argmin(dim=-1)
+        nearest = torch.where(distance < DISTANCE_CAP, distance, torch.inf).argmin(dim=-1)
         return torch.where(iou.amax(dim=-1) > 0, best, nearest)
 
     # --- terms -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yolov1_loss.benchmarks.contenders import REFERENCE, NAIVE, compiled, disagreement, steps, user_contender
+from yolov1_loss.benchmarks.contenders import NAIVE, REFERENCE, compiled, disagreement, steps, user_contender
 from yolov1_loss.benchmarks.inputs import make_batch
 from yolov1_loss.benchmarks.naive import naive_loss
 from yolov1_loss.reference import LossSpec

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from yolov1_loss.cli import main
 from yolov1_loss.conformance.mutants import MUTANTS
 from yolov1_loss.reference import PRESETS
 
@@ -41,7 +45,29 @@ def command() -> list[str]:
 
 
 def run(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*command(), *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+    """``yolov1-loss ARGS`` through the command line's ``main``, in this process (its exit status
+    and printed output as a subprocess would give them)."""
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            returncode = main([str(arg) for arg in args])
+    finally:
+        os.chdir(previous)
+    return subprocess.CompletedProcess(["yolov1-loss", *map(str, args)], returncode, out.getvalue(), err.getvalue())
+
+
+def test_the_console_script_exits_with_the_verdicts_status(tmp_path):
+    # The one run as a user runs it: the installed script, its exit status and its output.
+    impl = write(tmp_path, "own.py", """
+        from yolov1_loss.torch_impl import YoloV1Loss
+        loss = YoloV1Loss(preset="paper")
+    """)
+    done = subprocess.run([*command(), "check", f"{impl}:loss", "--max-examples", "3"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: CONFORMS" in done.stdout
 
 
 def write(tmp_path: Path, name: str, source: str) -> Path:
@@ -131,7 +157,7 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
     assert any(f"component: {c}" in result.stdout for c in MUTANTS[name].shows_in)
 
 
-def test_a_loss_that_raises_in_backward(tmp_path):
+def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_line_is_named(tmp_path):
     # The article's own code under current PyTorch: an in-place write into a tensor that abs saved.
     impl = write(tmp_path, "inplace.py", """
         import torch
@@ -145,10 +171,17 @@ def test_a_loss_that_raises_in_backward(tmp_path):
             return _loss(pred, target).total + 0.0 * boxes.sum()
     """)
     result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "verdict: ERROR" in result.stdout
-    assert "backward" in result.stdout and "modified by an inplace operation" in result.stdout
-    assert report(tmp_path / "r.json")["verdict"] == "error"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "verdict: DIFFERS" in result.stdout
+    data = report(tmp_path / "r.json")
+    assert data["value_match"] is True and data["properties"]["values_match_oracle"] == "passed"
+    assert data["properties"]["gradients_match_oracle"] == "failed"
+    assert "iou_grad" in data["dialect"]["identified"]["undetermined"]
+    [failure] = data["failures"]
+    assert "modified by an inplace operation" in failure["message"]
+    assert f"the in-place write at {impl}:9 changed what {impl}:8 saved for backward" in failure["message"]
+    assert "torch/autograd" not in result.stdout
+    assert result.stdout.count("raised in backward") == 1  # said once, not once per property or per wrapper
 
 
 def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):

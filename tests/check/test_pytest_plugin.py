@@ -1,41 +1,52 @@
-"""The pytest plugin: the conformance properties as test items in a user's own session."""
+"""The pytest plugin: the conformance properties as test items in a user's own session, and a
+plugin that, loaded in every session of the environment, leaves other projects alone."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from yolov1_loss.cli import main
 from yolov1_loss.conformance.properties import PROPERTIES
 
-
-def pytest_in(directory, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *map(str, args)],
-        capture_output=True, text=True, timeout=600, cwd=directory,
-    )
+CONFORMING = """
+    from yolov1_loss.torch_impl import YoloV1Loss
+    loss = YoloV1Loss(preset="motokimura")
+"""
 
 
-def user_loss(tmp_path, source: str):
-    path = tmp_path / "losses.py"
-    path.write_text(textwrap.dedent(source))
-    return path
+def user_loss(pytester, source: str, name: str = "losses"):
+    return pytester.makepyfile(**{name: textwrap.dedent(source)})
 
 
-def test_a_conforming_loss_passes_every_property(tmp_path):
-    loss = user_loss(tmp_path, """
-        from yolov1_loss.torch_impl import YoloV1Loss
-        loss = YoloV1Loss(preset="motokimura")
-    """)
-    result = pytest_in(tmp_path, f"--yolov1-impl={loss}:loss", "--hypothesis-profile", "dev")
-    assert result.returncode == 0, result.stdout
-    # One item per property and one for the dialect; the one that needs a loss honouring any
-    # spec is skipped with its reason.
-    assert f"{len(PROPERTIES)} passed, 1 skipped" in result.stdout
+def test_a_conforming_loss_passes_every_property_under_real_test_ids(pytester):
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--hypothesis-profile", "dev", "-v")
+    # One item per property and one for the dialect, under the loss's own file; the one that
+    # needs a loss honouring any spec is skipped with its reason.
+    result.assert_outcomes(passed=len(PROPERTIES), skipped=1)
+    result.stdout.fnmatch_lines(["losses.py::test_dialect PASSED*", "losses.py::test_conforms?values_match_oracle? PASSED*"])
 
 
-def test_a_wrong_loss_fails_with_the_report(tmp_path):
-    loss = user_loss(tmp_path, """
+def test_an_item_id_can_be_passed_back_to_pytest(pytester):
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "losses.py::test_conforms[values_match_oracle]", "-v")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_module_target_is_collected_under_its_file(pytester):
+    pytester.mkpydir("mypkg")
+    (pytester.path / "mypkg" / "losses.py").write_text(textwrap.dedent(CONFORMING))
+    pytester.syspathinsert()
+    result = pytester.runpytest("--yolov1-impl=mypkg.losses:loss", "-k", "dialect", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["mypkg/losses.py::test_dialect PASSED*"])
+
+
+def test_a_wrong_loss_fails_with_the_report_not_a_dump(pytester):
+    user_loss(pytester, """
         from yolov1_loss.conformance.mutants import MUTANTS
         from yolov1_loss.reference import LossSpec
         _loss = MUTANTS["class_loss_on_empty_cells"].loss_class(LossSpec.preset("article"))
@@ -43,23 +54,84 @@ def test_a_wrong_loss_fails_with_the_report(tmp_path):
         def loss(pred, target):
             return _loss(pred, target)
     """)
-    result = pytest_in(tmp_path, f"--yolov1-impl={loss}:loss", "--yolov1-dialect", "article", "-k", "values_match_oracle")
-    assert result.returncode == 1, result.stdout
-    assert "test_conforms[values_match_oracle]" in result.stdout
-    assert "component: cls" in result.stdout
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article", "-k", "values_match_oracle")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "FAILED losses.py::test_conforms[values_match_oracle]" in out
+    assert "component: cls" in out
+    assert len(out.splitlines()) < 80, out  # the project's report, not Hypothesis's arrays
 
 
-def test_items_can_be_selected_and_marked_expected_to_fail(tmp_path):
-    loss = user_loss(tmp_path, """
+def test_test_dialect_fails_when_the_loss_is_not_the_named_dialect(pytester):
+    user_loss(pytester, CONFORMING)  # motokimura
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the values match another dialect, preset 'motokimura'*"])
+
+
+def test_items_can_be_selected_and_marked_expected_to_fail(pytester):
+    user_loss(pytester, """
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="paper")
     """)
-    result = pytest_in(tmp_path, f"--yolov1-impl={loss}:loss", "--yolov1-dialect", "article",
-                       "--yolov1-xfail", "values_match_oracle", "-k", "values_match_oracle or dialect")
-    assert result.returncode == 0, result.stdout
-    assert "1 passed" in result.stdout and "1 xfailed" in result.stdout
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article",
+                                "--yolov1-xfail", "values_match_oracle", "--yolov1-xfail", "dialect",
+                                "-k", "values_match_oracle or dialect")
+    result.assert_outcomes(xfailed=2)
 
 
-def test_without_the_option_the_plugin_adds_nothing(tmp_path):
-    result = pytest_in(tmp_path)
-    assert result.returncode == 5  # pytest's "no tests were collected"
+def test_a_bad_option_is_a_usage_error(pytester):
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-layout", "sideways")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*layout 'sideways' is not one of classes-first*"])
+
+
+def test_without_the_option_the_plugin_adds_nothing(pytester):
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+PROJECT = {
+    "reference.py": "ANSWER = 42\n",
+    "conformance/__init__.py": "",
+    "conformance/rules.py": "def ok():\n    return True\n",
+    "benchmarks/__init__.py": "",
+    "benchmarks/speed.py": "FAST = True\n",
+    "tests/test_own.py": textwrap.dedent("""
+        import reference
+        from benchmarks.speed import FAST
+        from conformance.rules import ok
+
+        def test_own_modules():
+            assert reference.ANSWER == 42 and FAST and ok()
+    """),
+    "own_loss.py": textwrap.dedent("""
+        import reference  # the user's own module of that name
+        from yolov1_loss.torch_impl import YoloV1Loss
+        assert reference.ANSWER == 42
+        loss = YoloV1Loss(preset="paper")
+    """),
+}
+
+
+def make_project(pytester):
+    for name, text in PROJECT.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_a_project_with_its_own_reference_conformance_and_benchmarks_is_untouched(pytester):
+    # A fresh interpreter, as the user's own `python -m pytest` is: the plugin is loaded there
+    # from its entry point, before the project's modules are imported.
+    make_project(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(passed=1)
+
+
+def test_check_loads_a_loss_that_imports_the_users_own_reference(pytester, monkeypatch, capsys):
+    make_project(pytester)
+    monkeypatch.delitem(sys.modules, "reference", raising=False)
+    assert main(["check", "own_loss.py:loss", "--max-examples", "3"]) == 0
+    assert "verdict: CONFORMS" in capsys.readouterr().out

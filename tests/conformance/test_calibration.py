@@ -17,8 +17,8 @@ import pytest
 
 from yolov1_loss import reference
 from yolov1_loss.conformance import finite_difference as fd
-from yolov1_loss.conformance.comparison import grad_size
 from yolov1_loss.conformance.compare import comparable_cells, differs, grad_tolerance, smooth_cells, value_tolerance
+from yolov1_loss.conformance.comparison import grad_size
 from yolov1_loss.conformance.example import Recipe, build
 from yolov1_loss.conformance.implementation import oracle, torch_impl
 from yolov1_loss.conformance.mutants import correct_torch_loss

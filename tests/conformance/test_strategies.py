@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from yolov1_loss.conformance import strategies
 from yolov1_loss.conformance.example import (
     CELL_CASES,
-    DARKNET_CAP,
     Example,
     Frame,
     Recipe,
@@ -18,7 +17,8 @@ from yolov1_loss.conformance.example import (
     exact_encoding_exists,
 )
 from yolov1_loss.reference import PRESETS, LossSpec, loss
-from yolov1_loss.reference.loss import iou_frame, split_cells, ious
+from yolov1_loss.reference.loss import iou_frame, ious, split_cells
+from yolov1_loss.reference.spec import DISTANCE_CAP
 from yolov1_loss.reference.validate import check_inputs
 
 CI = settings.get_profile("ci")
@@ -111,8 +111,8 @@ def test_near_cap_distances_straddle_20_and_hit_it_exactly():
         pbox, tbox, _ = iou_frame(cells, ex.spec)
         distances.append(np.linalg.norm(pbox - tbox[:, None], axis=-1).ravel())
     distances = np.concatenate(distances)
-    assert (distances >= DARKNET_CAP - 0.25 - 1e-9).all()
-    assert (distances < DARKNET_CAP).any() and (distances > DARKNET_CAP).any() and (distances == DARKNET_CAP).any()
+    assert (distances >= DISTANCE_CAP - 0.25 - 1e-9).all()
+    assert (distances < DISTANCE_CAP).any() and (distances > DISTANCE_CAP).any() and (distances == DISTANCE_CAP).any()
 
 
 def test_zero_and_negative_sizes_appear_and_respect_what_each_mode_refuses():

@@ -1,11 +1,11 @@
-"""The walkthrough article's eleven printed values (spec section 6), preset 'article'."""
+"""The walkthrough article's eleven printed values (docs/spec.md, "The article's worked example"), preset 'article'."""
 
 import numpy as np
 import pytest
 
+from yolov1_loss.explain import report
 from yolov1_loss.reference import LossSpec, loss
 from yolov1_loss.reference.article import CASES, case_inputs
-from yolov1_loss.explain import report
 
 ARTICLE = LossSpec.preset("article")
 
@@ -43,7 +43,7 @@ def test_explain_works_in_every_preset():
     for preset in ("paper", "darknet", "ml_collection", "motokimura"):
         text = report(preset)
         assert f"preset {preset!r}" in text
-        assert len([l for l in text.splitlines() if l[:4].strip().isdigit()]) == len(CASES)
+        assert len([line for line in text.splitlines() if line[:4].strip().isdigit()]) == len(CASES)
 
 
 def test_case_inputs_refuse_another_grid():

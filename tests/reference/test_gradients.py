@@ -50,7 +50,7 @@ def assert_matches_finite_differences(pred, target, spec: LossSpec, coords=None)
             # Finite differences see the IoU target move; the detached gradient must not.
             assert np.all(grads.obj.reshape(-1)[boxes] == 0)
             check = np.setdiff1d(coords, boxes)
-        f = lambda x: float(np.sum(getattr(loss(x, target, spec), name)))
+        f = lambda x, name=name: float(np.sum(getattr(loss(x, target, spec), name)))
         numeric = central_difference(f, pred, check)
         analytic = grads._asdict()[name].reshape(-1)[check]
         scale = max(1.0, abs(float(np.sum(getattr(parts, name)))))

@@ -1,4 +1,4 @@
-"""Refused inputs (spec section 5), the shapes and dtypes accepted, and that inputs stay unchanged."""
+"""Refused inputs (docs/spec.md, "Refused inputs"), the shapes and dtypes accepted, and that inputs stay unchanged."""
 
 from __future__ import annotations
 

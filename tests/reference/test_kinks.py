@@ -1,4 +1,4 @@
-"""The documented conventions at kinks (spec section 4), pinned with hand-computed values.
+"""The documented conventions at kinks (docs/spec.md, "Gradients"), pinned with hand-computed values.
 
 Each case uses dyadic numbers (exact in binary floating point) so that the tie really is a tie.
 One object cell, S = 1, C = 1, target box (0.5, 0.5, 0.25, 0.25) in the raw frame.

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from yolov1_loss.reference import COMPONENTS, LossSpec
+from yolov1_loss.reference import OUTPUT_NAMES, LossSpec
 from yolov1_loss.torch_impl import PATHS, TorchLossParts, vectorized, yolov1_loss
 from yolov1_loss.torch_impl.fused import fused_loss
 from yolov1_loss.torch_impl.inputs import canonical_inputs
-
-FIELDS = (*COMPONENTS, "total")
 
 IMPLEMENTATIONS = [
     pytest.param(("autograd", "cpu"), id="autograd-cpu"),
@@ -66,7 +64,7 @@ def values_and_grads(impl, pred: np.ndarray, target: np.ndarray, spec: LossSpec,
     t = torch.tensor(target, dtype=dtype, device=device)
     parts = run(kind, p, t, spec)
     values, grads = {}, {}
-    for name in FIELDS:
+    for name in OUTPUT_NAMES:
         value = getattr(parts, name)
         (grad,) = torch.autograd.grad(value.sum(), p, retain_graph=True)
         values[name] = value.detach().double().cpu().numpy()
@@ -94,7 +92,7 @@ def relative_error(actual, expected, floor: float = 0.0) -> float:
 
 def assert_matches_reference(values, grads, ref_parts, ref_grads, tol: float, floor: float = 0.0) -> None:
     """Every value and gradient within ``tol`` (relative, see :func:`relative_error`) of the reference's."""
-    for name in FIELDS:
+    for name in OUTPUT_NAMES:
         v_err = relative_error(values[name], getattr(ref_parts, name), floor)
         g_err = relative_error(grads[name], getattr(ref_grads, name), floor)
         assert v_err <= tol, f"{name} value off by {v_err:.3g} (relative)"

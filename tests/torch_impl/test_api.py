@@ -13,7 +13,7 @@ from yolov1_loss.reference.validate import check_inputs
 from yolov1_loss.torch_impl import TorchLossParts, YoloV1Loss, fused_loss_and_grad, yolov1_loss
 
 from ..reference.inputs import random_inputs
-from .helpers import FIELDS, IMPLEMENTATIONS, assert_matches_reference, relative_error, run, skip_unless_available
+from .helpers import IMPLEMENTATIONS, OUTPUT_NAMES, assert_matches_reference, relative_error, run, skip_unless_available
 
 SPEC = LossSpec.preset("article", S=2, B=2, C=3)
 
@@ -182,7 +182,7 @@ def test_non_contiguous_inputs(impl):
     for p, t in [(transposed, target.transpose(1, 2).contiguous().transpose(1, 2)), (spaced, wide[:, :-7])]:
         assert not p.is_contiguous() or not t.is_contiguous()
         parts_strided, grad_strided = _loss_and_grad(impl, p, t)
-        for name in FIELDS:
+        for name in OUTPUT_NAMES:
             assert relative_error(getattr(parts_strided, name).detach().cpu(), getattr(parts, name).detach().cpu()) <= 1e-14
         assert relative_error(grad_strided.cpu(), grad.cpu()) <= 1e-14
 
@@ -221,8 +221,8 @@ def test_an_empty_batch_has_zero_loss_and_an_empty_gradient(impl, reduction):
     pred = torch.zeros(0, 2, 2, 13, dtype=torch.float64, device=impl[1], requires_grad=True)
     parts = run(impl[0], pred, torch.zeros(0, 2, 2, 8, dtype=torch.float64, device=impl[1]), spec)
     expected_shape = (0,) if reduction == "none" else ()
-    assert all(getattr(parts, name).shape == expected_shape for name in FIELDS)
-    assert all(torch.all(getattr(parts, name) == 0) for name in FIELDS)
+    assert all(getattr(parts, name).shape == expected_shape for name in OUTPUT_NAMES)
+    assert all(torch.all(getattr(parts, name) == 0) for name in OUTPUT_NAMES)
     parts.total.sum().backward()
     assert pred.grad.shape == pred.shape
 
@@ -235,7 +235,7 @@ def test_fused_loss_and_grad_matches_the_reference(spec):
     pred, target = inputs(spec)
     values, grads = fused_loss_and_grad(pred.reshape(2, -1), target, spec)
     ref_parts, ref_grads = reference.loss_and_grad(pred.reshape(2, -1).numpy(), target.numpy(), spec)
-    as_numpy = lambda parts: {name: getattr(parts, name).numpy() for name in FIELDS}  # noqa: E731
+    as_numpy = lambda parts: {name: getattr(parts, name).numpy() for name in OUTPUT_NAMES}  # noqa: E731
     assert_matches_reference(as_numpy(values), as_numpy(grads), ref_parts, ref_grads, tol=1e-10)
 
 

@@ -17,7 +17,7 @@ from yolov1_loss import reference
 from yolov1_loss.reference import LossSpec
 
 from ..reference.inputs import random_inputs, smooth_inputs
-from .helpers import FIELDS, IMPLEMENTATIONS, relative_error, run, skip_unless_available
+from .helpers import IMPLEMENTATIONS, OUTPUT_NAMES, relative_error, run, skip_unless_available
 
 TOL = 1e-10  # float64, as in test_reference_float64
 
@@ -42,7 +42,7 @@ def _expected(ref_grads, upstream: dict, n_images: int) -> np.ndarray:
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("preset", ["article", "darknet"])
-@pytest.mark.parametrize("outputs", [FIELDS, ("total",), ("obj",), ("coord", "total")], ids="+".join)
+@pytest.mark.parametrize("outputs", [OUTPUT_NAMES, ("total",), ("obj",), ("coord", "total")], ids="+".join)
 def test_reduction_none_with_random_upstream_gradients(impl, preset, outputs):
     spec = LossSpec.preset(preset, S=2, B=2, C=3, reduction="none")
     rng = np.random.default_rng(17)
@@ -59,7 +59,7 @@ def test_scalar_reductions_with_random_upstream_gradients(impl, reduction):
     spec = LossSpec.preset("ml_collection", S=2, B=3, C=2, reduction=reduction)
     rng = np.random.default_rng(23)
     pred, target = random_inputs(rng, spec, 3)
-    upstream = {name: np.float64(rng.uniform(-2, 2)) for name in FIELDS}
+    upstream = {name: np.float64(rng.uniform(-2, 2)) for name in OUTPUT_NAMES}
     _, ref_grads = reference.loss_and_grad(pred, target, spec)
     actual = _backward(impl, pred, target, spec, upstream)
     assert relative_error(actual, _expected(ref_grads, upstream, 3)) <= TOL

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from yolov1_loss import reference
-from yolov1_loss import torch_impl
+from yolov1_loss import reference, torch_impl
 from yolov1_loss.reference import PRESETS, LossSpec
-from yolov1_loss.torch_impl import vectorized, cpu_kernel, fused, yolov1_loss
+from yolov1_loss.torch_impl import cpu_kernel, fused, vectorized, yolov1_loss
 
 from ..reference.inputs import random_inputs, random_spec
 

@@ -1,4 +1,4 @@
-"""At the kinks, both paths and the kernel follow the reference's conventions exactly (spec §4).
+"""At the kinks, both paths and the kernel follow the reference's conventions exactly (docs/spec.md, "Gradients").
 
 One image holds one kink per cell (S = 4, B = 2, C = 1, mostly target box (0.5, 0.5, 0.25, 0.25)),
 built from dyadic numbers so that a tie really is a tie (also after the image frame's 1/4): equal predictors, a predictor equal to

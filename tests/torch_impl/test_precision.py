@@ -23,7 +23,15 @@ from yolov1_loss import reference
 from yolov1_loss.reference import PRESETS, LossSpec
 
 from ..reference.inputs import random_spec, smooth_inputs
-from .helpers import FIELDS, IMPLEMENTATIONS, assert_matches_reference, dtype_rounded, run, skip_unless_available, values_and_grads
+from .helpers import (
+    IMPLEMENTATIONS,
+    OUTPUT_NAMES,
+    assert_matches_reference,
+    dtype_rounded,
+    run,
+    skip_unless_available,
+    values_and_grads,
+)
 
 FLOAT32_TOL = 64 * torch.finfo(torch.float32).eps
 SPECS = [LossSpec.preset(name, S=3, B=2, C=4) for name in PRESETS] + [
@@ -58,7 +66,7 @@ def test_half_types_are_computed_in_float32_and_returned_in_their_dtype(impl, dt
     p = torch.tensor(pred, dtype=dtype, device=device, requires_grad=True)
     parts = run(kind, p, torch.tensor(target, dtype=dtype, device=device), spec)
     parts.total.backward()
-    assert all(getattr(parts, name).dtype == dtype for name in FIELDS)
+    assert all(getattr(parts, name).dtype == dtype for name in OUTPUT_NAMES)
     assert p.grad.dtype == dtype
 
 

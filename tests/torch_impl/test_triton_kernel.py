@@ -21,7 +21,7 @@ import torch
 from yolov1_loss.reference import PRESETS, LossSpec
 
 from ..reference.inputs import random_inputs
-from .helpers import FIELDS, IMPLEMENTATIONS, run, skip_unless_available
+from .helpers import IMPLEMENTATIONS, OUTPUT_NAMES, run, skip_unless_available
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def test_fused_path_is_bitwise_reproducible(impl, dtype):
         p = torch.tensor(pred, dtype=dtype, device=device, requires_grad=True)
         parts = run(kind, p, target_t, spec)
         parts.total.sum().backward()
-        results.append([*(getattr(parts, name).detach() for name in FIELDS), p.grad])
+        results.append([*(getattr(parts, name).detach() for name in OUTPUT_NAMES), p.grad])
     for first, second in zip(*results):
         assert torch.equal(first.view(torch.int16 if dtype == torch.bfloat16 else torch.int32),
                            second.view(torch.int16 if dtype == torch.bfloat16 else torch.int32))

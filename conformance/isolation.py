@@ -1,0 +1,142 @@
+"""A user's loss kept in a child process, out of reach of the oracle and the verdict.
+
+A :class:`Worker` starts one long-lived child (:mod:`yolov1_loss.conformance.worker`) for a
+whole check: the child imports the loss and runs every call of it; this process sends inputs and
+reads back values and gradients. Whatever the loss does to its own process (patch the oracle,
+exit, crash, hang, leave threads running) cannot change what is judged here. A call that gets no
+answer within the timeout, or whose child ends, raises :class:`WorkerDied` with what happened;
+the child is then gone, and every later call raises the same.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+from yolov1_loss.conformance.implementation import ImplementationError
+from yolov1_loss.conformance.worker import read_message, write_message
+
+DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers in well under 1 s
+LOG_TAIL = 1500  # characters of the child's output quoted when it dies
+
+
+class WorkerDied(Exception):
+    """The loss's process ended, or gave no answer in time; ``str()`` says which and when."""
+
+
+class LossRaised(Exception):
+    """Loading the loss raised; ``str()`` quotes the exception and the user's line."""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    meaning = {"SIGSEGV": "a segmentation fault", "SIGABRT": "an abort", "SIGKILL": "killed", "SIGBUS": "a bus error", "SIGFPE": "a floating-point exception"}
+    return f"{name} ({meaning[name]})" if name in meaning else name
+
+
+class Worker:
+    """One child process running the loss named by ``options`` (a CheckOptions)."""
+
+    def __init__(self, options, timeout: float = DEFAULT_TIMEOUT):
+        self.timeout = timeout
+        self.warnings: Counter = Counter()  # (category, message, where) -> how many times
+        self._dead: str | None = None
+        self._log = tempfile.TemporaryFile()
+        request_read, self._requests = os.pipe()
+        self._replies, reply_write = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "yolov1_loss.conformance.worker", str(request_read), str(reply_write)],
+            pass_fds=(request_read, reply_write),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,  # its own process group: a timeout ends whatever it started
+        )
+        os.close(request_read)
+        os.close(reply_write)
+        self._request_stream = os.fdopen(self._requests, "wb")
+        self._reply_stream = os.fdopen(self._replies, "rb")
+        self._call("loading the loss", ("load", options), LossRaised)
+
+    def evaluate(self, dtype: str, pred, target, spec, **kwargs):
+        """:meth:`Implementation.evaluate` of the loss, in the child."""
+        return self._call("forward" if kwargs.get("grads", "none") == "none" else "forward and backward",
+                          ("evaluate", dtype, pred, target, spec, kwargs), None)
+
+    def _call(self, during: str, request, raised_as):
+        if self._dead is not None:
+            raise WorkerDied(self._dead)
+        try:
+            write_message(self._request_stream, request)
+        except (BrokenPipeError, OSError):
+            self._die(during)
+        ready, _, _ = select.select([self._replies], [], [], self.timeout)
+        if not ready:
+            self._die(during, timed_out=True)
+        reply = read_message(self._reply_stream)
+        if reply is None:
+            self._die(during)
+        status, payload, warned = reply
+        self.warnings.update(map(tuple, warned))
+        if status == "ok":
+            return payload
+        if status == "error":
+            raise ImplementationError(*payload)
+        if raised_as is not None:
+            raise raised_as(payload)
+        raise ImplementationError("forward", payload)
+
+    def _die(self, during: str, timed_out: bool = False):
+        """Record why the child is gone, end it, and raise WorkerDied."""
+        if timed_out:
+            what = f"no answer in {self.timeout:g} s during {during} (the loss hangs, or is far too slow; --timeout sets the limit)"
+        else:
+            code = self._wait(5.0)
+            if code is None:
+                what = f"the loss's process stopped answering during {during}"
+            elif code < 0:
+                what = f"the loss's process was killed by {_signal_name(-code)} during {during}"
+            else:
+                what = f"the loss's process exited with status {code} during {during} (os._exit, or a crash of native code)"
+        self._dead = what + self._last_words()
+        self.close()
+        raise WorkerDied(self._dead)
+
+    def _wait(self, seconds: float):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            code = self._process.poll()
+            if code is not None:
+                return code
+            time.sleep(0.01)
+        return None
+
+    def _last_words(self) -> str:
+        self._log.seek(0)
+        text = self._log.read().decode(errors="replace").strip()
+        return f"; its last output:\n{text[-LOG_TAIL:]}" if text else ""
+
+    def close(self) -> None:
+        """End the child (politely, then by force) and release the pipes."""
+        for stream in (self._request_stream, self._reply_stream):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self._wait(2.0) is None:
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self._process.wait()
+        if self._dead is None:
+            self._dead = "the loss's process was closed"
