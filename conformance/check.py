@@ -4,9 +4,8 @@
 process (:mod:`conformance.isolation`) and wraps it as an :class:`Implementation` whose every call
 runs there. :func:`run_check` identifies its dialect (or takes the one named), tries it on each
 class of input (:mod:`conformance.input_classes`), runs every applicable property under Hypothesis
-on the inputs it does not fail on, and returns a :class:`CheckReport`; :func:`replay_vectors`
-holds it to stored test vectors instead. :func:`user_implementation` builds the same
-Implementation in this process (what the child runs, and what a pasted reproduction uses).
+on the inputs it does not fail on, and returns a :class:`CheckReport`; :mod:`conformance.replay`
+holds it to stored test vectors instead.
 """
 
 from __future__ import annotations
@@ -22,10 +21,11 @@ from yolov1_loss.conformance import runner
 from yolov1_loss.conformance.dialect import identify
 from yolov1_loss.conformance.example import Recipe, build
 from yolov1_loss.conformance.failure import ImplementationRaised
-from yolov1_loss.conformance.implementation import DTYPES, FRAMEWORKS, Implementation, ImplementationError
+from yolov1_loss.conformance.hints import hint
+from yolov1_loss.conformance.implementation import ARGUMENTS, DTYPES, FRAMEWORKS, Implementation, ImplementationError
 from yolov1_loss.conformance.input_classes import INPUT_CLASSES, InputClass, classes_of
 from yolov1_loss.conformance.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
-from yolov1_loss.conformance.loading import LoadError, load_callable, select_output
+from yolov1_loss.conformance.loading import LoadError, repro_of
 from yolov1_loss.conformance.profiles import suite_settings
 from yolov1_loss.conformance.properties import PROPERTIES
 from yolov1_loss.conformance.report import CheckReport, InputFinding, describe
@@ -63,6 +63,7 @@ class CheckOptions:
     grad: str | None = None
     dialect: str = "auto"
     overrides: tuple = ()  # (knob, value) pairs
+    arguments: str = "pred,target"  # or "target,pred"
     S: int = 7
     B: int = 2
     C: int = 20
@@ -73,7 +74,7 @@ class CheckOptions:
         """Options as a command line gives them (``overrides`` as KNOB=VALUE strings); raises
         ValueError naming the option that is wrong."""
         made = cls(target, overrides=tuple(parse_overrides(list(overrides)).items()), **options)
-        choices = (("layout", LAYOUTS), ("framework", FRAMEWORKS), ("dtype", DTYPES), ("dialect", ("auto", *PRESETS)))
+        choices = (("layout", LAYOUTS), ("framework", FRAMEWORKS), ("dtype", DTYPES), ("dialect", ("auto", *PRESETS)), ("arguments", ARGUMENTS))
         for name, allowed in choices:
             if getattr(made, name) not in allowed:
                 raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
@@ -83,48 +84,6 @@ class CheckOptions:
         if made.dialect != "auto":
             LossSpec.preset(made.dialect, S=made.S, B=made.B, C=made.C, **dict(made.overrides))
         return made
-
-
-def user_implementation(
-    target: str,
-    *,
-    layout: str = "classes-first",
-    framework: str = "torch",
-    dtype: str = "float32",
-    device: str = "cpu",
-    output: str | None = None,
-    grad: str | None = None,
-    spec: LossSpec | None = None,
-) -> Implementation:
-    """The loss named ``target`` (``pkg.mod:attr`` or ``file.py:attr``), loaded in this process and
-    called as ``loss(pred, target)``.
-
-    ``grad``: for a NumPy loss, the name of a callable in the same module returning the gradient
-    of the total. ``spec``: the dialect it is held to (None: not yet known).
-    """
-    loss = select_output(load_callable(target), output)
-    grad_fn = None
-    if grad is not None:
-        module = target.rpartition(":")[0]
-        user_grad = load_callable(f"{module}:{grad}")
-        grad_fn = lambda pred, tgt, _spec: user_grad(pred, tgt)
-    options = dict(layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad)
-    return Implementation(
-        name=target,
-        loss=lambda pred, tgt, _spec: loss(pred, tgt),
-        framework=framework,
-        dtype=dtype,
-        layout=layout,
-        grad=grad_fn,
-        fixed_spec=spec,
-        device=device,
-        repro=_repro(target, options, spec),
-    )
-
-
-def _repro(target: str, options: dict, spec: LossSpec | None) -> str:
-    arguments = [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
-    return f"yolov1_loss.conformance.check.user_implementation({', '.join(arguments)})"
 
 
 def _runs_elsewhere(pred, target, spec):
@@ -142,8 +101,9 @@ def isolated(options: CheckOptions) -> Implementation:
     except LossRaised as err:
         raise LoadError(str(err)) from None
     o = options
-    call = dict(layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device, output=o.output, grad=o.grad)
+    call = dict(layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device, output=o.output, grad=o.grad, arguments=o.arguments)
     return Implementation(
+        arguments=o.arguments,
         name=o.target,
         loss=_runs_elsewhere,
         framework=o.framework,
@@ -151,7 +111,7 @@ def isolated(options: CheckOptions) -> Implementation:
         layout=o.layout,
         grad=_runs_elsewhere if o.grad is not None else None,  # (only whether there is one matters here)
         device=o.device,
-        repro=_repro(o.target, call, None),
+        repro=repro_of(o.target, call, None),
         worker=worker,
     )
 
@@ -189,6 +149,10 @@ def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
         return impl.evaluate(pred, target, spec, grads="total").grads["total"]
 
     return grad
+
+
+def _identify_values(S: int, B: int, C: int):
+    return lambda impl: identify(_values_fn(impl, S, B, C), S, B, C)
 
 
 def settings_for(max_examples: int, seed: int | None) -> Settings:
@@ -292,7 +256,12 @@ def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress
         report.spec, report.identified = resolve_dialect(impl, S, B, C, dialect, overrides)
     except ValueError as err:
         report.error = str(err)
+        progress("looking for a layout or argument order under which it runs")
+        report.hints = [h for h in [hint(impl, S, B, C, _identify_values(S, B, C))] if h]
         return
+    if not report.identified.matches:
+        progress("looking for a layout or argument order under which a dialect fits")
+        report.hints = [h for h in [hint(impl, S, B, C, _identify_values(S, B, C))] if h]
     spec = report.spec
     impl = dataclasses.replace(impl, fixed_spec=spec, repro=impl.repro.replace("spec=None", f"spec={spec!r}"))
 
@@ -336,6 +305,8 @@ def _property_failure(report, impl, name, excluded, settings, seed):
     of an input class, that is a finding about the class, which is left out from then on."""
     while True:
         failure = runner.find_failure(name, impl, settings=settings, seed=seed, skip=_left_out(excluded))
+        if failure is not None:
+            failure.located()  # the search for the cell calls the loss: now, while its process runs
         if not isinstance(failure, ImplementationRaised):
             return failure
         new = [c for c in classes_of(failure.example) if c not in excluded] if failure.example is not None else []
@@ -378,7 +349,10 @@ class CheckSession:
         return PROPERTIES[name].applies(self.resolved()[0])
 
     def find_failure(self, name: str):
-        return runner.find_failure(name, self.resolved()[0])
+        failure = runner.find_failure(name, self.resolved()[0])
+        if failure is not None:
+            failure.located()  # while the loss's process runs
+        return failure
 
     def close(self) -> None:
         self._impl.worker.close()

@@ -162,37 +162,68 @@ def _oracle_components(spec_none: LossSpec, sets) -> list:
 
 def _observe(values_fn: ValuesFn, batch, failures: list):
     """The implementation's output on a probe: an array, or None if it fails or is not finite
-    (what it raised is appended to ``failures``)."""
+    (what went wrong, and on a batch of how many images, is appended to ``failures``)."""
+    n_images = len(batch[0])
     try:
         y = np.asarray(values_fn(*batch), dtype=np.float64)
     except Exception as err:  # any failure of the user's code on this probe is an observation
-        failures.append(f"{type(err).__name__}: {err}")
+        failures.append((n_images, _what_failed(err)))
         return None
-    return y if np.all(np.isfinite(y)) else None
+    if np.all(np.isfinite(y)):
+        return y
+    failures.append((n_images, f"returned {y.tolist() if y.ndim else float(y)}"))
+    return None
+
+
+def _what_failed(err: Exception) -> str:
+    stage, detail = getattr(err, "stage", None), getattr(err, "detail", None)
+    if stage == "output":
+        return f"returned something that is not a loss: {detail}"
+    if stage is not None:
+        return f"raised in {stage}: {detail}"
+    return f"raised {type(err).__name__}: {err}"
+
+
+def failure_summary(failures: list, sizes: list[int]) -> str:
+    """What went wrong on the probes (of ``sizes`` images each), grouped by what happened and
+    by batch size: 'on 4 of the 18 probes (every probe of 3 images), it returned nan'."""
+    groups: dict[str, list[int]] = {}
+    for n_images, what in failures:
+        groups.setdefault(what, []).append(n_images)
+    parts = []
+    for what, failed in groups.items():
+        by_size = []
+        for n in sorted(set(failed)):
+            of_n = f"of {n} image{'s' * (n != 1)}"
+            by_size.append(f"every probe {of_n}" if failed.count(n) == sizes.count(n) else f"{failed.count(n)} of the {sizes.count(n)} probes {of_n}")
+        parts.append(f"on {len(failed)} of the {len(sizes)} probes ({', '.join(by_size)}), it {what}")
+    return "; ".join(parts)
 
 
 def _design(components: list, observed: list, reduction: str):
-    """Rows X (the weights' coefficients) and values y under one reduction; None if inconsistent."""
-    rows, ys = [], []
-    for comps, y in zip(components, observed):
-        if (comps is None) != (y is None):
-            return None  # one refuses where the other does not
-        if comps is None:
+    """Rows X (the weights' coefficients), values y and the probes they come from, under one
+    reduction, on the probes that both the oracle (``components``) and the implementation
+    (``observed``) gave values for; None if the implementation's shapes do not fit the reduction
+    or no probe is left."""
+    rows, ys, used = [], [], []
+    for k, (comps, y) in enumerate(zip(components, observed)):
+        if comps is None or y is None:
             continue
         if reduction == "none":
-            if y.shape != (len(comps),):
+            if y.size != len(comps):  # (a one-image probe cannot tell () from (1,))
                 return None
             rows.append(comps)
-            ys.append(y)
+            ys.append(y.reshape(len(comps)))
         else:
             if y.size != 1:
                 return None
             scale = 1.0 / max(len(comps), 1) if reduction == "mean" else 1.0
             rows.append(scale * comps.sum(axis=0, keepdims=True))
             ys.append(y.reshape(1))
+        used.append(k)
     if not rows:
         return None
-    return np.concatenate(rows), np.concatenate(ys)
+    return np.concatenate(rows), np.concatenate(ys), tuple(used)
 
 
 def _fit(X: np.ndarray, y: np.ndarray):
@@ -238,7 +269,7 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     """
     sets = probe_sets(S, B, C)
     batches = [batch for batches in sets for batch in batches]
-    failures: list[str] = []
+    failures: list[tuple[int, str]] = []
     observed = [_observe(values_fn, batch, failures) for batch in batches]
     fits = []
     for spec_none in _candidates(S, B, C):
@@ -246,16 +277,21 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
         for reduction in ("sum", "mean", "none"):
             design = _design(components, observed, reduction)
             if design is not None:
-                w, residual = _fit(*design)
-                fits.append((residual, spec_none.replace(reduction=reduction), w))
+                X, y, used = design
+                w, residual = _fit(X, y)
+                refused = sum(1 for k, comps in enumerate(components) if comps is None and observed[k] is not None)
+                fits.append((residual, spec_none.replace(reduction=reduction), w, len(used), refused))
     if not fits:
-        raised = f"; it raised {failures[0]}" if failures else ""
-        raise ValueError(f"the implementation failed on every probe, or returned values of the wrong shape{raised}")
-    fits.sort(key=lambda fit: fit[0])
-    best_residual, best, w = fits[0]
+        if failures:
+            raise ValueError(f"no dialect could be fitted: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
+        raise ValueError("no dialect could be fitted: the loss's values have neither one value per batch nor one per image")
+    # A candidate that reproduces the values on more probes wins (one that refuses probes the
+    # loss accepts is compared on the others, not dropped); then the smaller misfit.
+    fits.sort(key=lambda fit: (fit[0] > MATCH_TOLERANCE, -fit[3], fit[0]))
+    best_residual, best, w, compared, refused = fits[0]
     spec = best.replace(**_weights_as_knobs(w))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
-    ties = [fit for fit in fits if fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
+    ties = [fit for fit in fits if fit[3] == compared and fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
     undetermined = tuple(
         name for name in TOLD_APART
         if len({getattr(fit[1], name) for fit in ties}) > 1
@@ -263,7 +299,12 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     if not gradients_seen and spec.conf_target == "iou":
         undetermined += ("iou_grad",)  # only gradients can tell
     matches = best_residual <= MATCH_TOLERANCE
-    notes = () if matches else (f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}",)
+    notes = [] if matches else [f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}"]
+    if failures:
+        notes.append(f"left out of the identification: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
+    if refused:
+        notes.append(f"the loss gives values on {refused} probe(s) that this dialect refuses (negative predicted sizes)")
+    notes = tuple(notes)
     return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)
 
 

@@ -79,7 +79,7 @@ class ConformanceFailure(AssertionError):
         return "\n".join(
             [
                 "import numpy as np",
-                "import yolov1_loss.conformance.check, yolov1_loss.conformance.implementation, yolov1_loss.conformance.mutants",
+                "import yolov1_loss.conformance.implementation, yolov1_loss.conformance.loading, yolov1_loss.conformance.mutants",
                 "from yolov1_loss.conformance.example import Example, Recipe, build",
                 "from yolov1_loss.conformance.properties import PROPERTIES",
                 "from yolov1_loss.reference import LossSpec",

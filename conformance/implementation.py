@@ -31,6 +31,7 @@ from yolov1_loss.reference.spec import LossSpec
 
 FRAMEWORKS = ("torch", "numpy")
 DTYPES = ("float64", "float32")
+ARGUMENTS = ("pred,target", "target,pred")
 
 
 class ImplementationError(Exception):
@@ -77,12 +78,17 @@ class Implementation:
     worker: Any = dataclasses.field(default=None, compare=False)
     # False: judged on its values alone (a loss whose backward raises on every input).
     gradients: bool = True
+    # The order ``loss`` takes its inputs in: ARGUMENTS[0], or ARGUMENTS[1] for a loss written
+    # as loss(target, pred) (seen in public code).
+    arguments: str = "pred,target"
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"Implementation.framework must be one of {FRAMEWORKS}, got {self.framework!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"Implementation.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.arguments not in ARGUMENTS:
+            raise ValueError(f"Implementation.arguments must be one of {ARGUMENTS}, got {self.arguments!r}")
         if self.layout not in reference.LAYOUTS:
             raise ValueError(f"Implementation.layout must be one of {reference.LAYOUTS}, got {self.layout!r}")
 
@@ -131,8 +137,9 @@ class Implementation:
         Raises :class:`ImplementationError` if the loss raises or returns no loss.
         """
         if self.worker is not None:
+            call = dict(dtype=self.dtype, layout=self.layout, arguments=self.arguments)
             options = dict(grads=grads, upstream=upstream, strided=strided, keep_inputs=keep_inputs)
-            return self.worker.evaluate(self.dtype, pred, target, spec, **options)
+            return self.worker.evaluate(call, pred, target, spec, **options)
         run = _evaluate_torch if self.framework == "torch" else _evaluate_numpy
         return run(self, pred, target, spec, grads, upstream, strided, keep_inputs)
 
@@ -163,6 +170,14 @@ def _from_layout(impl: Implementation, pred, target, spec: LossSpec):
 
 def _pred_from_layout(impl: Implementation, grad, spec: LossSpec):
     return _convert(reference.pred_to_canonical, grad, impl.layout, spec)
+
+
+def _call(impl: Implementation, pred, target, spec: LossSpec, function: Callable | None = None):
+    """The loss (or ``function``, its gradient) on inputs in its layout, in the order it takes them."""
+    function = function or impl.loss
+    if impl.arguments == "target,pred":
+        return function(target, pred, spec)
+    return function(pred, target, spec)
 
 
 def _strided_copy(array, zeros: Callable):
@@ -281,7 +296,7 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
     p, t = tensor(lay_pred), tensor(lay_target)
     p.requires_grad_(grads != "none")
     try:
-        outputs = named_outputs(impl.loss(p, t, spec))
+        outputs = named_outputs(_call(impl, p, t, spec))
     except ImplementationError:
         raise
     except Exception as err:  # the report quotes whatever the user's code raised
@@ -339,7 +354,7 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
         try:
             with torch.autograd.detect_anomaly(check_nan=False):
                 with Record():
-                    output = named_outputs(impl.loss(p, t, spec))[name]
+                    output = named_outputs(_call(impl, p, t, spec))[name]
                 torch.autograd.grad(output.sum(), p, allow_unused=True)
         except Exception:  # the error itself is already known; only the forward trace is wanted
             pass
@@ -366,7 +381,7 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
     if strided:
         p, t = (_strided_copy(a, lambda shape, a=a: np.zeros(shape, dtype=a.dtype)) for a in (p, t))
     try:
-        outputs = named_outputs(impl.loss(p, t, spec))
+        outputs = named_outputs(_call(impl, p, t, spec))
     except ImplementationError:
         raise
     except Exception as err:
@@ -378,7 +393,7 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
     gradients = {}
     if grads != "none" and impl.grad is not None:
         try:
-            given = impl.grad(p, t, spec)
+            given = _call(impl, p, t, spec, impl.grad)
         except Exception as err:
             raise _raised("gradient", err) from err
         given = named_outputs(given)

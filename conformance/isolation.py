@@ -67,10 +67,11 @@ class Worker:
         self._reply_stream = os.fdopen(self._replies, "rb")
         self._call("loading the loss", ("load", options), LossRaised)
 
-    def evaluate(self, dtype: str, pred, target, spec, **kwargs):
-        """:meth:`Implementation.evaluate` of the loss, in the child."""
+    def evaluate(self, call: dict, pred, target, spec, **kwargs):
+        """:meth:`Implementation.evaluate` of the loss, in the child; ``call``: the dtype, layout and
+        argument order to call it with."""
         return self._call("forward" if kwargs.get("grads", "none") == "none" else "forward and backward",
-                          ("evaluate", dtype, pred, target, spec, kwargs), None)
+                          ("evaluate", call, pred, target, spec, kwargs), None)
 
     def _call(self, during: str, request, raised_as):
         if self._dead is not None:

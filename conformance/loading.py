@@ -1,4 +1,6 @@
-"""Load a user's loss from ``package.module:attr`` or ``path/to/file.py:attr``.
+"""Load a user's loss from ``package.module:attr`` or ``path/to/file.py:attr``, and wrap it as
+an :class:`~yolov1_loss.conformance.implementation.Implementation` (:func:`user_implementation`:
+what ``check``'s worker process runs, and what a pasted reproduction uses).
 
 ``attr`` (dots allowed, e.g. ``losses.Yolo``) may be a function, an ``nn.Module`` instance or
 any callable object, or a class, which is constructed with no arguments. The loaded callable
@@ -13,6 +15,9 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.reference import LossSpec
 
 
 class LoadError(Exception):
@@ -88,3 +93,48 @@ def select_output(loss: Callable, output: str | None) -> Callable:
         raise TypeError(f"--output {output!r}: the loss returned a single {type(result).__name__}")
 
     return selected
+
+
+def user_implementation(
+    target: str,
+    *,
+    layout: str = "classes-first",
+    framework: str = "torch",
+    dtype: str = "float32",
+    device: str = "cpu",
+    output: str | None = None,
+    grad: str | None = None,
+    arguments: str = "pred,target",
+    spec: LossSpec | None = None,
+) -> Implementation:
+    """The loss named ``target`` (``pkg.mod:attr`` or ``file.py:attr``), loaded in this process and
+    called as ``loss(pred, target)``.
+
+    ``grad``: for a NumPy loss, the name of a callable in the same module returning the gradient
+    of the total. ``spec``: the dialect it is held to (None: not yet known).
+    """
+    loss = select_output(load_callable(target), output)
+    grad_fn = None
+    if grad is not None:
+        module = target.rpartition(":")[0]
+        user_grad = load_callable(f"{module}:{grad}")
+        grad_fn = lambda first, second, _spec: user_grad(first, second)
+    options = dict(layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad, arguments=arguments)
+    return Implementation(
+        name=target,
+        loss=lambda first, second, _spec: loss(first, second),
+        arguments=arguments,
+        framework=framework,
+        dtype=dtype,
+        layout=layout,
+        grad=grad_fn,
+        fixed_spec=spec,
+        device=device,
+        repro=repro_of(target, options, spec),
+    )
+
+
+def repro_of(target: str, options: dict, spec) -> str:
+    """Python that rebuilds the implementation of :func:`user_implementation`, for a report."""
+    arguments = [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
+    return f"yolov1_loss.conformance.loading.user_implementation({', '.join(arguments)})"

@@ -40,6 +40,7 @@ class CheckReport:
     failures: list = field(default_factory=list)  # ConformanceFailure
     inputs: list = field(default_factory=list)  # InputFinding
     left_out: list = field(default_factory=list)  # words of the input classes left out of the properties
+    hints: list = field(default_factory=list)  # advice for the usual mistakes (conformance.hints)
     warnings: dict = field(default_factory=dict)  # "Category: message (at where)" -> count, what the loss warned
     error: str | None = None
     setup: dict = field(default_factory=dict)  # layout, framework, dtype, device, S, B, C, examples, seed
@@ -83,6 +84,7 @@ class CheckReport:
             "failures": [failure.to_dict() for failure in self.failures],
             "inputs": [{"input": f.words, "degenerate": f.degenerate, "problem": f.problem} for f in self.inputs],
             "left_out": self.left_out,
+            "hints": self.hints,
             "warnings": self.warnings,
             "error": self.error,
             "setup": self.setup,
@@ -101,6 +103,7 @@ class CheckReport:
             if ident.undetermined:
                 lines.append(f"  not told apart by the probes: {', '.join(ident.undetermined)}")
             lines.extend(f"  {note}" for note in ident.notes)
+        lines.extend(f"hint: {h}" for h in self.hints)
         lines.extend(finding.line() for finding in self.inputs)
         if self.left_out:
             lines.append(f"left out of the properties: {'; '.join(self.left_out)}")
@@ -118,19 +121,16 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def describe(spec: LossSpec) -> str:
-    """'preset 'paper'', or the nearest preset and the knobs that differ from it."""
-    preset = spec.preset_name()
-    if preset:
-        return f"preset {preset!r}"
-    base = min(PRESETS, key=lambda name: _distance(spec, LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)))
-    nearest = LossSpec.preset(base, S=spec.S, B=spec.B, C=spec.C).knobs()
-    changed = ", ".join(f"{k}={v!r}" for k, v in spec.knobs().items() if nearest[k] != v)
-    return f"preset {base!r} with {changed}"
+def describe(spec: LossSpec, undetermined=()) -> str:
+    """'preset 'paper'', or the nearest preset and the knobs that differ from it (knobs in
+    ``undetermined``, which nothing told apart, are taken to be the preset's)."""
+    def preset(name):
+        return LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)
 
-
-def _distance(a: LossSpec, b: LossSpec) -> int:
-    return sum(a.knobs()[k] != b.knobs()[k] for k in a.knobs())
+    seen = {k: v for k, v in spec.knobs().items() if k not in undetermined}
+    base = min(PRESETS, key=lambda name: sum(preset(name).knobs()[k] != v for k, v in seen.items()))
+    changed = ", ".join(f"{k}={v!r}" for k, v in seen.items() if preset(base).knobs()[k] != v)
+    return f"preset {base!r}" + (f" with {changed}" if changed else "")
 
 
 def versions() -> dict:

@@ -6,7 +6,9 @@ pipe and writes replies to the other (length-prefixed pickles), so that whatever
 cannot garble them. Requests:
 
 - ``("load", options)``: import and build the loss (a :class:`~yolov1_loss.conformance.check.CheckOptions`);
-- ``("evaluate", dtype, pred, target, spec, kwargs)``: :meth:`Implementation.evaluate` on it.
+- ``("evaluate", call, pred, target, spec, kwargs)``: :meth:`Implementation.evaluate` on it, with
+  ``call`` (dtype, layout, arguments) replacing the loaded options' (so that ``check`` can try the
+  alternatives of a hint without loading the loss again).
 
 Each reply is ``(status, payload, warnings)``: status ``"ok"`` with the result, ``"error"`` with
 an :class:`ImplementationError`'s (stage, detail), or ``"raised"`` with a description of any other
@@ -63,16 +65,16 @@ class _Loss:
         self.impl = None
 
     def load(self, options):
-        from yolov1_loss.conformance.check import user_implementation
+        from yolov1_loss.conformance.loading import user_implementation
 
         self.impl = user_implementation(
             options.target, layout=options.layout, framework=options.framework, dtype=options.dtype,
-            device=options.device, output=options.output, grad=options.grad,
+            device=options.device, output=options.output, grad=options.grad, arguments=options.arguments,
         )
         return True
 
-    def evaluate(self, dtype, pred, target, spec, kwargs):
-        return dataclasses.replace(self.impl, dtype=dtype).evaluate(pred, target, spec, **kwargs)
+    def evaluate(self, call, pred, target, spec, kwargs):
+        return dataclasses.replace(self.impl, **call).evaluate(pred, target, spec, **kwargs)
 
 
 def _warning_summary(caught) -> list:

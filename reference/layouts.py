@@ -5,6 +5,8 @@ Canonical ("classes-first"), per cell:
 "boxes-first" (motokimura and others), per cell:
     prediction ``[(x, y, w, h, c) × B, p_1 … p_C]``,  target ``[(x, y, w, h, o) × B, q_1 … q_C]``
     (the target's box repeated in each of the B slots).
+"classes-first-conf-last" (seen in public code), per cell:
+    prediction ``[p_1 … p_C, (x, y, w, h, c) × B]``,  target ``[q_1 … q_C, x, y, w, h, o]``.
 "darknet" planar, per image (cell index ``row·S + col``):
     prediction ``[S²·C class values][S²·B confidences][S²·B·4 boxes]``,
     target ``[(o, q_1 … q_C, x, y, w, h) per cell]``.
@@ -20,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-LAYOUTS = ("classes-first", "boxes-first", "darknet")
+LAYOUTS = ("classes-first", "boxes-first", "classes-first-conf-last", "darknet")
 
 
 def _check_layout(layout: str) -> None:
@@ -45,6 +47,9 @@ def pred_gather(layout: str, S: int, B: int, C: int) -> np.ndarray:
     elif layout == "boxes-first":
         xywhc = boxes[..., [1, 2, 3, 4, 0]].reshape(S, S, 5 * B)
         order = np.concatenate([xywhc, classes], axis=-1).reshape(-1)
+    elif layout == "classes-first-conf-last":
+        xywhc = boxes[..., [1, 2, 3, 4, 0]].reshape(S, S, 5 * B)
+        order = np.concatenate([classes, xywhc], axis=-1).reshape(-1)
     else:
         order = np.concatenate(
             [classes.reshape(-1), boxes[..., 0].reshape(-1), boxes[..., 1:].reshape(-1)]
@@ -67,6 +72,8 @@ def target_gather(layout: str, S: int, B: int, C: int) -> np.ndarray:
     elif layout == "boxes-first":
         slot = np.concatenate([xywh, o], axis=-1)  # (S, S, 5): x, y, w, h, o
         order = np.concatenate([np.tile(slot, (1, 1, B)), classes], axis=-1).reshape(-1)
+    elif layout == "classes-first-conf-last":
+        order = np.concatenate([classes, xywh, o], axis=-1).reshape(-1)
     else:
         order = np.concatenate([o, classes, xywh], axis=-1).reshape(-1)
     order.setflags(write=False)

@@ -116,9 +116,17 @@ class FusedLoss(torch.autograd.Function):
         return d_pred.to(pred.dtype), None, None, None
 
 
-# Under torch.compile the fused path runs as it is, outside the graph: its backends are compiled
-# kernels already, and dynamo cannot trace numba's dispatcher.
-@torch.compiler.disable
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
-    """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in the compute dtype."""
+    """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in the compute dtype.
+
+    Under torch.compile it runs as it is, outside the graph: its backends are compiled kernels
+    already, and dynamo cannot trace numba's dispatcher. (The exclusion is made on the first
+    compiled call, not at import: ``torch.compiler.disable`` imports dynamo, which takes seconds.)
+    """
+    if torch.compiler.is_compiling():
+        return torch.compiler.disable(_fused_loss)(pred, target, spec, backend)
+    return _fused_loss(pred, target, spec, backend)
+
+
+def _fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None) -> tuple[Tensor, ...]:
     return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))

@@ -19,6 +19,8 @@ def add_loss_options(parser, dialect_help: str) -> None:
                         help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
     parser.add_argument("--output", help="which item of a tuple (index) or mapping (key) is the total (default: the total, "
                         "the last item, the first of (total, dict), or 'total'/'loss')")
+    parser.add_argument("--args", dest="arguments", choices=["pred,target", "target,pred"], default="pred,target",
+                        help="the order the loss takes its inputs in (default pred,target)")
     parser.add_argument("--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)")
     parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)")
@@ -61,7 +63,7 @@ def loss_options(args):
 
     return CheckOptions.from_strings(
         args.impl, layout=args.layout, framework=args.framework, dtype=args.dtype, device=args.device, output=args.output,
-        grad=args.grad, dialect=args.dialect, overrides=args.overrides, S=args.S, B=args.B, C=args.C, timeout=args.timeout,
+        grad=args.grad, dialect=args.dialect, overrides=args.overrides, arguments=args.arguments, S=args.S, B=args.B, C=args.C, timeout=args.timeout,
     )
 
 

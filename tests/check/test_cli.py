@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from yolov1_loss.cli import main
 from yolov1_loss.conformance.mutants import MUTANTS
 from yolov1_loss.reference import PRESETS
+
+from .helpers import command, report, run, write
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -39,26 +35,6 @@ MUTANT_OPTIONS = {
 }
 
 
-def command() -> list[str]:
-    script = Path(sys.executable).with_name("yolov1-loss")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "yolov1_loss.cli"]
-
-
-def run(*args, cwd=None) -> subprocess.CompletedProcess:
-    """``yolov1-loss ARGS`` through the command line's ``main``, in this process (its exit status
-    and printed output as a subprocess would give them)."""
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            returncode = main([str(arg) for arg in args])
-    finally:
-        os.chdir(previous)
-    return subprocess.CompletedProcess(["yolov1-loss", *map(str, args)], returncode, out.getvalue(), err.getvalue())
-
-
 def test_the_console_script_exits_with_the_verdicts_status(tmp_path):
     # The one run as a user runs it: the installed script, its exit status and its output.
     impl = write(tmp_path, "own.py", """
@@ -68,16 +44,6 @@ def test_the_console_script_exits_with_the_verdicts_status(tmp_path):
     done = subprocess.run([*command(), "check", f"{impl}:loss", "--max-examples", "3"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: CONFORMS" in done.stdout
-
-
-def write(tmp_path: Path, name: str, source: str) -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def report(path: Path) -> dict:
-    return json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
-from yolov1_loss.conformance.check import run_check, user_implementation
+from yolov1_loss.conformance.check import run_check
 from yolov1_loss.conformance.failure import ConformanceFailure
+from yolov1_loss.conformance.loading import user_implementation
 
 
 def test_the_pasted_reproduction_raises_the_same_report(tmp_path):

@@ -102,6 +102,10 @@ def test_layouts_put_each_value_where_the_spec_says():
     assert boxes_first[0, 1, 0, 5 * B + 2] == 1.0
     assert boxes_first[0, 1, 0, 5 + 2] == 2.0
     assert boxes_first[0, 1, 0, 5 + 4] == 3.0
+    conf_last = reference.pred_from_canonical(pred, "classes-first-conf-last", S, B, C)
+    assert conf_last[0, 1, 0, 2] == 1.0  # the classes where they were
+    assert conf_last[0, 1, 0, C + 5 + 2] == 2.0  # predictor 1's (x, y, w, h, c): w third
+    assert conf_last[0, 1, 0, C + 5 + 4] == 3.0  # and the confidence last
     darknet = reference.pred_from_canonical(pred, "darknet", S, B, C)
     cell = 1 * S + 0
     assert darknet.shape == (1, S * S * (C + 5 * B))
@@ -114,6 +118,8 @@ def test_layouts_put_each_value_where_the_spec_says():
     assert list(reference.target_from_canonical(target, "darknet", S, B, C)[0, cell * (C + 5) :][: C + 5]) == [1, 0, 0, 0, 0.1, 0.2, 0.3, 0.4]
     slots = reference.target_from_canonical(target, "boxes-first", S, B, C)[0, 1, 0]
     assert list(slots[:10]) == [0.1, 0.2, 0.3, 0.4, 1] * 2
+    conf_last_target = reference.target_from_canonical(target, "classes-first-conf-last", S, B, C)[0, 1, 0]
+    assert list(conf_last_target[C:]) == [0.1, 0.2, 0.3, 0.4, 1]
 
 
 def test_boxes_first_target_slots_must_agree():

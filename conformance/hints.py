@@ -1,0 +1,44 @@
+"""Hints for the usual mistakes: a loss checked in the wrong layout, or written as loss(target, pred).
+
+When no dialect reproduces a loss's values (or it fails on every probe), :func:`hint` tries the
+obvious alternatives (every other layout, the arguments swapped) and names the first under which
+the loss runs and some dialect fits, with the options that say so. A hint is only given when the
+alternative really runs and fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from yolov1_loss.conformance.implementation import ARGUMENTS, Implementation
+from yolov1_loss.conformance.report import describe
+from yolov1_loss.reference import LAYOUTS
+
+
+def alternatives(impl: Implementation):
+    """(the options that select it, the implementation called that way), for every other layout and argument order."""
+    for arguments in ARGUMENTS:
+        for layout in LAYOUTS:
+            if (layout, arguments) == (impl.layout, impl.arguments):
+                continue
+            flags = []
+            if layout != impl.layout:
+                flags.append(f"--layout {layout}")
+            if arguments != impl.arguments:
+                flags.append(f"--args {arguments}")
+            yield " ".join(flags), dataclasses.replace(impl, layout=layout, arguments=arguments)
+
+
+def hint(impl: Implementation, S: int, B: int, C: int, identify_values) -> str | None:
+    """The first alternative under which a dialect fits the loss's values, as advice; or None.
+
+    ``identify_values(impl)`` identifies an implementation from its values alone (raising
+    ValueError where it fails on every probe)."""
+    for flags, variant in alternatives(impl):
+        try:
+            identified = identify_values(variant)
+        except ValueError:
+            continue
+        if identified.matches:
+            return f"called with {flags}, the loss runs and its values match {describe(identified.spec, identified.undetermined)}: try yolov1-loss check {impl.name} {flags}"
+    return None
