@@ -33,6 +33,12 @@ class Contender:
     build: Callable[[LossSpec], Callable]
     refuses: Callable[..., str | None]
     numpy: bool = False
+    # The knobs it computes, where they are not the sweep's (a user's loss, in its own dialect).
+    knobs: dict | None = None
+
+    def spec_for(self, spec: LossSpec) -> LossSpec:
+        """The spec this contender is checked and timed under, for the sweep's ``spec`` (and grid)."""
+        return spec if self.knobs is None else spec.replace(**self.knobs)
 
 
 def _runs_anywhere(spec, device, dtype, mode) -> str | None:
@@ -92,13 +98,14 @@ def project_contenders(compile_backend: str | None = "inductor") -> tuple[Conten
     return (REFERENCE, NAIVE, compiled(NAIVE, compile_backend), AUTOGRAD, compiled(AUTOGRAD, compile_backend), FUSED)
 
 
-def user_contender(name: str, fn: Callable) -> Contender:
-    """A user's torch loss ``fn(pred, target)``, called as it is for every spec.
+def user_contender(name: str, fn: Callable, knobs: dict | None = None) -> Contender:
+    """A user's torch loss ``fn(pred, target)``, called as it is for every spec, and checked
+    against the oracle in its own dialect (``knobs``; None: the sweep's).
 
     It returns the total, or what ``yolov1-loss check`` accepts: a tuple whose last item is the
-    total, or a mapping or NamedTuple with 'total' (or 'loss').
+    total (or whose first is, before a dict), or a mapping or NamedTuple with 'total' (or 'loss').
     """
-    return Contender(name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere)
+    return Contender(name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere, knobs=knobs)
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -26,8 +26,13 @@ DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers 
 LOG_TAIL = 1500  # characters of the child's output quoted when it dies
 
 
-class WorkerDied(Exception):
-    """The loss's process ended, or gave no answer in time; ``str()`` says which and when."""
+class WorkerDied(BaseException):
+    """The loss's process ended, or gave no answer in time; ``str()`` says which and when.
+
+    A BaseException, like KeyboardInterrupt: nothing that catches the loss's own exceptions
+    (a probe that fails, a property under Hypothesis, which would retry and shrink) may take it
+    for a failure of one input; it ends the check.
+    """
 
 
 class LossRaised(Exception):

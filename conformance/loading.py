@@ -13,10 +13,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.implementation import Implementation, users_line
 from yolov1_loss.reference import LossSpec
 
 
@@ -57,7 +58,8 @@ def load_callable(target: str) -> Callable:
     except LoadError:
         raise
     except BaseException as err:  # the user's module may raise anything, even SystemExit
-        raise LoadError(f"importing {module_name} raised {type(err).__name__}: {err}") from err
+        where = "" if isinstance(err, SyntaxError) else users_line(traceback.extract_tb(err.__traceback__))
+        raise LoadError(f"importing {module_name} raised {type(err).__name__}: {err}{where}") from err
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise LoadError(f"{module_name} has no attribute {attr!r}")

@@ -134,8 +134,10 @@ class _Item(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         from yolov1_loss.conformance.failure import ConformanceFailure
+        from yolov1_loss.conformance.isolation import WorkerDied
+        from yolov1_loss.conformance.loading import LoadError
 
-        if isinstance(excinfo.value, (ConformanceFailure, DialectMismatch)):
+        if isinstance(excinfo.value, (ConformanceFailure, DialectMismatch, WorkerDied, LoadError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 

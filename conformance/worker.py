@@ -83,6 +83,7 @@ def _warning_summary(caught) -> list:
 
 def serve(requests, replies) -> None:
     from yolov1_loss.conformance.implementation import ImplementationError
+    from yolov1_loss.conformance.loading import LoadError
 
     loss = _Loss()
     while True:
@@ -96,6 +97,8 @@ def serve(requests, replies) -> None:
                 reply = ("ok", getattr(loss, kind)(*args))
             except ImplementationError as err:
                 reply = ("error", (err.stage, err.detail))
+            except LoadError as err:  # its message quotes what the import raised, and where
+                reply = ("raised", str(err))
             except BaseException as err:  # the user's code may raise anything, even SystemExit
                 reply = ("raised", describe_exception(err))
         write_message(replies, (*reply, _warning_summary(caught)))

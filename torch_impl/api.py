@@ -9,7 +9,7 @@ from yolov1_loss.torch_impl import fused
 from yolov1_loss.torch_impl.dtypes import compute_dtype
 from yolov1_loss.torch_impl.inputs import canonical_inputs
 from yolov1_loss.torch_impl.parts import TorchLossParts, finish, reduce, weighted_sum
-from yolov1_loss.torch_impl.terms import per_image_terms
+from yolov1_loss.torch_impl.terms import nonfinite_guard, per_image_terms
 
 PATHS = ("auto", "autograd", "fused")
 
@@ -45,8 +45,9 @@ def yolov1_loss(
     pred4, target4 = canonical_inputs(pred, target, spec, validate)
     if path == "autograd":
         dt = compute_dtype(pred.dtype)
-        terms = per_image_terms(pred4.to(dt), target4.to(dt), spec)
-        return finish(terms, weighted_sum(terms, spec), spec, pred.dtype)
+        p = pred4.to(dt)
+        terms = per_image_terms(p, target4.detach().to(dt), spec)  # targets get no gradient
+        return finish(terms, weighted_sum(terms, spec) + nonfinite_guard(p), spec, pred.dtype)
     return TorchLossParts(*(value.to(pred.dtype) for value in fused.fused_loss(pred4, target4, spec)))
 
 

@@ -257,7 +257,8 @@ def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, 
     """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
 
     pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
-    (N, 5) written (coord, obj, noobj, cls, the weighted sum of the used terms): C-contiguous,
+    (N, 5) written (coord, obj, noobj, cls, the weighted sum of the used terms, NaN where the
+    image's prediction holds a NaN or ±inf anywhere): C-contiguous,
     all four of one dtype. weights (1 or N, 4) float64: one row for every image or one per image;
     used (4,) bool: which terms the weighted sum (and so the gradient) includes.
     The arguments after ``terms``: :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`, in its order.
@@ -266,8 +267,10 @@ def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, 
     cells_per_image = S * S
     for n in range(terms.shape[0]):
         w_row = n if weights.shape[0] > 1 else 0
-        coord_sum = obj_sum = noobj_sum = cls_sum = 0.0
+        coord_sum = obj_sum = noobj_sum = cls_sum = guard = 0.0
         for row in range(n * cells_per_image, (n + 1) * cells_per_image):
+            for j in range(pred.shape[1]):  # 0 · v: 0, or NaN where v is NaN or ±inf (no fastmath)
+                guard += pred[row, j] * 0.0
             if target[row, C] == 1:
                 coord, obj, noobj, cls = _object_cell(
                     pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
@@ -280,7 +283,7 @@ def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, 
             else:
                 noobj_sum += _empty_cell(pred, grad, row, C, B, weights[w_row, NOOBJ], used[NOOBJ])
         terms[n, COORD], terms[n, OBJ], terms[n, NOOBJ], terms[n, CLS] = coord_sum, obj_sum, noobj_sum, cls_sum
-        weighted = 0.0
+        weighted = guard  # a non-finite prediction anywhere makes the total non-finite
         for j, term in enumerate((coord_sum, obj_sum, noobj_sum, cls_sum)):
             if used[j]:
                 weighted += weights[w_row, j] * term

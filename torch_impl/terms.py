@@ -141,3 +141,12 @@ def per_cell_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor
 def per_image_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor, ...]:
     """Each image's unweighted, unscaled (coord, obj, noobj, cls), (N,) each, differentiable by autograd."""
     return tuple(term.sum(dim=(1, 2)) for term in per_cell_terms(pred, target, spec))
+
+
+def nonfinite_guard(pred: Tensor) -> Tensor:
+    """(N,): 0 for each image whose prediction is finite everywhere, NaN where any of its values is
+    NaN or ±∞ (a sum of 0 · v, which no finite v makes non-zero). Added to the total, so that a
+    non-finite prediction anywhere, even in a channel the loss ignores or a predictor the NaN made
+    lose its responsibility, gives a non-finite total, as any torch op would; it needs no
+    host-device synchronisation and carries no gradient."""
+    return (pred.detach().flatten(1) * 0).sum(dim=1)

@@ -319,6 +319,12 @@ def yolov1_kernel(
         tl.store(g_b + 3, tl.where(answers, d_w, 0.0).to(GRAD_DT), mask=live)
         tl.store(g_b + 4, tl.where(answers, d_h, 0.0).to(GRAD_DT), mask=live)
 
+    # 0 · v over the whole prediction: 0, or NaN where any value is NaN or ±inf, so that a
+    # non-finite prediction anywhere makes the total non-finite (the loads hit the cache).
+    guard = tl.zeros([BLOCK], DT)
+    for k in range(C + 5 * B):
+        guard += tl.load(p_cell + k * p_sk, mask=live, other=0).to(DT) * 0.0
+
     out = partial_ptr + (n * tl.num_programs(1) + blk) * 5
     coord_sum = tl.sum(coord, axis=0)
     obj_sum = tl.sum(obj, axis=0)
@@ -329,7 +335,8 @@ def yolov1_kernel(
     tl.store(out + 2, noobj_sum)
     tl.store(out + 3, cls_sum)
     # The weighted sum of the terms the gradient includes (a weight left out is 0 here).
-    tl.store(out + 4, w_coord * coord_sum + w_obj * obj_sum + w_noobj * noobj_sum + w_cls * cls_sum)
+    weighted = w_coord * coord_sum + w_obj * obj_sum + w_noobj * noobj_sum + w_cls * cls_sum
+    tl.store(out + 4, weighted + tl.sum(guard, axis=0))
 
 
 def block_size(spec: LossSpec) -> int:

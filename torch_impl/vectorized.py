@@ -13,7 +13,7 @@ from torch import Tensor
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl.dtypes import compute_dtype
 from yolov1_loss.torch_impl.kernel_args import Weights
-from yolov1_loss.torch_impl.terms import per_image_terms
+from yolov1_loss.torch_impl.terms import nonfinite_guard, per_image_terms
 
 
 def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
@@ -28,7 +28,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     with torch.enable_grad():
         p = pred.detach().to(dt).requires_grad_(True)
         terms = per_image_terms(p, target.detach().to(dt), spec)
-        weighted = torch.zeros(pred.shape[0], dtype=dt, device=pred.device)
+        weighted = nonfinite_guard(p)  # zeros, NaN for an image with a non-finite prediction
         for weight, term in zip(weights, terms):
             if weight is not None:
                 weighted = weighted + weight * term

@@ -51,6 +51,10 @@ def add_parser(commands) -> None:
         choices=list(PRESETS),
         help="the dialect every contender must compute (default ml_collection, the naive baseline's)",
     )
+    parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto",
+                        help="the dialect --impl computes (default auto: identified, as check does)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
+                        help="a knob or weight on top of --impl's dialect (repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     parser.add_argument("--json", metavar="PATH", help="write every result, with the machine, as JSON")
@@ -73,13 +77,17 @@ def usage_error(args) -> str | None:
 
 
 def contenders(args) -> list:
-    """The project's contenders (without torch.compile under --no-compile), and the user's loss."""
+    """The project's contenders (without torch.compile under --no-compile), and the user's loss
+    in its dialect: identified (as check identifies it), or the one named, with --set on top."""
     from yolov1_loss.benchmarks.contenders import project_contenders, user_contender
-    from yolov1_loss.conformance.loading import load_callable
+    from yolov1_loss.conformance.check import parse_overrides, resolve_dialect
+    from yolov1_loss.conformance.loading import load_callable, user_implementation
 
     chosen = list(project_contenders(None if args.no_compile else "inductor"))
     if args.impl:
-        chosen.append(user_contender(args.impl, load_callable(args.impl)))
+        overrides = parse_overrides(args.overrides)
+        spec, _ = resolve_dialect(user_implementation(args.impl), 7, 2, 20, args.dialect, overrides)
+        chosen.append(user_contender(args.impl, load_callable(args.impl), spec.knobs()))
     return chosen
 
 
@@ -139,5 +147,8 @@ def run(args) -> int:
         chosen = contenders(args)
     except LoadError as err:
         print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # a wrong --set, or a loss no dialect could be fitted to
+        print(f"yolov1-loss bench: --impl {args.impl}: {err}", file=sys.stderr)
         return 2
     return run_sweep(args, chosen)

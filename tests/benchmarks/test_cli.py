@@ -48,12 +48,21 @@ def test_quick_bench_prints_the_table_and_writes_json_and_plot(tmp_path, user_fi
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_user_loss_that_differs_is_not_timed_and_fails_the_run(user_file, capsys):
+def test_a_user_loss_that_differs_from_its_named_dialect_is_not_timed_and_fails_the_run(user_file, capsys):
     impl = f"{user_file}:wrong"
-    status = main(["bench", "--quick", "--no-compile", "--impl", impl])
+    status = main(["bench", "--quick", "--no-compile", "--impl", impl, "--dialect", "ml_collection"])
     out = capsys.readouterr().out
     assert status == 1
     assert f"  {impl}: not timed, differs from the oracle: total " in out
+
+
+def test_a_user_loss_in_another_dialect_is_timed_in_its_identified_dialect(user_file, capsys):
+    # Under --dialect auto (the default) the loss is held to the dialect check identifies, as
+    # check holds it: here ml_collection with lambda_coord=1, not the sweep's dialect.
+    impl = f"{user_file}:wrong"
+    assert main(["bench", "--quick", "--no-compile", "--impl", impl]) == 0
+    assert "not timed" not in capsys.readouterr().out
+    assert main(["bench", "--quick", "--no-compile", "--impl", impl, "--dialect", "ml_collection", "--set", "lambda_coord=1"]) == 0
 
 
 def test_an_impl_that_cannot_be_loaded_exits_2(capsys):

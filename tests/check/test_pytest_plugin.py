@@ -62,6 +62,17 @@ def test_a_wrong_loss_fails_with_the_report_not_a_dump(pytester):
     assert len(out.splitlines()) < 80, out  # the project's report, not Hypothesis's arrays
 
 
+def test_a_loss_that_exits_fails_the_items_instead_of_ending_the_session(pytester):
+    user_loss(pytester, """
+        import os
+        def loss(pred, target):
+            os._exit(0)
+    """)
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "-k", "dialect or values_match_oracle")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*the loss's process exited with status 0 during forward*"])
+
+
 def test_test_dialect_fails_when_the_loss_is_not_the_named_dialect(pytester):
     user_loss(pytester, CONFORMING)  # motokimura
     result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect")

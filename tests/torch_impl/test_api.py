@@ -283,3 +283,40 @@ def test_no_host_device_synchronisation_on_cuda(path):
         torch.autograd.backward([parts.total, parts.coord])
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+# --- non-finite predictions and targets ----------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the interpreter's 0 · inf
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("where", ["responsible w", "ignored class score"])
+def test_a_non_finite_prediction_anywhere_gives_a_non_finite_total(impl, bad, where):
+    # Without validation a NaN in the responsible predictor's w used to hand responsibility to
+    # the other predictor and leave the total finite; a NaN in a channel the loss ignores (an
+    # empty cell's class score) vanished too. Any torch op would propagate it.
+    kind, device = impl
+    skip_unless_available(kind, device)
+    spec = LossSpec.preset("paper")
+    pred = torch.rand(2, 7, 7, 30, dtype=torch.float64, device=device) * 0.5 + 0.25
+    target = torch.zeros(2, 7, 7, 25, dtype=torch.float64, device=device)
+    target[:, 3, 3, 20:] = torch.tensor([1.0, 0.5, 0.5, 0.3, 0.3])
+    pred[:, 3, 3, 21:25] = torch.tensor([0.5, 0.5, 0.3 ** 0.5, 0.3 ** 0.5])  # predictor 0 responsible
+    if where == "responsible w":
+        pred[1, 3, 3, 23] = bad
+    else:
+        pred[1, 0, 0, 4] = bad
+    parts = run(kind, pred, target, spec)
+    assert not torch.isfinite(parts.total).item()
+
+
+@pytest.mark.parametrize("path", ["autograd", "fused"])
+def test_targets_never_receive_a_gradient(path):
+    spec = LossSpec.preset("article")
+    pred = torch.rand(2, 7, 7, 30, dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(2, 7, 7, 25, dtype=torch.float64)
+    target[:, 2, 2, 20:] = torch.tensor([1.0, 0.5, 0.5, 0.3, 0.3])
+    target.requires_grad_(True)
+    yolov1_loss(pred, target, spec, path=path).total.backward()
+    assert pred.grad is not None and target.grad is None
