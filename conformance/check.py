@@ -25,7 +25,7 @@ from yolov1_loss.conformance.hints import hint
 from yolov1_loss.conformance.implementation import ARGUMENTS, DTYPES, FRAMEWORKS, Implementation, ImplementationError
 from yolov1_loss.conformance.input_classes import INPUT_CLASSES, InputClass, classes_of
 from yolov1_loss.conformance.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
-from yolov1_loss.conformance.loading import LoadError, repro_of
+from yolov1_loss.conformance.loading import LoadError, repro_of, user_implementation
 from yolov1_loss.conformance.profiles import suite_settings
 from yolov1_loss.conformance.properties import PROPERTIES
 from yolov1_loss.conformance.report import CheckReport, InputFinding, describe
@@ -114,6 +114,14 @@ def isolated(options: CheckOptions) -> Implementation:
         repro=repro_of(o.target, call, None),
         worker=worker,
     )
+
+
+def in_process(options: CheckOptions) -> Implementation:
+    """The loss of ``options``, loaded and called in this process (no isolation; LoadError when it
+    cannot be loaded)."""
+    o = options
+    return user_implementation(o.target, layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device,
+                               output=o.output, grad=o.grad, arguments=o.arguments)
 
 
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:
@@ -305,15 +313,18 @@ def _property_failure(report, impl, name, excluded, settings, seed):
     of an input class, that is a finding about the class, which is left out from then on."""
     while True:
         failure = runner.find_failure(name, impl, settings=settings, seed=seed, skip=_left_out(excluded))
-        if failure is not None:
-            failure.located()  # the search for the cell calls the loss: now, while its process runs
-        if not isinstance(failure, ImplementationRaised):
-            return failure
-        new = [c for c in classes_of(failure.example) if c not in excluded] if failure.example is not None else []
-        if not new:
-            return failure
-        report.inputs.append(InputFinding(new[0].words, new[0].degenerate, failure.message))
-        excluded.append(new[0])
+        if failure is None:
+            return None
+        failure.located()  # the search for the cell calls the loss: now, while its process runs
+        named = classes_of(failure.example) if failure.example is not None else []
+        new = [c for c in named if c not in excluded]
+        if isinstance(failure, ImplementationRaised) and new:
+            report.inputs.append(InputFinding(new[0].words, new[0].degenerate, failure.message))
+            excluded.append(new[0])
+            continue
+        if named:  # say what kind of input it failed on, in words
+            failure.message = f"on {named[0].words}, {failure.message}"
+        return failure
 
 
 class CheckSession:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from yolov1_loss.conformance.example import Example
-from yolov1_loss.reference.kinks import kink_margin
+from yolov1_loss.reference.kinks import kink_margins as cell_kink_margins
 from yolov1_loss.reference.spec import LossSpec
 from yolov1_loss.reference.validate import pred_channel_name
 
@@ -102,13 +102,8 @@ def element_fields(spec: LossSpec, index) -> dict:
 def kink_margins(example: Example) -> np.ndarray:
     """(N, S, S): each object cell's distance to the nearest kink (reference.kinks), relative to
     1 + the cell's largest input; inf for cells without an object (only ĉ² terms: smooth)."""
-    spec = example.spec
-    margins = np.full(example.has_object.shape, np.inf)
     scale = 1.0 + np.maximum(np.abs(example.pred).max(axis=-1), np.abs(example.target).max(axis=-1))
-    for cell in map(tuple, np.argwhere(example.has_object)):
-        alone = only_cell(example, cell)
-        margins[cell] = kink_margin(alone.pred, alone.target, spec) / scale[cell]
-    return margins
+    return cell_kink_margins(example.pred, example.target, example.spec) / scale
 
 
 def smooth_cells(example: Example, margin: float) -> np.ndarray:

@@ -13,6 +13,7 @@ and, in a second round, negative predicted sizes (the square-root modes part the
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -130,9 +131,16 @@ def probes(S: int, B: int, C: int, kinds=POSITIVE_KINDS, seed: int = 0, batch_si
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def probe_sets(S: int, B: int, C: int):
-    """The probes, in sets that the oracle accepts or refuses whole: positive sizes; negative sizes."""
-    return [probes(S, B, C), probes(S, B, C, kinds=("negative",), seed=1, batch_sizes=(1, 2, 1, 3, 1, 2))]
+    """The probes, in sets that the oracle accepts or refuses whole: positive sizes; negative sizes.
+    (Made once per grid, read-only.)"""
+    sets = (probes(S, B, C), probes(S, B, C, kinds=("negative",), seed=1, batch_sizes=(1, 2, 1, 3, 1, 2)))
+    for batches in sets:
+        for batch in batches:
+            for array in batch:
+                array.setflags(write=False)
+    return sets
 
 
 def _candidates(S: int, B: int, C: int):
@@ -140,6 +148,14 @@ def _candidates(S: int, B: int, C: int):
         knobs = dict(zip(VALUE_KNOBS, values))
         wh_mode, eps_place = knobs.pop("size_mode")
         yield LossSpec(S=S, B=B, C=C, wh_mode=wh_mode, signed_sqrt_eps=eps_place, reduction="none", **knobs)
+
+
+@functools.lru_cache(maxsize=8)
+def _candidate_components(S: int, B: int, C: int) -> tuple:
+    """Every candidate (reduction 'none') with the oracle's components on the probes: the same
+    for every loss identified on this grid, so computed once per grid."""
+    sets = probe_sets(S, B, C)
+    return tuple((spec_none, _oracle_components(spec_none, sets)) for spec_none in _candidates(S, B, C))
 
 
 def _oracle_components(spec_none: LossSpec, sets) -> list:
@@ -272,21 +288,24 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     failures: list[tuple[int, str]] = []
     observed = [_observe(values_fn, batch, failures) for batch in batches]
     fits = []
-    for spec_none in _candidates(S, B, C):
-        components = _oracle_components(spec_none, sets)
+    for spec_none, components in _candidate_components(S, B, C):
         for reduction in ("sum", "mean", "none"):
             design = _design(components, observed, reduction)
             if design is not None:
                 X, y, used = design
                 w, residual = _fit(X, y)
-                refused = sum(1 for k, comps in enumerate(components) if comps is None and observed[k] is not None)
-                fits.append((residual, spec_none.replace(reduction=reduction), w, len(used), refused))
+                refused = sum(1 for comps, y in zip(components, observed) if comps is None and y is not None)
+                agree = sum(1 for comps, y in zip(components, observed) if (comps is None) == (y is None))
+                fits.append((residual, spec_none.replace(reduction=reduction), w, agree, refused))
     if not fits:
+        if len(failures) == len(batches):
+            raise ValueError(f"the loss failed on every probe: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
         if failures:
             raise ValueError(f"no dialect could be fitted: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
         raise ValueError("no dialect could be fitted: the loss's values have neither one value per batch nor one per image")
-    # A candidate that reproduces the values on more probes wins (one that refuses probes the
-    # loss accepts is compared on the others, not dropped); then the smaller misfit.
+    # A candidate is compared on the probes both it and the loss give values for; one that agrees
+    # with the loss on more probes about which to give values at all wins (one that refuses
+    # probes the loss accepts is not dropped for it); then the smaller misfit.
     fits.sort(key=lambda fit: (fit[0] > MATCH_TOLERANCE, -fit[3], fit[0]))
     best_residual, best, w, compared, refused = fits[0]
     spec = best.replace(**_weights_as_knobs(w))

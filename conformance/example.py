@@ -27,6 +27,7 @@ exactly in float64 and float32 alike, in the oracle's frame arithmetic (x·(1/S)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,8 +115,21 @@ class Example:
 # --- building ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def build(recipe: Recipe) -> Example:
-    """The example a recipe describes; the same recipe always gives the same arrays."""
+    """The example a recipe describes; the same recipe always gives the same arrays.
+
+    Built once per recipe (the properties of a derandomized run all draw the same recipes, and
+    building a grid cell by cell is most of what drawing costs); the arrays are read-only, so no
+    caller can change what the next one gets.
+    """
+    pred, target = _arrays(recipe)
+    for array in (pred, target):
+        array.setflags(write=False)
+    return Example(recipe.spec, pred, target, recipe)
+
+
+def _arrays(recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
     spec = recipe.spec
     rng = np.random.default_rng(recipe.seed)
     N, S, B, C = recipe.images, spec.S, spec.B, spec.C
@@ -138,7 +152,7 @@ def build(recipe: Recipe) -> Example:
         target[n, i, j, :C] = np.eye(C)[rng.integers(C)]
         target[n, i, j, C] = 1.0
         target[n, i, j, C + 1 :] = tbox
-    return Example(spec, pred, target, recipe)
+    return pred, target
 
 
 def _occupancy(rng, occupancy: str, shape) -> np.ndarray:

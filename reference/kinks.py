@@ -24,16 +24,17 @@ def _gap_to_runner_up(values: np.ndarray) -> np.ndarray:
     return top2[..., 0] - top2[..., 1]
 
 
-def kink_margin(pred, target, spec: LossSpec) -> float:
-    """The smallest distance, over the object cells, from the point to a kink of the loss.
+def kink_margins(pred, target, spec: LossSpec) -> np.ndarray:
+    """(N, S, S): each object cell's distance from the point to its nearest kink of the loss.
 
-    Distances are in the units of the inputs (IoU units for an IoU tie). Returns inf where no
-    cell holds an object. The no-object cells are smooth (only ĉ² terms) and do not count.
+    Distances are in the units of the inputs (IoU units for an IoU tie); inf in the cells
+    without an object, which are smooth (only ĉ² terms).
     """
     pred, target = check_inputs(pred, target, spec)
-    _, cells, _ = split_cells(pred, target, spec)
+    has_object, cells, _ = split_cells(pred, target, spec)
+    margins = np.full(has_object.shape, np.inf)
     if len(cells.box) == 0:
-        return float("inf")
+        return margins
     iou, _ = ious(cells, spec)
     pbox, tbox, _ = iou_frame(cells, spec)
     # A tie of IoUs that are all 0 moves nothing: r stays put until an overlap appears, and
@@ -50,4 +51,12 @@ def kink_margin(pred, target, spec: LossSpec) -> float:
     if spec.responsible == "max_iou_else_min_rmse":
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
         distances += [np.abs(distance - DISTANCE_CAP), _gap_to_runner_up(-distance)]
-    return float(min(np.min(d) for d in distances))
+    m = len(cells.box)
+    margins[has_object] = np.min([np.reshape(d, (m, -1)).min(axis=1) for d in distances], axis=0)
+    return margins
+
+
+def kink_margin(pred, target, spec: LossSpec) -> float:
+    """The smallest distance, over the object cells, from the point to a kink of the loss (see
+    :func:`kink_margins`); inf where no cell holds an object."""
+    return float(kink_margins(pred, target, spec).min(initial=np.inf))

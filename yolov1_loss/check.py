@@ -42,6 +42,9 @@ def add_parser(commands) -> None:
     add_loss_options(parser, "hold it to a preset, or identify it (default auto)")
     parser.add_argument("--max-examples", type=int, default=30, help="Hypothesis examples per property (default 30)")
     parser.add_argument("--seed", type=int, help="random seed (default: derandomized, the same examples every run)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the loss in this process, not a worker of its own: it starts faster and a debugger's "
+                        "breakpoints in the loss work, but a loss that exits, crashes or hangs takes the check with it")
     parser.add_argument("--strict", action="store_true", help="failures on degenerate inputs (an empty batch, zero-size boxes) count as differences, not warnings")
     parser.add_argument("--vectors", metavar="DIR", help="replay stored test vectors (yolov1-loss vectors) instead of the properties")
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON ('-': to standard output, the summary then to standard error)")
@@ -68,7 +71,7 @@ def loss_options(args):
 
 
 def run(args) -> int:
-    from yolov1_loss.conformance.check import isolated, resolve_dialect, run_check
+    from yolov1_loss.conformance.check import in_process, isolated, resolve_dialect, run_check
     from yolov1_loss.conformance.isolation import WorkerDied
     from yolov1_loss.conformance.loading import LoadError
     from yolov1_loss.conformance.report import CheckReport, write_json
@@ -82,8 +85,8 @@ def run(args) -> int:
         return 2
     impl = None
     try:
-        _progress("loading the loss in its own process")
-        impl = isolated(options)
+        _progress("loading the loss" if args.in_process else "loading the loss in its own process")
+        impl = in_process(options) if args.in_process else isolated(options)
         if args.vectors:
             from yolov1_loss.conformance.replay import replay
 
@@ -97,7 +100,7 @@ def run(args) -> int:
     except (LoadError, WorkerDied, ValueError) as err:
         report = CheckReport(args.impl, "error", error=str(err))
     finally:
-        if impl is not None:
+        if impl is not None and impl.worker is not None:
             impl.worker.close()
     if sys.stderr.isatty():
         sys.stderr.write("\r\033[K")

@@ -1,4 +1,7 @@
-"""``yolov1-loss check`` and ``yolov1-loss vectors`` end to end, run as a user runs them."""
+"""``yolov1-loss check`` and ``yolov1-loss vectors`` end to end, run as a user runs them.
+
+These hold the check's findings to account, not its isolation (tests/check/test_isolation.py
+does that), so the loss runs in the checker's process (``--in-process``), which starts faster."""
 
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset={preset!r})
     """)
-    result = run("check", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: CONFORMS" in result.stdout
     assert f"dialect: preset {preset!r}" in result.stdout
@@ -64,7 +67,7 @@ def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset
 
 
 def test_the_bundled_boxes_first_example(tmp_path):
-    result = run("check", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dialect: preset 'motokimura'" in result.stdout
     assert report(tmp_path / "r.json")["setup"]["layout"] == "boxes-first"
@@ -80,7 +83,7 @@ def test_a_darknet_layout_loss(tmp_path):
             return _loss(reference.pred_to_canonical(pred, "darknet", 7, 2, 20),
                          reference.target_to_canonical(target, "darknet", 7, 2, 20)).total
     """)
-    result = run("check", f"{impl}:loss", "--layout", "darknet", "--max-examples", 10)
+    result = run("check", "--in-process", f"{impl}:loss", "--layout", "darknet", "--max-examples", 10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dialect: preset 'darknet'" in result.stdout
 
@@ -90,7 +93,7 @@ def test_non_default_weights_are_identified(tmp_path):
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article", lambda_coord=3.0, lambda_noobj=0.2)
     """)
-    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     knobs = report(tmp_path / "r.json")["dialect"]["knobs"]
     assert (knobs["lambda_coord"], knobs["lambda_noobj"], knobs["lambda_obj"]) == (3.0, 0.2, 1.0)
@@ -113,7 +116,7 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
     options = MUTANT_OPTIONS.get(name, [])
     C = options[1] if options[:1] == ["--C"] else 20
     impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name=name, preset=preset, C=C))
-    result = run("check", f"{impl}:loss", "--dialect", preset, "--max-examples", 10, *options, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--dialect", preset, "--max-examples", 10, *options, "--json", tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: DIFFERS" in result.stdout
     failures = report(tmp_path / "r.json")["failures"]
@@ -136,7 +139,7 @@ def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_li
             boxes[..., 2:4] = torch.sign(boxes[..., 2:4]) * root  # ... which this overwrites
             return _loss(pred, target).total + 0.0 * boxes.sum()
     """)
-    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: DIFFERS" in result.stdout
     data = report(tmp_path / "r.json")
@@ -162,12 +165,12 @@ def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
         def grad(pred, target):
             return reference.loss_and_grad(pred, target, SPEC)[1].total
     """)
-    result = run("check", f"{impl}:loss", "--framework", "numpy", "--grad", "grad", "--dtype", "float64",
+    result = run("check", "--in-process", f"{impl}:loss", "--framework", "numpy", "--grad", "grad", "--dtype", "float64",
                  "--max-examples", 10, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     data = report(tmp_path / "r.json")
     assert data["dialect"]["preset"] == "ml_collection" and data["grad_match"] is True
-    result = run("check", f"{impl}:loss", "--framework", "numpy", "--max-examples", 10, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--framework", "numpy", "--max-examples", 10, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert report(tmp_path / "r.json")["grad_match"] is None
 
@@ -181,16 +184,16 @@ def test_output_selects_an_item(tmp_path):
             parts = _loss(pred, target)
             return parts.total, parts.coord
     """)
-    assert run("check", f"{impl}:loss", "--output", "0", "--max-examples", 5).returncode == 0
-    result = run("check", f"{impl}:loss", "--output", "7", "--max-examples", 5)
+    assert run("check", "--in-process", f"{impl}:loss", "--output", "0", "--max-examples", 5).returncode == 0
+    result = run("check", "--in-process", f"{impl}:loss", "--output", "7", "--max-examples", 5)
     assert result.returncode == 2 and "give an index" in result.stdout
 
 
 def test_an_implementation_that_cannot_be_loaded(tmp_path):
-    result = run("check", f"{tmp_path / 'missing.py'}:loss")
+    result = run("check", "--in-process", f"{tmp_path / 'missing.py'}:loss")
     assert result.returncode == 2
     assert "no such file" in result.stdout
-    result = run("check", "examples_do_not_exist:loss")
+    result = run("check", "--in-process", "examples_do_not_exist:loss")
     assert result.returncode == 2 and "No module named" in result.stdout
 
 
@@ -204,18 +207,18 @@ def test_vectors_round_trip(tmp_path):
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article")
     """)
-    result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "article")
+    result = run("check", "--in-process", f"{good}:loss", "--vectors", vectors, "--dialect", "article")
     assert result.returncode == 0, result.stdout + result.stderr
     bad = write(tmp_path, "bad.py", MUTANT_FILE.format(name="class_loss_on_empty_cells", preset="article", C=20))
-    result = run("check", f"{bad}:loss", "--vectors", vectors, "--dialect", "article")
+    result = run("check", "--in-process", f"{bad}:loss", "--vectors", vectors, "--dialect", "article")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "vector article-" in result.stdout
-    result = run("check", f"{good}:loss", "--vectors", vectors, "--dialect", "paper")
+    result = run("check", "--in-process", f"{good}:loss", "--vectors", vectors, "--dialect", "paper")
     assert result.returncode == 2 and "holds no vectors for this dialect" in result.stdout
 
 
 def test_held_to_the_wrong_dialect_the_report_names_the_one_that_matches(tmp_path):
-    result = run("check", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--dialect", "paper",
+    result = run("check", "--in-process", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--dialect", "paper",
                  "--max-examples", 5)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "dialect: preset 'paper'" in result.stdout
@@ -224,7 +227,7 @@ def test_held_to_the_wrong_dialect_the_report_names_the_one_that_matches(tmp_pat
 
 def test_when_no_dialect_matches_the_closest_is_named(tmp_path):
     impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name="class_loss_on_empty_cells", preset="article", C=20))
-    result = run("check", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no dialect reproduces the values" in result.stdout
     identified = report(tmp_path / "r.json")["dialect"]["identified"]

@@ -124,7 +124,7 @@ def test_a_tampered_folder_is_an_error_in_one_clear_line(tmp_path, vectors, how)
         (folder / "index.json").write_text("{not json")
     else:
         folder = tampered(tmp_path, vectors, change)
-    result, data = replay(tmp_path, folder)
+    result, data = replay(tmp_path, folder, GOOD, "--in-process")  # the folder is the point, not the loss
     assert result.returncode == 2, result.stdout
     assert expected in data["error"], data["error"]
     assert "Traceback" not in result.stdout + result.stderr
