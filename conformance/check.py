@@ -331,9 +331,10 @@ class CheckSession:
     """One user's loss, loaded once in its own process, with its dialect resolved once, for
     properties run one at a time (the pytest plugin's items share one)."""
 
-    def __init__(self, options: CheckOptions):
+    def __init__(self, options: CheckOptions, here: bool = False):
+        """``here``: run the loss in this process (no isolation), as ``--in-process`` does."""
         self.options = options
-        self._impl = isolated(options)
+        self._impl = in_process(options) if here else isolated(options)
         self._resolved = None
 
     def resolved(self):
@@ -366,5 +367,7 @@ class CheckSession:
         return failure
 
     def close(self) -> None:
-        self._impl.worker.close()
+        if self._impl.worker is not None:
+            self._impl.worker.close()
+
 

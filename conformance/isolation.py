@@ -23,6 +23,7 @@ from yolov1_loss.conformance.implementation import ImplementationError
 from yolov1_loss.conformance.worker import read_message, write_message
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers in well under 1 s
+LOAD_TIMEOUT = 300.0  # seconds for importing the loss at least (torch alone takes seconds to import)
 LOG_TAIL = 1500  # characters of the child's output quoted when it dies
 
 
@@ -70,7 +71,7 @@ class Worker:
         os.close(reply_write)
         self._request_stream = os.fdopen(self._requests, "wb")
         self._reply_stream = os.fdopen(self._replies, "rb")
-        self._call("loading the loss", ("load", options), LossRaised)
+        self._call("loading the loss", ("load", options), LossRaised, max(timeout, LOAD_TIMEOUT))
 
     def evaluate(self, call: dict, pred, target, spec, **kwargs):
         """:meth:`Implementation.evaluate` of the loss, in the child; ``call``: the dtype, layout and
@@ -78,16 +79,17 @@ class Worker:
         return self._call("forward" if kwargs.get("grads", "none") == "none" else "forward and backward",
                           ("evaluate", call, pred, target, spec, kwargs), None)
 
-    def _call(self, during: str, request, raised_as):
+    def _call(self, during: str, request, raised_as, timeout: float | None = None):
         if self._dead is not None:
             raise WorkerDied(self._dead)
+        timeout = self.timeout if timeout is None else timeout
         try:
             write_message(self._request_stream, request)
         except (BrokenPipeError, OSError):
             self._die(during)
-        ready, _, _ = select.select([self._replies], [], [], self.timeout)
+        ready, _, _ = select.select([self._replies], [], [], timeout)
         if not ready:
-            self._die(during, timed_out=True)
+            self._die(during, timed_out=timeout)
         reply = read_message(self._reply_stream)
         if reply is None:
             self._die(during)
@@ -101,10 +103,11 @@ class Worker:
             raise raised_as(payload)
         raise ImplementationError("forward", payload)
 
-    def _die(self, during: str, timed_out: bool = False):
-        """Record why the child is gone, end it, and raise WorkerDied."""
-        if timed_out:
-            what = f"no answer in {self.timeout:g} s during {during} (the loss hangs, or is far too slow; --timeout sets the limit)"
+    def _die(self, during: str, timed_out: float | None = None):
+        """Record why the child is gone (``timed_out``: after that many seconds without an
+        answer), end it, and raise WorkerDied."""
+        if timed_out is not None:
+            what = f"no answer in {timed_out:g} s during {during} (the loss hangs, or is far too slow; --timeout sets the limit)"
         else:
             code = self._wait(5.0)
             if code is None:

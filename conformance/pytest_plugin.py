@@ -36,6 +36,8 @@ def pytest_addoption(parser) -> None:
     group.addoption("--yolov1-device", default="cpu")
     for size, default in SIZES.items():
         group.addoption(f"--yolov1-{size}", type=int, default=default)
+    group.addoption("--yolov1-in-process", action="store_true",
+                    help="run the loss in this process, not a worker of its own (for a debugger; no isolation)")
     group.addoption("--yolov1-xfail", action="append", default=[], metavar="NAME", help="mark a property (or 'dialect') as expected to fail")
 
 
@@ -56,7 +58,7 @@ def pytest_configure(config) -> None:
         anchor = defining_file(target, config.rootpath)
     except ValueError as err:
         raise pytest.UsageError(f"yolov1-loss: {err}") from None
-    config.pluginmanager.register(_Suite(options, anchor), "yolov1-loss-suite")
+    config.pluginmanager.register(_Suite(options, anchor, option("yolov1_in_process")), "yolov1-loss-suite")
     if not any(anchor == Path(arg).resolve() or Path(arg).resolve() in anchor.parents for arg in _paths(config.args)):
         config.args.append(str(anchor))
 
@@ -85,16 +87,17 @@ def defining_file(target: str, rootdir: Path) -> Path:
 class _Suite:
     """Collects the conformance items under the loss's file, and holds the check's session."""
 
-    def __init__(self, options, anchor: Path):
+    def __init__(self, options, anchor: Path, in_process: bool):
         self.options = options
         self.anchor = anchor
+        self.in_process = in_process
         self._session = None
 
     def session(self):
         if self._session is None:
             from yolov1_loss.conformance.check import CheckSession
 
-            self._session = CheckSession(self.options)
+            self._session = CheckSession(self.options, here=self.in_process)
         return self._session
 
     def pytest_collect_file(self, file_path: Path, parent):

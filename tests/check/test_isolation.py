@@ -1,6 +1,8 @@
 """Hostile and broken losses: the loss runs in its own process, so whatever it does there (exit,
 crash, hang, patch the oracle, leave threads) is a finding in a report that is still written,
-never a faked verdict or a hung checker."""
+never a faked verdict or a hung checker; and losses that fail on some inputs, or in the usual
+ways, get findings and hints in words. (Tests of findings that need no isolation run the loss
+in the checker's process, ``--in-process``, which starts faster.)"""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ CORRECT = """
 """
 
 
-def check(tmp_path, body: str, *options):
+def check(tmp_path, body: str, *options, isolated: bool = False):
     impl = write(tmp_path, "hostile.py", CORRECT + body)
-    result = run("check", f"{impl}:loss", "--max-examples", 3, *options, "--json", tmp_path / "r.json")
+    where = () if isolated else ("--in-process",)
+    result = run("check", f"{impl}:loss", "--max-examples", 3, *where, *options, "--json", tmp_path / "r.json")
     return result, report(tmp_path / "r.json")
 
 
@@ -25,7 +28,7 @@ def test_a_loss_that_calls_os_exit_is_an_error_with_a_report(tmp_path):
     import os
     def loss(pred, target):
         os._exit(0)
-    """)
+    """, isolated=True)
     assert result.returncode == 2
     assert "verdict: ERROR" in result.stdout
     assert "exited with status 0 during forward" in data["error"]
@@ -36,7 +39,7 @@ def test_a_loss_that_calls_sys_exit(tmp_path):
     import sys
     def loss(pred, target):
         sys.exit(3)
-    """)
+    """, isolated=True)
     assert result.returncode == 2
     assert "called sys.exit(3)" in result.stdout
 
@@ -46,7 +49,7 @@ def test_a_segfault_is_named(tmp_path):
     import ctypes
     def loss(pred, target):
         return ctypes.string_at(0)
-    """)
+    """, isolated=True)
     assert result.returncode == 2
     assert "killed by SIGSEGV (a segmentation fault) during forward" in data["error"]
     assert "hostile.py" in data["error"]  # the crash's Python stack, which names the user's line
@@ -58,7 +61,7 @@ def test_a_hung_loss_times_out(tmp_path):
     import time
     def loss(pred, target):
         time.sleep(1e6)
-    """, "--timeout", 2)
+    """, "--timeout", 2, isolated=True)
     assert time.monotonic() - start < 60
     assert result.returncode == 2
     assert "no answer in 2 s during forward" in data["error"]
@@ -71,7 +74,7 @@ def test_a_thread_left_running_does_not_hold_the_check(tmp_path):
     threading.Thread(target=time.sleep, args=(1e6,)).start()  # not a daemon
     def loss(pred, target):
         return _loss(pred, target).total
-    """)
+    """, isolated=True)
     assert result.returncode == 0, result.stdout
     assert time.monotonic() - start < 120
 
@@ -90,7 +93,7 @@ def test_patching_the_oracle_in_the_loss_process_changes_nothing(tmp_path):
         parts, grads = _real(pred, target, spec)
         return parts._replace(total=2 * parts.total), grads._replace(total=2 * grads.total)
     reference.loss_and_grad = loss_module.loss_and_grad = _fake
-    """, "--dialect", "paper")
+    """, "--dialect", "paper", isolated=True)
     assert result.returncode == 1, result.stdout
     assert data["properties"]["values_match_oracle"] == "failed"
 
@@ -182,7 +185,7 @@ def test_a_boxes_first_loss_without_its_layout_gets_a_hint():
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "examples" / "user_loss.py"
-    result = run("check", f"{example}:YoloLoss", "--max-examples", 3)
+    result = run("check", f"{example}:YoloLoss", "--max-examples", 3, "--in-process")
     assert result.returncode == 2
     assert "hint: called with --layout boxes-first, the loss runs and its values match preset 'motokimura'" in result.stdout
 
@@ -208,7 +211,7 @@ def test_the_losss_warnings_are_counted_once_each(tmp_path):
     def loss(pred, target):
         warnings.warn("this loss is deprecated")
         return _loss(pred, target).total
-    """)
+    """, isolated=True)
     assert result.returncode == 0, result.stdout
     [(text, count)] = data["warnings"].items()
     assert text.startswith("UserWarning: this loss is deprecated (at ") and count > 100
@@ -234,7 +237,7 @@ def test_json_to_standard_output(tmp_path):
     import json
 
     impl = write(tmp_path, "own.py", CORRECT + "    loss = _loss\n")
-    result = run("check", f"{impl}:loss", "--max-examples", 3, "--json", "-")
+    result = run("check", f"{impl}:loss", "--max-examples", 3, "--in-process", "--json", "-")
     assert result.returncode == 0
     assert json.loads(result.stdout)["verdict"] == "conforms"
     assert "verdict: CONFORMS" in result.stderr

@@ -1,5 +1,8 @@
 """The pytest plugin: the conformance properties as test items in a user's own session, and a
-plugin that, loaded in every session of the environment, leaves other projects alone."""
+plugin that, loaded in every session of the environment, leaves other projects alone.
+
+Nested sessions run through pytester, in this process; the loss runs in the session's process
+too (``--yolov1-in-process``) except where its own process is the point."""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def test_a_conforming_loss_passes_every_property_under_real_test_ids(pytester):
 
 def test_an_item_id_can_be_passed_back_to_pytest(pytester):
     user_loss(pytester, CONFORMING)
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "losses.py::test_conforms[values_match_oracle]", "-v")
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "losses.py::test_conforms[values_match_oracle]", "-v")
     result.assert_outcomes(passed=1)
 
 
@@ -40,7 +43,7 @@ def test_a_module_target_is_collected_under_its_file(pytester):
     pytester.mkpydir("mypkg")
     (pytester.path / "mypkg" / "losses.py").write_text(textwrap.dedent(CONFORMING))
     pytester.syspathinsert()
-    result = pytester.runpytest("--yolov1-impl=mypkg.losses:loss", "-k", "dialect", "-v")
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=mypkg.losses:loss", "-k", "dialect", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["mypkg/losses.py::test_dialect PASSED*"])
 
@@ -54,7 +57,7 @@ def test_a_wrong_loss_fails_with_the_report_not_a_dump(pytester):
         def loss(pred, target):
             return _loss(pred, target)
     """)
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article", "-k", "values_match_oracle")
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article", "-k", "values_match_oracle")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "FAILED losses.py::test_conforms[values_match_oracle]" in out
@@ -75,7 +78,7 @@ def test_a_loss_that_exits_fails_the_items_instead_of_ending_the_session(pyteste
 
 def test_test_dialect_fails_when_the_loss_is_not_the_named_dialect(pytester):
     user_loss(pytester, CONFORMING)  # motokimura
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect")
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the values match another dialect, preset 'motokimura'*"])
 
@@ -85,7 +88,7 @@ def test_items_can_be_selected_and_marked_expected_to_fail(pytester):
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="paper")
     """)
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article",
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article",
                                 "--yolov1-xfail", "values_match_oracle", "--yolov1-xfail", "dialect",
                                 "-k", "values_match_oracle or dialect")
     result.assert_outcomes(xfailed=2)
@@ -93,7 +96,7 @@ def test_items_can_be_selected_and_marked_expected_to_fail(pytester):
 
 def test_a_bad_option_is_a_usage_error(pytester):
     user_loss(pytester, CONFORMING)
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--yolov1-layout", "sideways")
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-layout", "sideways")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*layout 'sideways' is not one of classes-first*"])
 
