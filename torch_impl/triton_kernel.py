@@ -180,6 +180,8 @@ def yolov1_kernel(
     DT: tl.constexpr,
     GRAD_DT: tl.constexpr,
     BLOCK: tl.constexpr,
+    C_PAD: tl.constexpr,
+    CHANNELS_PAD: tl.constexpr,
 ):
     n = tl.program_id(0).to(tl.int64)
     blk = tl.program_id(1)
@@ -204,15 +206,17 @@ def yolov1_kernel(
 
     has = live & (tl.load(t_cell + C * t_sk, mask=live, other=0).to(DT) == 1)
 
-    # cls: Σ_k (q_k − p_k)² in object cells.
-    cls = tl.zeros([BLOCK], DT)
-    for k in range(C):
-        diff = tl.where(has, tl.load(t_cell + k * t_sk, mask=live, other=0).to(DT) - tl.load(p_cell + k * p_sk, mask=live, other=0).to(DT), 0.0)
-        cls += diff * diff
-        if USE_CLS:
-            tl.store(g_cell + k, (-2 * w_cls * diff).to(GRAD_DT), mask=live)
-        else:
-            tl.store(g_cell + k, tl.zeros([BLOCK], GRAD_DT), mask=live)
+    # cls: Σ_k (q_k − p_k)² in object cells, over a (BLOCK, C_PAD) tile of the class channels.
+    k = tl.arange(0, C_PAD)
+    in_tile = live[:, None] & (k[None, :] < C)
+    q = tl.load(t_cell[:, None] + k[None, :] * t_sk, mask=in_tile, other=0).to(DT)
+    p_cls = tl.load(p_cell[:, None] + k[None, :] * p_sk, mask=in_tile, other=0).to(DT)
+    diff = tl.where(has[:, None], q - p_cls, 0.0)
+    cls = tl.sum(diff * diff, axis=1)
+    if USE_CLS:
+        tl.store(g_cell[:, None] + k[None, :], (-2 * w_cls * diff).to(GRAD_DT), mask=in_tile)
+    else:
+        tl.store(g_cell[:, None] + k[None, :], tl.zeros([BLOCK, C_PAD], GRAD_DT), mask=in_tile)
 
     tx, ty, tw, th = _load_box(t_cell + (C + 1) * t_sk, t_sk, has, live, DT)
     ftx = tx * FRAME_SCALE
@@ -321,9 +325,10 @@ def yolov1_kernel(
 
     # 0 · v over the whole prediction: 0, or NaN where any value is NaN or ±inf, so that a
     # non-finite prediction anywhere makes the total non-finite (the loads hit the cache).
-    guard = tl.zeros([BLOCK], DT)
-    for k in range(C + 5 * B):
-        guard += tl.load(p_cell + k * p_sk, mask=live, other=0).to(DT) * 0.0
+    channel = tl.arange(0, CHANNELS_PAD)
+    in_row = live[:, None] & (channel[None, :] < C + 5 * B)
+    row_values = tl.load(p_cell[:, None] + channel[None, :] * p_sk, mask=in_row, other=0).to(DT)
+    guard = tl.sum(row_values * 0.0, axis=1)
 
     out = partial_ptr + (n * tl.num_programs(1) + blk) * 5
     coord_sum = tl.sum(coord, axis=0)
@@ -364,6 +369,8 @@ def constexprs(spec: LossSpec, dtype: torch.dtype, weights: KernelWeights) -> di
         DT=TL_DTYPES[compute_dtype(dtype)],
         GRAD_DT=TL_DTYPES[dtype],
         BLOCK=block_size(spec),
+        C_PAD=triton.next_power_of_2(spec.C),  # tiles of the class channels, and of a whole row
+        CHANNELS_PAD=triton.next_power_of_2(spec.pred_channels),
     )
 
 

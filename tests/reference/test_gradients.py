@@ -20,16 +20,17 @@ STEP = 1e-6
 
 
 def central_difference(f, x: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """d f / d x[k] for each flat index k in ``coords``, by central differences."""
+    """d f / d x[k] for each flat index k in ``coords``, by central differences; ``f`` returns a
+    vector (every component at once), so the result is (len(coords), len(f(x)))."""
     flat = x.reshape(-1)
-    out = np.empty(len(coords))
-    for i, k in enumerate(coords):
+    out = []
+    for k in coords:
         h = STEP * max(1.0, abs(flat[k]))
         up, down = flat.copy(), flat.copy()
         up[k] += h
         down[k] -= h
-        out[i] = (f(up.reshape(x.shape)) - f(down.reshape(x.shape))) / (2 * h)
-    return out
+        out.append((f(up.reshape(x.shape)) - f(down.reshape(x.shape))) / (2 * h))
+    return np.array(out).reshape(len(coords), -1)
 
 
 def box_coords(spec: LossSpec, shape) -> np.ndarray:
@@ -44,17 +45,20 @@ def assert_matches_finite_differences(pred, target, spec: LossSpec, coords=None)
     coords = np.arange(pred.size) if coords is None else coords
     iou_target_detached = spec.conf_target == "iou" and spec.iou_grad == "detached"
     boxes = box_coords(spec, pred.shape)
-    for name in COMPONENTS:
-        check = coords
+    def components(x) -> np.ndarray:  # one evaluation gives all four (sums over images under 'none')
+        values = loss(x, target, spec)
+        return np.array([float(np.sum(getattr(values, name))) for name in COMPONENTS])
+
+    numeric = central_difference(components, pred, coords)
+    for c, name in enumerate(COMPONENTS):
+        check = np.arange(len(coords))
         if name == "obj" and iou_target_detached:
             # Finite differences see the IoU target move; the detached gradient must not.
             assert np.all(grads.obj.reshape(-1)[boxes] == 0)
-            check = np.setdiff1d(coords, boxes)
-        f = lambda x, name=name: float(np.sum(getattr(loss(x, target, spec), name)))
-        numeric = central_difference(f, pred, check)
-        analytic = grads._asdict()[name].reshape(-1)[check]
+            check = np.flatnonzero(~np.isin(coords, boxes))
+        analytic = grads._asdict()[name].reshape(-1)[coords[check]]
         scale = max(1.0, abs(float(np.sum(getattr(parts, name)))))
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7 * scale, err_msg=f"{name} under {spec}")
+        np.testing.assert_allclose(analytic, numeric[check, c], rtol=1e-6, atol=1e-7 * scale, err_msg=f"{name} under {spec}")
     weights = (spec.lambda_coord, spec.lambda_obj, spec.lambda_noobj, spec.lambda_class)
     np.testing.assert_allclose(grads.total, sum(w * g for w, g in zip(weights, grads[:4])), rtol=1e-14, atol=1e-300)
 
