@@ -116,7 +116,7 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
     options = MUTANT_OPTIONS.get(name, [])
     C = options[1] if options[:1] == ["--C"] else 20
     impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name=name, preset=preset, C=C))
-    result = run("check", "--in-process", f"{impl}:loss", "--dialect", preset, "--max-examples", 10, *options, "--json", tmp_path / "r.json")
+    result = run("check", "--in-process", f"{impl}:loss", "--dialect", preset, "--max-examples", 3, *options, "--json", tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: DIFFERS" in result.stdout
     failures = report(tmp_path / "r.json")["failures"]

@@ -10,9 +10,21 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from yolov1_loss.cli import main
 from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.reference import LossSpec
+from yolov1_loss.torch_impl import yolov1_loss
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_loaded_before_nested_sessions():
+    """Run the CPU kernel once before any nested session: numba imports the last of its modules
+    on its first compile (or cache load), pytester forgets the modules first imported inside a
+    nested session, and numba cannot import them twice in one process."""
+    spec = LossSpec(S=1, B=1, C=1)
+    yolov1_loss(torch.zeros(1, spec.pred_channels), torch.zeros(1, spec.target_channels), spec, path="fused")
 
 CONFORMING = """
     from yolov1_loss.torch_impl import YoloV1Loss
