@@ -105,7 +105,9 @@ def user_contender(name: str, fn: Callable, knobs: dict | None = None) -> Conten
     It returns the total, or what ``yolov1-loss check`` accepts: a tuple whose last item is the
     total (or whose first is, before a dict), or a mapping or NamedTuple with 'total' (or 'loss').
     """
-    return Contender(name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere, knobs=knobs)
+    return Contender(
+        name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere, knobs=knobs
+    )
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -30,4 +30,7 @@ def make_batch(spec: LossSpec, n: int, *, seed: int = 0, dtype=torch.float32, de
     box = np.concatenate([rng.random((*grid, B, 2)), rng.uniform(0.05, 0.9, (*grid, B, 2))], axis=-1)
     boxes = np.concatenate([confidence, box], axis=-1).reshape(*grid, 5 * B)
     pred = np.concatenate([rng.random((*grid, C)), boxes], axis=-1)
-    return (torch.from_numpy(pred).to(device=device, dtype=dtype), torch.from_numpy(target).to(device=device, dtype=dtype))
+    return (
+        torch.from_numpy(pred).to(device=device, dtype=dtype),
+        torch.from_numpy(target).to(device=device, dtype=dtype),
+    )

@@ -29,7 +29,9 @@ def nvidia_driver() -> str | None:
         return None
     query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
     try:
-        return subprocess.run(query, capture_output=True, text=True, timeout=10, check=True).stdout.split("\n")[0].strip()
+        return (
+            subprocess.run(query, capture_output=True, text=True, timeout=10, check=True).stdout.split("\n")[0].strip()
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -59,7 +59,9 @@ def speedup(results: dict[str, Result], slower: str, faster: str, description: s
 
 def _timed(contenders, n: int, device: str, budget_s: float, **options) -> dict[str, Result]:
     """Each contender's forward+backward in the target dialect, float32, at batch size ``n``, by name."""
-    return _by_name(run_configuration(contenders, TARGET_SPEC, n, "float32", device, (MODE,), budget_s=budget_s, **options))
+    return _by_name(
+        run_configuration(contenders, TARGET_SPEC, n, "float32", device, (MODE,), budget_s=budget_s, **options)
+    )
 
 
 def cpu_targets(budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:

@@ -43,7 +43,9 @@ def prepared(contender_name: str, n: int, S: int, B: int, dtype: str, device: st
     spec = LossSpec.preset(DIALECT, S=S, B=B)
     pred, target = make_batch(spec, n, dtype=DTYPES[dtype], device=device)
     fn = contender.build(spec)
-    return Prepared(contender, fn, spec, pred, target, disagreement(contender, fn, pred, target, spec, oracle(pred, target, spec)))
+    return Prepared(
+        contender, fn, spec, pred, target, disagreement(contender, fn, pred, target, spec, oracle(pred, target, spec))
+    )
 
 
 def synchronized(fn, device: torch.device):

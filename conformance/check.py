@@ -74,7 +74,13 @@ class CheckOptions:
         """Options as a command line gives them (``overrides`` as KNOB=VALUE strings); raises
         ValueError naming the option that is wrong."""
         made = cls(target, overrides=tuple(parse_overrides(list(overrides)).items()), **options)
-        choices = (("layout", LAYOUTS), ("framework", FRAMEWORKS), ("dtype", DTYPES), ("dialect", ("auto", *PRESETS)), ("arguments", ARGUMENTS))
+        choices = (
+            ("layout", LAYOUTS),
+            ("framework", FRAMEWORKS),
+            ("dtype", DTYPES),
+            ("dialect", ("auto", *PRESETS)),
+            ("arguments", ARGUMENTS),
+        )
         for name, allowed in choices:
             if getattr(made, name) not in allowed:
                 raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
@@ -101,7 +107,15 @@ def isolated(options: CheckOptions) -> Implementation:
     except LossRaised as err:
         raise LoadError(str(err)) from None
     o = options
-    call = dict(layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device, output=o.output, grad=o.grad, arguments=o.arguments)
+    call = dict(
+        layout=o.layout,
+        framework=o.framework,
+        dtype=o.dtype,
+        device=o.device,
+        output=o.output,
+        grad=o.grad,
+        arguments=o.arguments,
+    )
     return Implementation(
         arguments=o.arguments,
         name=o.target,
@@ -120,8 +134,16 @@ def in_process(options: CheckOptions) -> Implementation:
     """The loss of ``options``, loaded and called in this process (no isolation; LoadError when it
     cannot be loaded)."""
     o = options
-    return user_implementation(o.target, layout=o.layout, framework=o.framework, dtype=o.dtype, device=o.device,
-                               output=o.output, grad=o.grad, arguments=o.arguments)
+    return user_implementation(
+        o.target,
+        layout=o.layout,
+        framework=o.framework,
+        dtype=o.dtype,
+        device=o.device,
+        output=o.output,
+        grad=o.grad,
+        arguments=o.arguments,
+    )
 
 
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:
@@ -215,7 +237,9 @@ def _backward_error(impl: Implementation):
     except ImplementationError as err:
         if err.stage.startswith("backward") or err.stage == "gradient":
             first = next(name for name, prop in PROPERTIES.items() if prop.needs_gradient)
-            return ImplementationRaised(first, f"{err.stage}: {err.detail}", stage=err.stage, implementation=impl, example=ex)
+            return ImplementationRaised(
+                first, f"{err.stage}: {err.detail}", stage=err.stage, implementation=impl, example=ex
+            )
     return None
 
 
@@ -243,8 +267,17 @@ def run_check(
     out of the properties; the loss's process dying (``impl.worker``) ends the check with an error.
     """
     report = CheckReport(impl.name, "error", named_dialect=None if dialect == "auto" else dialect, strict=strict)
-    report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
-                        S=S, B=B, C=C, max_examples=max_examples, seed=seed)
+    report.setup = dict(
+        layout=impl.layout,
+        framework=impl.framework,
+        dtype=impl.dtype,
+        device=impl.device,
+        S=S,
+        B=B,
+        C=C,
+        max_examples=max_examples,
+        seed=seed,
+    )
     report.gradient_checks = {name for name, prop in PROPERTIES.items() if prop.needs_gradient}
     try:
         _run(report, impl, dialect, overrides, settings_for(max_examples, seed), seed, progress)
@@ -253,7 +286,10 @@ def run_check(
         report.verdict = "error"
     finally:
         if impl.worker is not None:
-            report.warnings = {f"{category}: {message} (at {where})": count for (category, message, where), count in impl.worker.warnings.items()}
+            report.warnings = {
+                f"{category}: {message} (at {where})": count
+                for (category, message, where), count in impl.worker.warnings.items()
+            }
     return report
 
 
@@ -369,5 +405,3 @@ class CheckSession:
     def close(self) -> None:
         if self._impl.worker is not None:
             self._impl.worker.close()
-
-

@@ -39,7 +39,9 @@ VALUE_KNOBS = {  # in the table's order, the size mode where wh_mode stands
     for name, values in CHOICES.items()
     if name not in ("iou_grad", "reduction", "signed_sqrt_eps")
 }
-VALUE_KNOBS["iou_eps"] = tuple(sorted({LossSpec.preset(name).iou_eps for name in PRESETS}))  # the values public code uses
+VALUE_KNOBS["iou_eps"] = tuple(
+    sorted({LossSpec.preset(name).iou_eps for name in PRESETS})
+)  # the values public code uses
 # The knobs reported as not told apart when fits under several of their values are equally good.
 TOLD_APART = tuple(name for name in CHOICES if name != "iou_grad") + ("iou_eps",)
 DEFAULT_WEIGHTS = np.array(LossSpec().weights())
@@ -104,7 +106,9 @@ def _probe_cell(rng, S: int, B: int, C: int, kind: str):
 POSITIVE_KINDS = ("near", "tiny", "disjoint")
 
 
-def probes(S: int, B: int, C: int, kinds=POSITIVE_KINDS, seed: int = 0, batch_sizes=(1, 2, 3, 1, 2, 3, 1, 2, 1, 3, 2, 1)):
+def probes(
+    S: int, B: int, C: int, kinds=POSITIVE_KINDS, seed: int = 0, batch_sizes=(1, 2, 3, 1, 2, 3, 1, 2, 1, 3, 2, 1)
+):
     """A list of (pred, target) probe batches in the canonical layout, float64.
 
     Each batch's object cells are of one kind (see :func:`_probe_cell`), cycling through
@@ -211,7 +215,11 @@ def failure_summary(failures: list, sizes: list[int]) -> str:
         by_size = []
         for n in sorted(set(failed)):
             of_n = f"of {n} image{'s' * (n != 1)}"
-            by_size.append(f"every probe {of_n}" if failed.count(n) == sizes.count(n) else f"{failed.count(n)} of the {sizes.count(n)} probes {of_n}")
+            by_size.append(
+                f"every probe {of_n}"
+                if failed.count(n) == sizes.count(n)
+                else f"{failed.count(n)} of the {sizes.count(n)} probes {of_n}"
+            )
         parts.append(f"on {len(failed)} of the {len(sizes)} probes ({', '.join(by_size)}), it {what}")
     return "; ".join(parts)
 
@@ -299,10 +307,16 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
                 fits.append((residual, spec_none.replace(reduction=reduction), w, agree, refused))
     if not fits:
         if len(failures) == len(batches):
-            raise ValueError(f"the loss failed on every probe: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
+            raise ValueError(
+                f"the loss failed on every probe: {failure_summary(failures, [len(pred) for pred, _ in batches])}"
+            )
         if failures:
-            raise ValueError(f"no dialect could be fitted: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
-        raise ValueError("no dialect could be fitted: the loss's values have neither one value per batch nor one per image")
+            raise ValueError(
+                f"no dialect could be fitted: {failure_summary(failures, [len(pred) for pred, _ in batches])}"
+            )
+        raise ValueError(
+            "no dialect could be fitted: the loss's values have neither one value per batch nor one per image"
+        )
     # A candidate is compared on the probes both it and the loss give values for; one that agrees
     # with the loss on more probes about which to give values at all wins (one that refuses
     # probes the loss accepts is not dropped for it); then the smaller misfit.
@@ -311,18 +325,21 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     spec = best.replace(**_weights_as_knobs(w))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
     ties = [fit for fit in fits if fit[3] == compared and fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
-    undetermined = tuple(
-        name for name in TOLD_APART
-        if len({getattr(fit[1], name) for fit in ties}) > 1
-    )
+    undetermined = tuple(name for name in TOLD_APART if len({getattr(fit[1], name) for fit in ties}) > 1)
     if not gradients_seen and spec.conf_target == "iou":
         undetermined += ("iou_grad",)  # only gradients can tell
     matches = best_residual <= MATCH_TOLERANCE
-    notes = [] if matches else [f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}"]
+    notes = (
+        []
+        if matches
+        else [f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}"]
+    )
     if failures:
         notes.append(f"left out of the identification: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
     if refused:
-        notes.append(f"the loss gives values on {refused} probe(s) that this dialect refuses (negative predicted sizes)")
+        notes.append(
+            f"the loss gives values on {refused} probe(s) that this dialect refuses (negative predicted sizes)"
+        )
     notes = tuple(notes)
     return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)
 

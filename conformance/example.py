@@ -295,7 +295,14 @@ def _case_disjoint(rng, frame, B):
     return np.array(boxes), _stored_target(frame, tbox)
 
 
-NEAR_CAP_DISTANCES = (DISTANCE_CAP - 0.25, DISTANCE_CAP - 0.01, DISTANCE_CAP, DISTANCE_CAP + 0.01, DISTANCE_CAP + 0.25, 30.0)
+NEAR_CAP_DISTANCES = (
+    DISTANCE_CAP - 0.25,
+    DISTANCE_CAP - 0.01,
+    DISTANCE_CAP,
+    DISTANCE_CAP + 0.01,
+    DISTANCE_CAP + 0.25,
+    30.0,
+)
 
 
 def _case_near_cap(rng, frame, B):

@@ -46,9 +46,7 @@ def without_detached_boxes(ex: Example, u: np.ndarray, name: str) -> np.ndarray:
 
 def mismatch(impl: Implementation, ex: Example, grads: dict, name: str, u: np.ndarray) -> tuple:
     """(⟨∇name, u⟩, the central difference of name along u, the tolerance between them)."""
-    values = [
-        impl.evaluate(ex.pred + sign * STEP * u, ex.target, ex.spec).values[name].sum() for sign in (1.0, -1.0)
-    ]
+    values = [impl.evaluate(ex.pred + sign * STEP * u, ex.target, ex.spec).values[name].sum() for sign in (1.0, -1.0)]
     with np.errstate(invalid="ignore"):  # a NaN or infinite gradient at a kink is off the support
         terms = np.where(u != 0, grads[name] * u, 0.0)
     analytic = float(terms.sum())

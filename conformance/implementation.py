@@ -244,7 +244,14 @@ def _weights(upstream, values_shape) -> np.ndarray:
 def _library_folders() -> tuple[str, ...]:
     """Where NumPy, torch, Python's standard library and this project live (found without importing torch)."""
     folders = [os.path.dirname(os.path.abspath(os.__file__))]
-    for name in ("numpy", "torch", "yolov1_loss", "yolov1_loss.reference", "yolov1_loss.conformance", "yolov1_loss.torch_impl"):
+    for name in (
+        "numpy",
+        "torch",
+        "yolov1_loss",
+        "yolov1_loss.reference",
+        "yolov1_loss.conformance",
+        "yolov1_loss.torch_impl",
+    ):
         spec = importlib.util.find_spec(name)
         folders += [os.path.abspath(f) for f in (spec.submodule_search_locations or [])] if spec else []
     return tuple(folders)
@@ -258,7 +265,7 @@ def is_users_file(filename: str) -> bool:
     (a package installed in site-packages counts as the user's, unless it is one of those)."""
     path = os.path.abspath(filename)
     under = [folder for folder in _LIBRARIES if path.startswith(folder + os.sep)]
-    return not under or all("site-packages" in path[len(folder):] for folder in under)
+    return not under or all("site-packages" in path[len(folder) :] for folder in under)
 
 
 def users_line(frames) -> str:
@@ -342,7 +349,9 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
     class Record(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
-            in_place = name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+            in_place = (
+                name == "__setitem__" or (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
+            )
             frames = [f for f in traceback.extract_stack() if is_users_file(f.filename)]
             if frames:
                 calls.append((f"{frames[-1].filename}:{frames[-1].lineno}", in_place))

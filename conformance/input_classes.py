@@ -43,23 +43,35 @@ class InputClass:
 
 
 INPUT_CLASSES = (
-    InputClass("empty_batch", "an empty batch (N = 0)", True, lambda ex: ex.images == 0, lambda spec: Recipe(spec, images=0)),
     InputClass(
-        "no_object", "a batch with no object", False,
+        "empty_batch", "an empty batch (N = 0)", True, lambda ex: ex.images == 0, lambda spec: Recipe(spec, images=0)
+    ),
+    InputClass(
+        "no_object",
+        "a batch with no object",
+        False,
         lambda ex: ex.images > 0 and not ex.has_object.any(),
         lambda spec: Recipe(spec, images=2, occupancy="empty", seed=1),
     ),
     InputClass(
-        "full_grid", "every cell holding an object", False,
+        "full_grid",
+        "every cell holding an object",
+        False,
         lambda ex: ex.images > 0 and bool(ex.has_object.all()),
         lambda spec: Recipe(spec, images=1, occupancy="full", seed=2),
     ),
     InputClass(
-        "zero_size_target", "a zero-size target box", True, _zero_size_target,
+        "zero_size_target",
+        "a zero-size target box",
+        True,
+        _zero_size_target,
         lambda spec: Recipe(spec, images=1, cases=("zero_size",), seed=_seed_where(spec, _zero_size_target)),
     ),
     InputClass(
-        "zero_size_pred", "a zero-size predicted box in an object cell", True, _zero_size_pred,
+        "zero_size_pred",
+        "a zero-size predicted box in an object cell",
+        True,
+        _zero_size_pred,
         lambda spec: Recipe(spec, images=1, cases=("zero_size",), seed=_seed_where(spec, _zero_size_pred)),
     ),
 )
@@ -68,7 +80,9 @@ BY_NAME = {c.name: c for c in INPUT_CLASSES}
 
 def _seed_where(spec: LossSpec, contains: Callable[[Example], bool]) -> int:
     """The first seed whose zero-size example is in the class (the zero-size case draws both kinds)."""
-    return next(seed for seed in range(1000) if contains(build(Recipe(spec, images=1, cases=("zero_size",), seed=seed))))
+    return next(
+        seed for seed in range(1000) if contains(build(Recipe(spec, images=1, cases=("zero_size",), seed=seed)))
+    )
 
 
 def classes_of(ex: Example) -> list[InputClass]:

@@ -45,7 +45,13 @@ def _signal_name(number: int) -> str:
         name = signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-    meaning = {"SIGSEGV": "a segmentation fault", "SIGABRT": "an abort", "SIGKILL": "killed", "SIGBUS": "a bus error", "SIGFPE": "a floating-point exception"}
+    meaning = {
+        "SIGSEGV": "a segmentation fault",
+        "SIGABRT": "an abort",
+        "SIGKILL": "killed",
+        "SIGBUS": "a bus error",
+        "SIGFPE": "a floating-point exception",
+    }
     return f"{name} ({meaning[name]})" if name in meaning else name
 
 
@@ -76,8 +82,11 @@ class Worker:
     def evaluate(self, call: dict, pred, target, spec, **kwargs):
         """:meth:`Implementation.evaluate` of the loss, in the child; ``call``: the dtype, layout and
         argument order to call it with."""
-        return self._call("forward" if kwargs.get("grads", "none") == "none" else "forward and backward",
-                          ("evaluate", call, pred, target, spec, kwargs), None)
+        return self._call(
+            "forward" if kwargs.get("grads", "none") == "none" else "forward and backward",
+            ("evaluate", call, pred, target, spec, kwargs),
+            None,
+        )
 
     def _call(self, during: str, request, raised_as, timeout: float | None = None):
         if self._dead is not None:

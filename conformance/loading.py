@@ -121,7 +121,9 @@ def user_implementation(
         module = target.rpartition(":")[0]
         user_grad = load_callable(f"{module}:{grad}")
         grad_fn = lambda first, second, _spec: user_grad(first, second)
-    options = dict(layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad, arguments=arguments)
+    options = dict(
+        layout=layout, framework=framework, dtype=dtype, device=device, output=output, grad=grad, arguments=arguments
+    )
     return Implementation(
         name=target,
         loss=lambda first, second, _spec: loss(first, second),

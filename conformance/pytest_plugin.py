@@ -25,20 +25,39 @@ SIZES = {"S": 7, "B": 2, "C": 20}
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("yolov1-loss", "YOLOv1 loss conformance (yolov1-loss)")
-    group.addoption("--yolov1-impl", metavar="IMPL", help="the loss to check: package.module:attr or path/to/file.py:attr")
+    group.addoption(
+        "--yolov1-impl", metavar="IMPL", help="the loss to check: package.module:attr or path/to/file.py:attr"
+    )
     group.addoption("--yolov1-dialect", default="auto", help="hold it to a preset (default: identify it)")
-    group.addoption("--yolov1-set", action="append", default=[], metavar="KNOB=VALUE", help="a knob on top of the dialect (repeatable)")
+    group.addoption(
+        "--yolov1-set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="a knob on top of the dialect (repeatable)",
+    )
     group.addoption("--yolov1-layout", default="classes-first", help="the loss's input layout (default classes-first)")
     group.addoption("--yolov1-framework", default="torch", help="torch or numpy (default torch)")
-    group.addoption("--yolov1-grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
+    group.addoption(
+        "--yolov1-grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred"
+    )
     group.addoption("--yolov1-dtype", default="float32", help="float32 or float64 (default float32)")
     group.addoption("--yolov1-output", help="which item of a tuple or mapping is the total")
     group.addoption("--yolov1-device", default="cpu")
     for size, default in SIZES.items():
         group.addoption(f"--yolov1-{size}", type=int, default=default)
-    group.addoption("--yolov1-in-process", action="store_true",
-                    help="run the loss in this process, not a worker of its own (for a debugger; no isolation)")
-    group.addoption("--yolov1-xfail", action="append", default=[], metavar="NAME", help="mark a property (or 'dialect') as expected to fail")
+    group.addoption(
+        "--yolov1-in-process",
+        action="store_true",
+        help="run the loss in this process, not a worker of its own (for a debugger; no isolation)",
+    )
+    group.addoption(
+        "--yolov1-xfail",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="mark a property (or 'dialect') as expected to fail",
+    )
 
 
 def pytest_configure(config) -> None:
@@ -50,9 +69,15 @@ def pytest_configure(config) -> None:
     option = config.getoption
     try:
         options = CheckOptions.from_strings(
-            target, layout=option("yolov1_layout"), framework=option("yolov1_framework"), dtype=option("yolov1_dtype"),
-            device=option("yolov1_device"), output=option("yolov1_output"), grad=option("yolov1_grad"),
-            dialect=option("yolov1_dialect"), overrides=option("yolov1_set"),
+            target,
+            layout=option("yolov1_layout"),
+            framework=option("yolov1_framework"),
+            dtype=option("yolov1_dtype"),
+            device=option("yolov1_device"),
+            output=option("yolov1_output"),
+            grad=option("yolov1_grad"),
+            dialect=option("yolov1_dialect"),
+            overrides=option("yolov1_set"),
             **{size: option(f"yolov1_{size}") for size in SIZES},
         )
         anchor = defining_file(target, config.rootpath)

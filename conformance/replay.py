@@ -32,12 +32,24 @@ from yolov1_loss.reference import LossSpec
 
 def replay(impl: Implementation, directory, spec: LossSpec, identified=None) -> CheckReport:
     report = CheckReport(impl.name, "error", spec=spec, identified=identified)
-    report.setup = dict(layout=impl.layout, framework=impl.framework, dtype=impl.dtype, device=impl.device,
-                        S=spec.S, B=spec.B, C=spec.C, vectors=str(directory))
+    report.setup = dict(
+        layout=impl.layout,
+        framework=impl.framework,
+        dtype=impl.dtype,
+        device=impl.device,
+        S=spec.S,
+        B=spec.B,
+        C=spec.C,
+        vectors=str(directory),
+    )
     try:
         entries = read_index(directory)
         mine = [entry for entry in entries if entry_spec(directory, entry) == spec]
-        others = Counter(describe(entry_spec(directory, e)) + f" at S={e['S']}, B={e['B']}, C={e['C']}" for e in entries if e not in mine)
+        others = Counter(
+            describe(entry_spec(directory, e)) + f" at S={e['S']}, B={e['B']}, C={e['C']}"
+            for e in entries
+            if e not in mine
+        )
         vectors = [read_vector(directory, entry) for entry in mine]
     except VectorError as err:
         report.error = str(err)
@@ -73,8 +85,14 @@ def _check_total(report, impl, vector, example, got) -> None:
     bad = np.any(differs(got.values["total"], expected, value_tolerance(example, impl.dtype, "total")))
     report.properties[name] = "failed" if bad else "passed"
     if bad:
-        report.failures.append(ConformanceFailure(
-            name, f"total is {got.values['total']}, the vector has {expected}", implementation=impl, component="total"))
+        report.failures.append(
+            ConformanceFailure(
+                name,
+                f"total is {got.values['total']}, the vector has {expected}",
+                implementation=impl,
+                component="total",
+            )
+        )
 
 
 def _check_gradient(report, impl, vector, example, got) -> None:
@@ -92,7 +110,15 @@ def _check_gradient(report, impl, vector, example, got) -> None:
     report.properties[name] = "passed" if index is None else "failed"
     if index is not None:
         count = int((differs(got.grads["total"], expected, tolerance) & mask).sum())
-        report.failures.append(ConformanceFailure(
-            name, f"d total / d pred differs from the vector's at {count} element(s)", implementation=impl, component="total",
-            expected=float(expected[index]), actual=float(got.grads["total"][index]), tolerance=float(tolerance[index]),
-            **element_fields(example.spec, index)))
+        report.failures.append(
+            ConformanceFailure(
+                name,
+                f"d total / d pred differs from the vector's at {count} element(s)",
+                implementation=impl,
+                component="total",
+                expected=float(expected[index]),
+                actual=float(got.grads["total"][index]),
+                tolerance=float(tolerance[index]),
+                **element_fields(example.spec, index),
+            )
+        )

@@ -52,8 +52,11 @@ class CheckReport:
         return VERDICT_EXIT[self.verdict]
 
     def _matched(self, needs_gradient: bool):
-        ran = [name for name, status in self.properties.items()
-               if (name in self.gradient_checks) == needs_gradient and not status.startswith("not applicable")]
+        ran = [
+            name
+            for name, status in self.properties.items()
+            if (name in self.gradient_checks) == needs_gradient and not status.startswith("not applicable")
+        ]
         if self.verdict == "error" or not ran:
             return None
         failed = {f.property for f in self.failures}
@@ -65,12 +68,18 @@ class CheckReport:
         return {
             "target": self.target,
             "verdict": self.verdict,
-            "dialect": None if spec is None else {
+            "dialect": None
+            if spec is None
+            else {
                 "preset": spec.preset_name(),
                 "knobs": spec.knobs(),
-                "S": spec.S, "B": spec.B, "C": spec.C,
+                "S": spec.S,
+                "B": spec.B,
+                "C": spec.C,
                 "named": self.named_dialect,
-                "identified": None if ident is None else {
+                "identified": None
+                if ident is None
+                else {
                     "matches": ident.matches,
                     "preset": ident.preset,
                     "residual": ident.residual,
@@ -110,8 +119,12 @@ class CheckReport:
         if self.properties:
             statuses = self.properties.values()
             counts = {s: sum(1 for v in statuses if v.startswith(s)) for s in ("passed", "failed", "not applicable")}
-            lines.append(f"properties: {counts['passed']} passed, {counts['failed']} failed, {counts['not applicable']} not applicable")
-            lines.extend(f"  {name}: {status}" for name, status in self.properties.items() if status.startswith("not applicable"))
+            lines.append(
+                f"properties: {counts['passed']} passed, {counts['failed']} failed, {counts['not applicable']} not applicable"
+            )
+            lines.extend(
+                f"  {name}: {status}" for name, status in self.properties.items() if status.startswith("not applicable")
+            )
         if self.warnings:
             lines.append(f"the loss warned ({sum(self.warnings.values())} warnings, each shown once):")
             lines.extend(f"  {count}× {text}" for text, count in self.warnings.items())
@@ -124,6 +137,7 @@ class CheckReport:
 def describe(spec: LossSpec, undetermined=()) -> str:
     """'preset 'paper'', or the nearest preset and the knobs that differ from it (knobs in
     ``undetermined``, which nothing told apart, are taken to be the preset's)."""
+
     def preset(name):
         return LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)
 

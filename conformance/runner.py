@@ -1,9 +1,9 @@
 """Run properties under Hypothesis outside pytest: find an implementation's first failure.
 
-    >>> from conformance import runner, implementation
-    >>> failure = runner.find_failure("values_match_oracle", implementation.oracle())
-    >>> failure is None
-    True
+>>> from conformance import runner, implementation
+>>> failure = runner.find_failure("values_match_oracle", implementation.oracle())
+>>> failure is None
+True
 """
 
 from __future__ import annotations

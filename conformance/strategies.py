@@ -53,9 +53,7 @@ def specs(presets=tuple(PRESETS), random_knobs: bool = True, S=None, B=None, C=N
         dialects.append(knob_combinations())
     if not dialects:
         raise ValueError("specs() needs at least one preset or random_knobs=True")
-    return st.builds(
-        lambda size, knobs: LossSpec(*size, **knobs), sizes(S, B, C), st.one_of(dialects)
-    )
+    return st.builds(lambda size, knobs: LossSpec(*size, **knobs), sizes(S, B, C), st.one_of(dialects))
 
 
 def recipes(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
@@ -78,13 +76,38 @@ def examples(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
 
 # Dialects off the presets' beaten track, for the explicit examples.
 ODD_DIALECTS = (
-    dict(noobj_scope="predictor", iou_frame="raw", wh_mode="linear", conf_target="one",
-         responsible="max_iou_else_min_rmse", iou_eps=0.01, reduction="none", loss_scale=2.0,
-         lambda_coord=2.0, lambda_obj=0.5, lambda_noobj=0.1, lambda_class=5.0),
-    dict(noobj_scope="cell", iou_frame="image", wh_mode="signed_sqrt", signed_sqrt_eps="inside",
-         iou_grad="through", reduction="mean", lambda_noobj=2.0),
-    dict(iou_frame="raw", wh_mode="sqrt", iou_grad="through", responsible="max_iou_else_min_rmse",
-         iou_eps=1e-6, reduction="none", loss_scale=0.5),
+    dict(
+        noobj_scope="predictor",
+        iou_frame="raw",
+        wh_mode="linear",
+        conf_target="one",
+        responsible="max_iou_else_min_rmse",
+        iou_eps=0.01,
+        reduction="none",
+        loss_scale=2.0,
+        lambda_coord=2.0,
+        lambda_obj=0.5,
+        lambda_noobj=0.1,
+        lambda_class=5.0,
+    ),
+    dict(
+        noobj_scope="cell",
+        iou_frame="image",
+        wh_mode="signed_sqrt",
+        signed_sqrt_eps="inside",
+        iou_grad="through",
+        reduction="mean",
+        lambda_noobj=2.0,
+    ),
+    dict(
+        iou_frame="raw",
+        wh_mode="sqrt",
+        iou_grad="through",
+        responsible="max_iou_else_min_rmse",
+        iou_eps=1e-6,
+        reduction="none",
+        loss_scale=0.5,
+    ),
 )
 
 

@@ -87,11 +87,22 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
             arrays["kink_margin"] = np.asarray(kink_margin(example.pred, example.target, spec))
             np.savez(out / f"{name}.npz", **arrays)
             entries.append(
-                {"name": name, "file": f"{name}.npz", "dialect": dialect, "case": case,
-                 "S": spec.S, "B": spec.B, "C": spec.C, "images": int(example.images), "knobs": spec.knobs()}
+                {
+                    "name": name,
+                    "file": f"{name}.npz",
+                    "dialect": dialect,
+                    "case": case,
+                    "S": spec.S,
+                    "B": spec.B,
+                    "C": spec.C,
+                    "images": int(example.images),
+                    "knobs": spec.knobs(),
+                }
             )
     index = out / "index.json"
-    index.write_text(json.dumps({"format": FORMAT, "version": VERSION, "layout": "classes-first", "vectors": entries}, indent=1))
+    index.write_text(
+        json.dumps({"format": FORMAT, "version": VERSION, "layout": "classes-first", "vectors": entries}, indent=1)
+    )
     return index
 
 
@@ -143,7 +154,9 @@ def entry_spec(directory, entry: dict) -> LossSpec:
     try:
         return LossSpec(entry["S"], entry["B"], entry["C"], **entry["knobs"])
     except (TypeError, ValueError) as err:
-        raise VectorError(f"{Path(directory) / 'index.json'}: entry {entry['name']!r} is not a valid spec ({err})") from None
+        raise VectorError(
+            f"{Path(directory) / 'index.json'}: entry {entry['name']!r} is not a valid spec ({err})"
+        ) from None
 
 
 def read_vector(directory, entry: dict) -> Vector:
@@ -153,19 +166,30 @@ def read_vector(directory, entry: dict) -> Vector:
     path = _regular_file_inside(directory, entry["file"])
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: np.asarray(data[key], dtype=np.float64) for key in ("pred", "target", "kink_margin", *OUTPUT_NAMES, *(f"grad_{f}" for f in OUTPUT_NAMES))}
+            arrays = {
+                key: np.asarray(data[key], dtype=np.float64)
+                for key in ("pred", "target", "kink_margin", *OUTPUT_NAMES, *(f"grad_{f}" for f in OUTPUT_NAMES))
+            }
     except KeyError as err:
         raise VectorError(f"{path}: lacks the array {err}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise VectorError(f"{path}: not a readable .npz file ({err})") from None
     pred, target = arrays["pred"], arrays["target"]
-    if pred.ndim != 4 or pred.shape[1:] != (spec.S, spec.S, spec.pred_channels) or target.shape != (*pred.shape[:3], spec.target_channels):
-        raise VectorError(f"{path}: arrays of shapes {pred.shape} and {target.shape} do not fit S={spec.S}, B={spec.B}, C={spec.C}")
+    if (
+        pred.ndim != 4
+        or pred.shape[1:] != (spec.S, spec.S, spec.pred_channels)
+        or target.shape != (*pred.shape[:3], spec.target_channels)
+    ):
+        raise VectorError(
+            f"{path}: arrays of shapes {pred.shape} and {target.shape} do not fit S={spec.S}, B={spec.B}, C={spec.C}"
+        )
     values = {field: arrays[field] for field in OUTPUT_NAMES}
     grads = {field: arrays[f"grad_{field}"] for field in OUTPUT_NAMES}
     if any(g.shape != pred.shape for g in grads.values()):
         raise VectorError(f"{path}: a gradient is not shaped like pred {pred.shape}")
-    return Vector(entry["name"], spec, entry.get("case", "?"), pred, target, values, grads, float(arrays["kink_margin"]))
+    return Vector(
+        entry["name"], spec, entry.get("case", "?"), pred, target, values, grads, float(arrays["kink_margin"])
+    )
 
 
 def read_vectors(directory) -> list[Vector]:

@@ -68,8 +68,14 @@ class _Loss:
         from yolov1_loss.conformance.loading import user_implementation
 
         self.impl = user_implementation(
-            options.target, layout=options.layout, framework=options.framework, dtype=options.dtype,
-            device=options.device, output=options.output, grad=options.grad, arguments=options.arguments,
+            options.target,
+            layout=options.layout,
+            framework=options.framework,
+            dtype=options.dtype,
+            device=options.device,
+            output=options.output,
+            grad=options.grad,
+            arguments=options.arguments,
         )
         return True
 

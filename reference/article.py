@@ -40,10 +40,16 @@ CASES = (
     ArticleCase(5, "box 0 = target, confidence 0.9", "obj", 0.0100, 0.5e-4, TARGET_BOX, 0.9),
     ArticleCase(6, "box 0 = target, confidence 0.6", "obj", 0.1600, 0.5e-4, TARGET_BOX, 0.6),
     ArticleCase(7, "box 0 = target, p_7 = 1", "cls", 0.0, 0.0, TARGET_BOX, classes=((7, 1.0),)),
-    ArticleCase(8, "box 0 = target, p_7 = 0.9, p_8 = 0.1", "cls", 0.0200, 0.5e-4, TARGET_BOX, classes=((7, 0.9), (8, 0.1))),
-    ArticleCase(9, "box 0 = target, p_7 = 0.2, p_8 = 0.8", "cls", 1.2800, 0.5e-4, TARGET_BOX, classes=((7, 0.2), (8, 0.8))),
+    ArticleCase(
+        8, "box 0 = target, p_7 = 0.9, p_8 = 0.1", "cls", 0.0200, 0.5e-4, TARGET_BOX, classes=((7, 0.9), (8, 0.1))
+    ),
+    ArticleCase(
+        9, "box 0 = target, p_7 = 0.2, p_8 = 0.8", "cls", 1.2800, 0.5e-4, TARGET_BOX, classes=((7, 0.2), (8, 0.8))
+    ),
     ArticleCase(10, "no object anywhere, all zero", "noobj", 0.0, 0.0),
-    ArticleCase(11, "no object; cell (1, 1): confidences 0.2, 0.3", "noobj", 0.1300, 0.5e-4, empty_cell_confidences=(0.2, 0.3)),
+    ArticleCase(
+        11, "no object; cell (1, 1): confidences 0.2, 0.3", "noobj", 0.1300, 0.5e-4, empty_cell_confidences=(0.2, 0.3)
+    ),
 )
 
 

@@ -51,9 +51,7 @@ def pred_gather(layout: str, S: int, B: int, C: int) -> np.ndarray:
         xywhc = boxes[..., [1, 2, 3, 4, 0]].reshape(S, S, 5 * B)
         order = np.concatenate([classes, xywhc], axis=-1).reshape(-1)
     else:
-        order = np.concatenate(
-            [classes.reshape(-1), boxes[..., 0].reshape(-1), boxes[..., 1:].reshape(-1)]
-        )
+        order = np.concatenate([classes.reshape(-1), boxes[..., 0].reshape(-1), boxes[..., 1:].reshape(-1)])
     order.setflags(write=False)
     return order
 

@@ -67,9 +67,7 @@ class LossSpec:
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise ValueError(
-                    f"LossSpec.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-                )
+                raise ValueError(f"LossSpec.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
         for name in ("iou_eps", "loss_scale", *WEIGHTS):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -137,6 +135,7 @@ def _refuse_unknown_fields(names) -> None:
     unknown = sorted(set(names) - set(FIELDS))
     if unknown:
         raise ValueError(f"unknown LossSpec field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+
 
 # The named dialects. Sources: the YOLOv1 paper; darknet's detection layer; the walkthrough
 # article (Ardi, 2026); Machine-Learning-Collection's YOLO loss; motokimura/yolo_v1_pytorch.

@@ -194,8 +194,27 @@ def _empty_cell(pred, grad, row, C, B, w_noobj, use_noobj):
 
 
 @inlined_jit
-def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
-                 iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap):
+def _object_cell(
+    pred,
+    target,
+    grad,
+    row,
+    C,
+    B,
+    weights,
+    w_row,
+    used,
+    k,
+    wh_mode,
+    eps_inside,
+    conf_iou,
+    iou_through,
+    predictor_noobj,
+    rmse_fallback,
+    iou_eps,
+    sqrt_eps,
+    cap,
+):
     """The cell ``row`` with an object: its (coord, obj, noobj, cls), and its gradient row of
     Σ_k w_k term_k, w = ``weights[w_row]`` (terms whose ``used`` flag is off contribute nothing to
     it, not even 0 · ∞)."""
@@ -252,8 +271,27 @@ def _object_cell(pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode
 
 
 @cached_jit
-def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, eps_inside,
-                 conf_iou, iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap):
+def cells_kernel(
+    pred,
+    target,
+    weights,
+    used,
+    grad,
+    terms,
+    S,
+    B,
+    C,
+    k,
+    wh_mode,
+    eps_inside,
+    conf_iou,
+    iou_through,
+    predictor_noobj,
+    rmse_fallback,
+    iou_eps,
+    sqrt_eps,
+    cap,
+):
     """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
 
     pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
@@ -273,8 +311,25 @@ def cells_kernel(pred, target, weights, used, grad, terms, S, B, C, k, wh_mode, 
                 guard += pred[row, j] * 0.0
             if target[row, C] == 1:
                 coord, obj, noobj, cls = _object_cell(
-                    pred, target, grad, row, C, B, weights, w_row, used, k, wh_mode, eps_inside, conf_iou,
-                    iou_through, predictor_noobj, rmse_fallback, iou_eps, sqrt_eps, cap,
+                    pred,
+                    target,
+                    grad,
+                    row,
+                    C,
+                    B,
+                    weights,
+                    w_row,
+                    used,
+                    k,
+                    wh_mode,
+                    eps_inside,
+                    conf_iou,
+                    iou_through,
+                    predictor_noobj,
+                    rmse_fallback,
+                    iou_eps,
+                    sqrt_eps,
+                    cap,
                 )
                 coord_sum += coord
                 obj_sum += obj

@@ -77,7 +77,9 @@ def kernel_weights(weights: Weights, n_images: int) -> KernelWeights:
     if not any(isinstance(w, Tensor) for w in weights):
         return KernelWeights(tuple(0.0 if w is None else float(w) for w in weights), used, None)
     columns = [
-        w.detach().to(torch.float64) if isinstance(w, Tensor) else torch.full((n_images,), w or 0.0, dtype=torch.float64, device=_device(weights))
+        w.detach().to(torch.float64)
+        if isinstance(w, Tensor)
+        else torch.full((n_images,), w or 0.0, dtype=torch.float64, device=_device(weights))
         for w in weights
     ]
     return KernelWeights((0.0,) * 4, used, torch.stack(columns, dim=1))

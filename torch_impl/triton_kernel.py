@@ -28,7 +28,12 @@ from yolov1_loss.torch_impl.kernel_args import KernelWeights, Weights, kernel_kn
 
 MAX_BLOCK = 128  # cells per program at most
 
-TL_DTYPES = {torch.float64: tl.float64, torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
+TL_DTYPES = {
+    torch.float64: tl.float64,
+    torch.float32: tl.float32,
+    torch.bfloat16: tl.bfloat16,
+    torch.float16: tl.float16,
+}
 
 
 @triton.jit

@@ -51,10 +51,20 @@ def add_parser(commands) -> None:
         choices=list(PRESETS),
         help="the dialect every contender must compute (default ml_collection, the naive baseline's)",
     )
-    parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto",
-                        help="the dialect --impl computes (default auto: identified, as check does)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
-                        help="a knob or weight on top of --impl's dialect (repeatable)")
+    parser.add_argument(
+        "--dialect",
+        choices=["auto", *PRESETS],
+        default="auto",
+        help="the dialect --impl computes (default auto: identified, as check does)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="a knob or weight on top of --impl's dialect (repeatable)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     parser.add_argument("--json", metavar="PATH", help="write every result, with the machine, as JSON")
@@ -95,7 +105,9 @@ def run_targets(args) -> int:
     from yolov1_loss.benchmarks.targets import cpu_targets, cuda_targets
 
     outcomes = cuda_targets() if args.device == "cuda" else cpu_targets()
-    print(f"Targets on {args.device}: S=7 B=2 C=20, float32, forward+backward, ml_collection dialect, CPU pinned to 1 thread")
+    print(
+        f"Targets on {args.device}: S=7 B=2 C=20, float32, forward+backward, ml_collection dialect, CPU pinned to 1 thread"
+    )
     for outcome in outcomes:
         print("  " + outcome.line())
     return 0
@@ -117,7 +129,9 @@ def run_sweep(args, chosen) -> int:
     from yolov1_loss.benchmarks import report, sweep
     from yolov1_loss.benchmarks.timing import pinned_threads
 
-    grid = sweep.for_device({"quick": sweep.QUICK, "default": sweep.DEFAULT, "full": sweep.FULL}[args.grid], args.device)
+    grid = sweep.for_device(
+        {"quick": sweep.QUICK, "default": sweep.DEFAULT, "full": sweep.FULL}[args.grid], args.device
+    )
     where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
     print(f"Dialect {args.preset}; {where}; every contender checked against the oracle before it is timed.", flush=True)
     with pinned_threads(args.threads):

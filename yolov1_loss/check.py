@@ -10,22 +10,47 @@ from yolov1_loss.reference import LAYOUTS, PRESETS
 def add_loss_options(parser, dialect_help: str) -> None:
     """The options that say how to load and call a user's loss, and what dialect to hold it to
     (``check``, and ``vectors`` and ``bench`` where they take a loss)."""
-    parser.add_argument("--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)"
+    )
     parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
     parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto", help=dialect_help)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
-                        help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
-    parser.add_argument("--output", help="which item of a tuple (index) or mapping (key) is the total (default: the total, "
-                        "the last item, the first of (total, dict), or 'total'/'loss')")
-    parser.add_argument("--args", dest="arguments", choices=["pred,target", "target,pred"], default="pred,target",
-                        help="the order the loss takes its inputs in (default pred,target)")
-    parser.add_argument("--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3",
+    )
+    parser.add_argument(
+        "--output",
+        help="which item of a tuple (index) or mapping (key) is the total (default: the total, "
+        "the last item, the first of (total, dict), or 'total'/'loss')",
+    )
+    parser.add_argument(
+        "--args",
+        dest="arguments",
+        choices=["pred,target", "target,pred"],
+        default="pred,target",
+        help="the order the loss takes its inputs in (default pred,target)",
+    )
+    parser.add_argument(
+        "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"
+    )
     parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)")
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds one call of the loss may take before it counts as hung (default 60)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds one call of the loss may take before it counts as hung (default 60)",
+    )
 
 
 def add_parser(commands) -> None:
@@ -42,12 +67,25 @@ def add_parser(commands) -> None:
     add_loss_options(parser, "hold it to a preset, or identify it (default auto)")
     parser.add_argument("--max-examples", type=int, default=30, help="Hypothesis examples per property (default 30)")
     parser.add_argument("--seed", type=int, help="random seed (default: derandomized, the same examples every run)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the loss in this process, not a worker of its own: it starts faster and a debugger's "
-                        "breakpoints in the loss work, but a loss that exits, crashes or hangs takes the check with it")
-    parser.add_argument("--strict", action="store_true", help="failures on degenerate inputs (an empty batch, zero-size boxes) count as differences, not warnings")
-    parser.add_argument("--vectors", metavar="DIR", help="replay stored test vectors (yolov1-loss vectors) instead of the properties")
-    parser.add_argument("--json", metavar="PATH", help="write the full report as JSON ('-': to standard output, the summary then to standard error)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the loss in this process, not a worker of its own: it starts faster and a debugger's "
+        "breakpoints in the loss work, but a loss that exits, crashes or hangs takes the check with it",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="failures on degenerate inputs (an empty batch, zero-size boxes) count as differences, not warnings",
+    )
+    parser.add_argument(
+        "--vectors", metavar="DIR", help="replay stored test vectors (yolov1-loss vectors) instead of the properties"
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the full report as JSON ('-': to standard output, the summary then to standard error)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -65,8 +103,20 @@ def loss_options(args):
     from yolov1_loss.conformance.check import CheckOptions
 
     return CheckOptions.from_strings(
-        args.impl, layout=args.layout, framework=args.framework, dtype=args.dtype, device=args.device, output=args.output,
-        grad=args.grad, dialect=args.dialect, overrides=args.overrides, arguments=args.arguments, S=args.S, B=args.B, C=args.C, timeout=args.timeout,
+        args.impl,
+        layout=args.layout,
+        framework=args.framework,
+        dtype=args.dtype,
+        device=args.device,
+        output=args.output,
+        grad=args.grad,
+        dialect=args.dialect,
+        overrides=args.overrides,
+        arguments=args.arguments,
+        S=args.S,
+        B=args.B,
+        C=args.C,
+        timeout=args.timeout,
     )
 
 
@@ -91,12 +141,24 @@ def run(args) -> int:
             from yolov1_loss.conformance.replay import replay
 
             _progress("identifying the dialect")
-            spec, identified = resolve_dialect(impl, options.S, options.B, options.C, options.dialect, dict(options.overrides))
+            spec, identified = resolve_dialect(
+                impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
+            )
             _progress(f"replaying {args.vectors}")
             report = replay(impl, args.vectors, spec, identified)
         else:
-            report = run_check(impl, options.S, options.B, options.C, options.dialect, dict(options.overrides),
-                               args.max_examples, args.seed, progress=_progress, strict=args.strict)
+            report = run_check(
+                impl,
+                options.S,
+                options.B,
+                options.C,
+                options.dialect,
+                dict(options.overrides),
+                args.max_examples,
+                args.seed,
+                progress=_progress,
+                strict=args.strict,
+            )
     except (LoadError, WorkerDied, ValueError) as err:
         report = CheckReport(args.impl, "error", error=str(err))
     finally:

@@ -16,9 +16,17 @@ def add_parser(commands) -> None:
         "`yolov1-loss check IMPL --vectors DIR`, or load them with numpy.load(allow_pickle=False).",
     )
     parser.add_argument("--out", required=True, help="folder to write (created if missing)")
-    parser.add_argument("--preset", action="append", choices=list(PRESETS), help="a preset to cover (repeatable; default: all)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE",
-                        help="a knob or weight on top of every preset written (repeatable), e.g. --set lambda_coord=3")
+    parser.add_argument(
+        "--preset", action="append", choices=list(PRESETS), help="a preset to cover (repeatable; default: all)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="a knob or weight on top of every preset written (repeatable), e.g. --set lambda_coord=3",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite the vectors of a folder that holds some")
     parser.add_argument("--S", type=int, default=7)
     parser.add_argument("--B", type=int, default=2)
@@ -39,5 +47,7 @@ def run(args) -> int:
         print(f"yolov1-loss vectors: {err}", file=sys.stderr)
         return 2
     changed = "".join(f", {pair}" for pair in args.overrides)
-    print(f"wrote {index} and the vectors it lists ({len(presets)} preset(s){changed}, S={args.S}, B={args.B}, C={args.C})")
+    print(
+        f"wrote {index} and the vectors it lists ({len(presets)} preset(s){changed}, S={args.S}, B={args.B}, C={args.C})"
+    )
     return 0

@@ -37,7 +37,9 @@ def _implementation(loss_class: type, name: str, repro: str) -> Implementation:
 
 def correct_torch_loss() -> Implementation:
     """The zoo's base, unmodified: a correct torch loss written independently of torch_impl."""
-    return _implementation(TorchLoss, "conformance TorchLoss (correct)", "yolov1_loss.conformance.mutants.correct_torch_loss()")
+    return _implementation(
+        TorchLoss, "conformance TorchLoss (correct)", "yolov1_loss.conformance.mutants.correct_torch_loss()"
+    )
 
 
 ANY_TERM = ("coord", "obj", "noobj", "cls")

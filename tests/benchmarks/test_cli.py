@@ -9,7 +9,7 @@ import torch
 
 from yolov1_loss.cli import main
 
-USER_LOSSES = '''
+USER_LOSSES = """
 from yolov1_loss.benchmarks.naive import naive_loss
 from yolov1_loss.reference import LossSpec
 
@@ -20,7 +20,7 @@ def right(pred, target):
 
 def wrong(pred, target):
     return naive_loss(pred, target, SPEC.replace(lambda_coord=1.0))
-'''
+"""
 
 PROJECT = ["reference", "naive", "autograd", "fused"]
 
@@ -35,7 +35,9 @@ def user_file(tmp_path):
 def test_quick_bench_prints_the_table_and_writes_json_and_plot(tmp_path, user_file, capsys):
     json_path, plot_path = tmp_path / "bench.json", tmp_path / "bench.png"
     impl = f"{user_file}:right"
-    status = main(["bench", "--quick", "--no-compile", "--impl", impl, "--json", str(json_path), "--plot", str(plot_path)])
+    status = main(
+        ["bench", "--quick", "--no-compile", "--impl", impl, "--json", str(json_path), "--plot", str(plot_path)]
+    )
     out = capsys.readouterr().out
     assert status == 0
     assert "forward+backward, S=7 B=2 C=20, float32, cpu: median time per step (× the fastest at that N)" in out
@@ -62,7 +64,22 @@ def test_a_user_loss_in_another_dialect_is_timed_in_its_identified_dialect(user_
     impl = f"{user_file}:wrong"
     assert main(["bench", "--quick", "--no-compile", "--impl", impl]) == 0
     assert "not timed" not in capsys.readouterr().out
-    assert main(["bench", "--quick", "--no-compile", "--impl", impl, "--dialect", "ml_collection", "--set", "lambda_coord=1"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--quick",
+                "--no-compile",
+                "--impl",
+                impl,
+                "--dialect",
+                "ml_collection",
+                "--set",
+                "lambda_coord=1",
+            ]
+        )
+        == 0
+    )
 
 
 def test_an_impl_that_cannot_be_loaded_exits_2(capsys):
@@ -85,7 +102,9 @@ def test_a_plot_without_matplotlib_exits_2_before_timing(tmp_path, monkeypatch, 
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a)
+    )
     assert main(["bench", "--quick", "--no-compile", "--plot", str(tmp_path / "p.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()

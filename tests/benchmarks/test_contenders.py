@@ -84,4 +84,6 @@ def test_the_oracle_has_no_separate_backward_and_no_bfloat16():
 
 
 def test_the_naive_baseline_refuses_other_dialects():
-    assert "only the 'ml_collection' dialect" in NAIVE.refuses(LossSpec.preset("paper"), "cpu", torch.float32, "forward")
+    assert "only the 'ml_collection' dialect" in NAIVE.refuses(
+        LossSpec.preset("paper"), "cpu", torch.float32, "forward"
+    )

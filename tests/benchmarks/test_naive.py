@@ -39,7 +39,9 @@ def test_naive_breaks_ties_to_the_first_predictor_like_the_oracle():
     pred[..., 6] = 0.3  # but another confidence, so the choice shows in the total
     target[..., 1] = 1  # an object in the only cell
     target[..., 2:6] = torch.tensor([0.5, 0.5, 0.4, 0.4], dtype=torch.float64)
-    assert naive_loss(pred, target, spec).item() == pytest.approx(reference.loss(pred.numpy(), target.numpy(), spec).total, rel=1e-12)
+    assert naive_loss(pred, target, spec).item() == pytest.approx(
+        reference.loss(pred.numpy(), target.numpy(), spec).total, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("preset", ["paper", "darknet", "article", "motokimura"])

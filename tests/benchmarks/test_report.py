@@ -40,7 +40,10 @@ def test_the_table_shows_times_ratios_and_why_a_contender_was_not_timed():
     assert lines[3].split() == ["fast", "1", "ms", "(×1.00)", "40", "ms", "(×2.00)"]
     assert lines[4].split() == ["absent", "-", "-"]
     assert lines[5].split() == ["wrong", "-", "-"]
-    assert lines[6:] == ["  absent: not timed, needs a GPU", "  wrong: not timed, differs from the oracle: total 3, the oracle's 4"]
+    assert lines[6:] == [
+        "  absent: not timed, needs a GPU",
+        "  wrong: not timed, differs from the oracle: total 3, the oracle's 4",
+    ]
 
 
 def test_each_mode_gets_its_own_block():
@@ -48,7 +51,9 @@ def test_each_mode_gets_its_own_block():
     assert [block.split(",")[0] for block in blocks] == ["forward", "backward"]
 
 
-@pytest.mark.parametrize("seconds, text", [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-6, "4.56 µs"), (3e-10, "0.3 ns")])
+@pytest.mark.parametrize(
+    "seconds, text", [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-6, "4.56 µs"), (3e-10, "0.3 ns")]
+)
 def test_seconds_are_written_in_a_readable_unit(seconds, text):
     assert format_seconds(seconds) == text
 

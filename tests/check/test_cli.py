@@ -40,21 +40,31 @@ MUTANT_OPTIONS = {
 
 def test_the_console_script_exits_with_the_verdicts_status(tmp_path):
     # The one run as a user runs it: the installed script, its exit status and its output.
-    impl = write(tmp_path, "own.py", """
+    impl = write(
+        tmp_path,
+        "own.py",
+        """
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="paper")
-    """)
-    done = subprocess.run([*command(), "check", f"{impl}:loss", "--max-examples", "3"], capture_output=True, text=True, timeout=600)
+    """,
+    )
+    done = subprocess.run(
+        [*command(), "check", f"{impl}:loss", "--max-examples", "3"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: CONFORMS" in done.stdout
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset):
-    impl = write(tmp_path, "own.py", f"""
+    impl = write(
+        tmp_path,
+        "own.py",
+        f"""
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset={preset!r})
-    """)
+    """,
+    )
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: CONFORMS" in result.stdout
@@ -67,14 +77,25 @@ def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset
 
 
 def test_the_bundled_boxes_first_example(tmp_path):
-    result = run("check", "--in-process", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--json", tmp_path / "r.json")
+    result = run(
+        "check",
+        "--in-process",
+        f"{EXAMPLES / 'user_loss.py'}:YoloLoss",
+        "--layout",
+        "boxes-first",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dialect: preset 'motokimura'" in result.stdout
     assert report(tmp_path / "r.json")["setup"]["layout"] == "boxes-first"
 
 
 def test_a_darknet_layout_loss(tmp_path):
-    impl = write(tmp_path, "planar.py", """
+    impl = write(
+        tmp_path,
+        "planar.py",
+        """
         from yolov1_loss import reference
         from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="darknet")
@@ -82,17 +103,22 @@ def test_a_darknet_layout_loss(tmp_path):
         def loss(pred, target):  # darknet's planar layout, converted by the project's adapters
             return _loss(reference.pred_to_canonical(pred, "darknet", 7, 2, 20),
                          reference.target_to_canonical(target, "darknet", 7, 2, 20)).total
-    """)
+    """,
+    )
     result = run("check", "--in-process", f"{impl}:loss", "--layout", "darknet", "--max-examples", 10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dialect: preset 'darknet'" in result.stdout
 
 
 def test_non_default_weights_are_identified(tmp_path):
-    impl = write(tmp_path, "weights.py", """
+    impl = write(
+        tmp_path,
+        "weights.py",
+        """
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article", lambda_coord=3.0, lambda_noobj=0.2)
-    """)
+    """,
+    )
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     knobs = report(tmp_path / "r.json")["dialect"]["knobs"]
@@ -116,7 +142,18 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
     options = MUTANT_OPTIONS.get(name, [])
     C = options[1] if options[:1] == ["--C"] else 20
     impl = write(tmp_path, "mutant.py", MUTANT_FILE.format(name=name, preset=preset, C=C))
-    result = run("check", "--in-process", f"{impl}:loss", "--dialect", preset, "--max-examples", 3, *options, "--json", tmp_path / "r.json")
+    result = run(
+        "check",
+        "--in-process",
+        f"{impl}:loss",
+        "--dialect",
+        preset,
+        "--max-examples",
+        3,
+        *options,
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: DIFFERS" in result.stdout
     failures = report(tmp_path / "r.json")["failures"]
@@ -128,7 +165,10 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
 
 def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_line_is_named(tmp_path):
     # The article's own code under current PyTorch: an in-place write into a tensor that abs saved.
-    impl = write(tmp_path, "inplace.py", """
+    impl = write(
+        tmp_path,
+        "inplace.py",
+        """
         import torch
         from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="article")
@@ -138,7 +178,8 @@ def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_li
             root = torch.sqrt(torch.abs(boxes[..., 2:4]) + 1e-6)  # abs saves its input ...
             boxes[..., 2:4] = torch.sign(boxes[..., 2:4]) * root  # ... which this overwrites
             return _loss(pred, target).total + 0.0 * boxes.sum()
-    """)
+    """,
+    )
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: DIFFERS" in result.stdout
@@ -154,7 +195,10 @@ def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_li
 
 
 def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
-    impl = write(tmp_path, "numpy_loss.py", """
+    impl = write(
+        tmp_path,
+        "numpy_loss.py",
+        """
         import numpy as np
         from yolov1_loss import reference
         SPEC = reference.LossSpec.preset("ml_collection")
@@ -164,26 +208,54 @@ def test_a_numpy_loss_with_and_without_its_gradient(tmp_path):
 
         def grad(pred, target):
             return reference.loss_and_grad(pred, target, SPEC)[1].total
-    """)
-    result = run("check", "--in-process", f"{impl}:loss", "--framework", "numpy", "--grad", "grad", "--dtype", "float64",
-                 "--max-examples", 10, "--json", tmp_path / "r.json")
+    """,
+    )
+    result = run(
+        "check",
+        "--in-process",
+        f"{impl}:loss",
+        "--framework",
+        "numpy",
+        "--grad",
+        "grad",
+        "--dtype",
+        "float64",
+        "--max-examples",
+        10,
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     data = report(tmp_path / "r.json")
     assert data["dialect"]["preset"] == "ml_collection" and data["grad_match"] is True
-    result = run("check", "--in-process", f"{impl}:loss", "--framework", "numpy", "--max-examples", 10, "--json", tmp_path / "r.json")
+    result = run(
+        "check",
+        "--in-process",
+        f"{impl}:loss",
+        "--framework",
+        "numpy",
+        "--max-examples",
+        10,
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert report(tmp_path / "r.json")["grad_match"] is None
 
 
 def test_output_selects_an_item(tmp_path):
-    impl = write(tmp_path, "tupled.py", """
+    impl = write(
+        tmp_path,
+        "tupled.py",
+        """
         from yolov1_loss.torch_impl import YoloV1Loss
         _loss = YoloV1Loss(preset="paper")
 
         def loss(pred, target):
             parts = _loss(pred, target)
             return parts.total, parts.coord
-    """)
+    """,
+    )
     assert run("check", "--in-process", f"{impl}:loss", "--output", "0", "--max-examples", 5).returncode == 0
     result = run("check", "--in-process", f"{impl}:loss", "--output", "7", "--max-examples", 5)
     assert result.returncode == 2 and "give an index" in result.stdout
@@ -203,10 +275,14 @@ def test_vectors_round_trip(tmp_path):
     assert written.returncode == 0, written.stderr
     index = json.loads((vectors / "index.json").read_text())
     assert {v["dialect"] for v in index["vectors"]} == {"article"} and len(index["vectors"]) >= 12
-    good = write(tmp_path, "good.py", """
+    good = write(
+        tmp_path,
+        "good.py",
+        """
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="article")
-    """)
+    """,
+    )
     result = run("check", "--in-process", f"{good}:loss", "--vectors", vectors, "--dialect", "article")
     assert result.returncode == 0, result.stdout + result.stderr
     bad = write(tmp_path, "bad.py", MUTANT_FILE.format(name="class_loss_on_empty_cells", preset="article", C=20))
@@ -218,8 +294,17 @@ def test_vectors_round_trip(tmp_path):
 
 
 def test_held_to_the_wrong_dialect_the_report_names_the_one_that_matches(tmp_path):
-    result = run("check", "--in-process", f"{EXAMPLES / 'user_loss.py'}:YoloLoss", "--layout", "boxes-first", "--dialect", "paper",
-                 "--max-examples", 5)
+    result = run(
+        "check",
+        "--in-process",
+        f"{EXAMPLES / 'user_loss.py'}:YoloLoss",
+        "--layout",
+        "boxes-first",
+        "--dialect",
+        "paper",
+        "--max-examples",
+        5,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "dialect: preset 'paper'" in result.stdout
     assert "the values match another dialect: preset 'motokimura'" in result.stdout

@@ -24,32 +24,44 @@ def check(tmp_path, body: str, *options, isolated: bool = False):
 
 
 def test_a_loss_that_calls_os_exit_is_an_error_with_a_report(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import os
     def loss(pred, target):
         os._exit(0)
-    """, isolated=True)
+    """,
+        isolated=True,
+    )
     assert result.returncode == 2
     assert "verdict: ERROR" in result.stdout
     assert "exited with status 0 during forward" in data["error"]
 
 
 def test_a_loss_that_calls_sys_exit(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import sys
     def loss(pred, target):
         sys.exit(3)
-    """, isolated=True)
+    """,
+        isolated=True,
+    )
     assert result.returncode == 2
     assert "called sys.exit(3)" in result.stdout
 
 
 def test_a_segfault_is_named(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import ctypes
     def loss(pred, target):
         return ctypes.string_at(0)
-    """, isolated=True)
+    """,
+        isolated=True,
+    )
     assert result.returncode == 2
     assert "killed by SIGSEGV (a segmentation fault) during forward" in data["error"]
     assert "hostile.py" in data["error"]  # the crash's Python stack, which names the user's line
@@ -57,11 +69,17 @@ def test_a_segfault_is_named(tmp_path):
 
 def test_a_hung_loss_times_out(tmp_path):
     start = time.monotonic()
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import time
     def loss(pred, target):
         time.sleep(1e6)
-    """, "--timeout", 2, isolated=True)
+    """,
+        "--timeout",
+        2,
+        isolated=True,
+    )
     assert time.monotonic() - start < 60
     assert result.returncode == 2
     assert "no answer in 2 s during forward" in data["error"]
@@ -69,18 +87,24 @@ def test_a_hung_loss_times_out(tmp_path):
 
 def test_a_thread_left_running_does_not_hold_the_check(tmp_path):
     start = time.monotonic()
-    result, _ = check(tmp_path, """
+    result, _ = check(
+        tmp_path,
+        """
     import threading, time
     threading.Thread(target=time.sleep, args=(1e6,)).start()  # not a daemon
     def loss(pred, target):
         return _loss(pred, target).total
-    """, isolated=True)
+    """,
+        isolated=True,
+    )
     assert result.returncode == 0, result.stdout
     assert time.monotonic() - start < 120
 
 
 def test_patching_the_oracle_in_the_loss_process_changes_nothing(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import numpy as np
     from yolov1_loss import reference
     from yolov1_loss.reference import loss as loss_module
@@ -93,18 +117,25 @@ def test_patching_the_oracle_in_the_loss_process_changes_nothing(tmp_path):
         parts, grads = _real(pred, target, spec)
         return parts._replace(total=2 * parts.total), grads._replace(total=2 * grads.total)
     reference.loss_and_grad = loss_module.loss_and_grad = _fake
-    """, "--dialect", "paper", isolated=True)
+    """,
+        "--dialect",
+        "paper",
+        isolated=True,
+    )
     assert result.returncode == 1, result.stdout
     assert data["properties"]["values_match_oracle"] == "failed"
 
 
 def test_a_loss_that_raises_on_a_batch_without_objects_is_still_judged_on_the_rest(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     def loss(pred, target):
         if target[..., 20].sum() == 0:
             raise ValueError("no objects")
         return _loss(pred, target).total
-    """)
+    """,
+    )
     assert result.returncode == 1, result.stdout  # ordinary input: a difference
     assert "finding: on a batch with no object, the loss raised in forward: ValueError: no objects" in result.stdout
     assert "a batch with no object" in data["left_out"]
@@ -113,13 +144,16 @@ def test_a_loss_that_raises_on_a_batch_without_objects_is_still_judged_on_the_re
 
 
 def test_a_failure_on_an_empty_batch_is_a_warning_and_a_real_bug_still_shows(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     def loss(pred, target):
         if pred.shape[0] == 0:
             raise ValueError("empty")
         conf = pred[..., 20]
         return _loss(pred, target).total + 0.5 * (conf - conf.detach()).sum()  # a gradient bug
-    """)
+    """,
+    )
     assert result.returncode == 1, result.stdout
     assert "verdict: DIFFERS" in result.stdout
     assert "warning (degenerate input): on an empty batch (N = 0), the loss raised in forward" in result.stdout
@@ -135,35 +169,45 @@ def test_a_failure_only_on_an_empty_batch_is_a_warning_unless_strict(tmp_path):
     """
     result, data = check(tmp_path, body)
     assert result.returncode == 0, result.stdout
-    assert data["inputs"] == [{"input": "an empty batch (N = 0)", "degenerate": True,
-                               "problem": data["inputs"][0]["problem"]}]
+    assert data["inputs"] == [
+        {"input": "an empty batch (N = 0)", "degenerate": True, "problem": data["inputs"][0]["problem"]}
+    ]
     result, _ = check(tmp_path, body, "--strict")
     assert result.returncode == 1
 
 
 def test_a_nan_on_an_empty_batch_is_named_in_words(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     def loss(pred, target):
         return _loss(pred, target).total / pred.shape[0] * pred.shape[0] if pred.shape[0] else pred.sum() / 0.0 * 0.0
-    """)
+    """,
+    )
     assert "on an empty batch (N = 0), the loss gives total nan where the oracle gives 0.0" in result.stdout
 
 
 def test_a_per_image_loss_is_identified_and_checked(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     loss = YoloV1Loss(preset="article", reduction="none")
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stdout
     assert data["dialect"]["knobs"]["reduction"] == "none"
     assert data["properties"]["chain_rule"] == "passed"  # with upstream weights that differ per image
 
 
 def test_nan_on_some_batch_sizes_is_said_in_words_and_judged(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     def loss(pred, target):
         total = _loss(pred, target).total
         return total * float("nan") if pred.shape[0] == 3 else total
-    """)
+    """,
+    )
     assert result.returncode == 1, result.stdout
     assert "on 4 of the 18 probes (every probe of 3 images), it returned nan" in result.stdout
     assert data["dialect"]["preset"] == "paper"
@@ -187,31 +231,44 @@ def test_a_boxes_first_loss_without_its_layout_gets_a_hint():
     example = Path(__file__).resolve().parents[2] / "examples" / "user_loss.py"
     result = run("check", f"{example}:YoloLoss", "--max-examples", 3, "--in-process")
     assert result.returncode == 2
-    assert "hint: called with --layout boxes-first, the loss runs and its values match preset 'motokimura'" in result.stdout
+    assert (
+        "hint: called with --layout boxes-first, the loss runs and its values match preset 'motokimura'"
+        in result.stdout
+    )
 
 
 def test_a_total_and_a_dict_need_no_flag_and_other_outputs_say_what_to_do(tmp_path):
-    result, _ = check(tmp_path, """
+    result, _ = check(
+        tmp_path,
+        """
     def loss(pred, target):
         parts = _loss(pred, target)
         return parts.total, {"coord": parts.coord.item()}
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stdout
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     def loss(pred, target):
         return {"coord": 1.0}, "a note"
-    """)
+    """,
+    )
     assert result.returncode == 2
     assert "--output names the item that is the total" in result.stdout
 
 
 def test_the_losss_warnings_are_counted_once_each(tmp_path):
-    result, data = check(tmp_path, """
+    result, data = check(
+        tmp_path,
+        """
     import warnings
     def loss(pred, target):
         warnings.warn("this loss is deprecated")
         return _loss(pred, target).total
-    """, isolated=True)
+    """,
+        isolated=True,
+    )
     assert result.returncode == 0, result.stdout
     [(text, count)] = data["warnings"].items()
     assert text.startswith("UserWarning: this loss is deprecated (at ") and count > 100
@@ -219,9 +276,12 @@ def test_the_losss_warnings_are_counted_once_each(tmp_path):
 
 
 def test_progress_numbers_every_property_and_the_summary_names_what_did_not_apply(tmp_path):
-    result, _ = check(tmp_path, """
+    result, _ = check(
+        tmp_path,
+        """
     loss = _loss
-    """)
+    """,
+    )
     for k in range(1, 13):
         assert f"[{k}/12]" in result.stderr
     assert "linear_in_weights: not applicable: the implementation computes one fixed dialect" in result.stdout

@@ -26,6 +26,7 @@ def numba_loaded_before_nested_sessions():
     spec = LossSpec(S=1, B=1, C=1)
     yolov1_loss(torch.zeros(1, spec.pred_channels), torch.zeros(1, spec.target_channels), spec, path="fused")
 
+
 CONFORMING = """
     from yolov1_loss.torch_impl import YoloV1Loss
     loss = YoloV1Loss(preset="motokimura")
@@ -42,12 +43,16 @@ def test_a_conforming_loss_passes_every_property_under_real_test_ids(pytester):
     # One item per property and one for the dialect, under the loss's own file; the one that
     # needs a loss honouring any spec is skipped with its reason.
     result.assert_outcomes(passed=len(PROPERTIES), skipped=1)
-    result.stdout.fnmatch_lines(["losses.py::test_dialect PASSED*", "losses.py::test_conforms?values_match_oracle? PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["losses.py::test_dialect PASSED*", "losses.py::test_conforms?values_match_oracle? PASSED*"]
+    )
 
 
 def test_an_item_id_can_be_passed_back_to_pytest(pytester):
     user_loss(pytester, CONFORMING)
-    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "losses.py::test_conforms[values_match_oracle]", "-v")
+    result = pytester.runpytest(
+        "--yolov1-in-process", "--yolov1-impl=losses.py:loss", "losses.py::test_conforms[values_match_oracle]", "-v"
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -61,15 +66,25 @@ def test_a_module_target_is_collected_under_its_file(pytester):
 
 
 def test_a_wrong_loss_fails_with_the_report_not_a_dump(pytester):
-    user_loss(pytester, """
+    user_loss(
+        pytester,
+        """
         from yolov1_loss.conformance.mutants import MUTANTS
         from yolov1_loss.reference import LossSpec
         _loss = MUTANTS["class_loss_on_empty_cells"].loss_class(LossSpec.preset("article"))
 
         def loss(pred, target):
             return _loss(pred, target)
-    """)
-    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article", "-k", "values_match_oracle")
+    """,
+    )
+    result = pytester.runpytest(
+        "--yolov1-in-process",
+        "--yolov1-impl=losses.py:loss",
+        "--yolov1-dialect",
+        "article",
+        "-k",
+        "values_match_oracle",
+    )
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "FAILED losses.py::test_conforms[values_match_oracle]" in out
@@ -78,11 +93,14 @@ def test_a_wrong_loss_fails_with_the_report_not_a_dump(pytester):
 
 
 def test_a_loss_that_exits_fails_the_items_instead_of_ending_the_session(pytester):
-    user_loss(pytester, """
+    user_loss(
+        pytester,
+        """
         import os
         def loss(pred, target):
             os._exit(0)
-    """)
+    """,
+    )
     result = pytester.runpytest("--yolov1-impl=losses.py:loss", "-k", "dialect or values_match_oracle")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*the loss's process exited with status 0 during forward*"])
@@ -90,19 +108,33 @@ def test_a_loss_that_exits_fails_the_items_instead_of_ending_the_session(pyteste
 
 def test_test_dialect_fails_when_the_loss_is_not_the_named_dialect(pytester):
     user_loss(pytester, CONFORMING)  # motokimura
-    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect")
+    result = pytester.runpytest(
+        "--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "paper", "-k", "dialect"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the values match another dialect, preset 'motokimura'*"])
 
 
 def test_items_can_be_selected_and_marked_expected_to_fail(pytester):
-    user_loss(pytester, """
+    user_loss(
+        pytester,
+        """
         from yolov1_loss.torch_impl import YoloV1Loss
         loss = YoloV1Loss(preset="paper")
-    """)
-    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect", "article",
-                                "--yolov1-xfail", "values_match_oracle", "--yolov1-xfail", "dialect",
-                                "-k", "values_match_oracle or dialect")
+    """,
+    )
+    result = pytester.runpytest(
+        "--yolov1-in-process",
+        "--yolov1-impl=losses.py:loss",
+        "--yolov1-dialect",
+        "article",
+        "--yolov1-xfail",
+        "values_match_oracle",
+        "--yolov1-xfail",
+        "dialect",
+        "-k",
+        "values_match_oracle or dialect",
+    )
     result.assert_outcomes(xfailed=2)
 
 

@@ -13,14 +13,16 @@ from yolov1_loss.conformance.loading import user_implementation
 
 def test_the_pasted_reproduction_raises_the_same_report(tmp_path):
     path = tmp_path / "wrong.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         from yolov1_loss.conformance.mutants import MUTANTS
         from yolov1_loss.reference import LossSpec
         _loss = MUTANTS["responsible_pays_noobj"].loss_class(LossSpec.preset("article"))
 
         def loss(pred, target):
             return _loss(pred, target)
-    """))
+    """)
+    )
     report = run_check(user_implementation(f"{path}:loss"), dialect="article", max_examples=5)
     assert report.verdict == "differs"
     failure = report.failures[0]

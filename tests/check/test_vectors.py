@@ -104,9 +104,15 @@ def first_paper_entry(index):
 TAMPERINGS = {
     "outside": (lambda folder, index: first_paper_entry(index).update(file="../outside.npz"), "lies outside"),
     "absolute": (lambda folder, index: first_paper_entry(index).update(file="/etc/passwd"), "lies outside"),
-    "symlink": (lambda folder, index: _replace(folder, index, lambda p: (p.unlink(), p.symlink_to("/etc/hostname"))), "a symbolic link"),
+    "symlink": (
+        lambda folder, index: _replace(folder, index, lambda p: (p.unlink(), p.symlink_to("/etc/hostname"))),
+        "a symbolic link",
+    ),
     "fifo": (lambda folder, index: _replace(folder, index, lambda p: (p.unlink(), os.mkfifo(p))), "not a regular file"),
-    "truncated": (lambda folder, index: _replace(folder, index, lambda p: p.write_bytes(p.read_bytes()[:100])), "not a readable .npz file"),
+    "truncated": (
+        lambda folder, index: _replace(folder, index, lambda p: p.write_bytes(p.read_bytes()[:100])),
+        "not a readable .npz file",
+    ),
     "empty": (lambda folder, index: _replace(folder, index, lambda p: p.write_bytes(b"")), "not a readable .npz file"),
     "missing": (lambda folder, index: _replace(folder, index, lambda p: p.unlink()), "No such file"),
     "bad_json": (None, "not valid JSON"),  # the index itself

@@ -38,6 +38,7 @@ def _in_layout(layout: str, framework: str) -> Implementation:
         )
 
     if framework == "numpy":
+
         def grad(pred, target, spec):
             g = reference.loss_and_grad(*to_canonical(pred, target, spec), spec)[1].total
             return reference.pred_from_canonical(g, layout, spec.S, spec.B, spec.C)

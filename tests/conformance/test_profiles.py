@@ -45,6 +45,9 @@ def test_hypothesis_profile_selects_a_suite_profile_from_the_command_line(tmp_pa
     command = [sys.executable, "-m", "pytest", "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
     result = subprocess.run(
         [*command, f"--hypothesis-profile={profile}", "-p", "no:cacheprovider", str(probe)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -45,6 +45,7 @@ def assert_matches_finite_differences(pred, target, spec: LossSpec, coords=None)
     coords = np.arange(pred.size) if coords is None else coords
     iou_target_detached = spec.conf_target == "iou" and spec.iou_grad == "detached"
     boxes = box_coords(spec, pred.shape)
+
     def components(x) -> np.ndarray:  # one evaluation gives all four (sums over images under 'none')
         values = loss(x, target, spec)
         return np.array([float(np.sum(getattr(values, name))) for name in COMPONENTS])
@@ -58,7 +59,9 @@ def assert_matches_finite_differences(pred, target, spec: LossSpec, coords=None)
             check = np.flatnonzero(~np.isin(coords, boxes))
         analytic = grads._asdict()[name].reshape(-1)[coords[check]]
         scale = max(1.0, abs(float(np.sum(getattr(parts, name)))))
-        np.testing.assert_allclose(analytic, numeric[check, c], rtol=1e-6, atol=1e-7 * scale, err_msg=f"{name} under {spec}")
+        np.testing.assert_allclose(
+            analytic, numeric[check, c], rtol=1e-6, atol=1e-7 * scale, err_msg=f"{name} under {spec}"
+        )
     weights = (spec.lambda_coord, spec.lambda_obj, spec.lambda_noobj, spec.lambda_class)
     np.testing.assert_allclose(grads.total, sum(w * g for w, g in zip(weights, grads[:4])), rtol=1e-14, atol=1e-300)
 

@@ -31,7 +31,12 @@ def test_wrong_rank(inputs):
 
 def test_wrong_last_dimension(inputs):
     pred, target = inputs
-    refuses(pred, target[..., :-1], SPEC, "target: expected shape (N, 4, 4, 8) or (N, 128) for S=4, B=2, C=3, got (2, 4, 4, 7)")
+    refuses(
+        pred,
+        target[..., :-1],
+        SPEC,
+        "target: expected shape (N, 4, 4, 8) or (N, 128) for S=4, B=2, C=3, got (2, 4, 4, 7)",
+    )
     refuses(pred.reshape(2, -1)[:, :-1], target, SPEC, "got (2, 207)")
 
 
@@ -66,7 +71,12 @@ def test_negative_target_size_under_a_square_root(inputs, wh_mode):
     pred[..., 3:] = np.abs(pred[..., 3:])
     target[1, 2, 2, 3] = 1
     target[1, 2, 2, 3 + 3] = -0.25
-    refuses(pred, target, spec, f"target[1, 2, 2]: w must be >= 0 under wh_mode={wh_mode!r} (its square root is taken), got -0.25")
+    refuses(
+        pred,
+        target,
+        spec,
+        f"target[1, 2, 2]: w must be >= 0 under wh_mode={wh_mode!r} (its square root is taken), got -0.25",
+    )
 
 
 def test_negative_target_size_is_fine_when_linear_or_in_an_empty_cell(inputs):
@@ -83,7 +93,12 @@ def test_negative_predicted_size_under_sqrt(inputs):
     pred[..., 3:] = np.abs(pred[..., 3:])
     target[0, 1, 2, 3] = 1
     pred[0, 1, 2, 3 + 5 + 3] = -0.5  # predictor 1's w
-    refuses(pred, target, spec, "pred[0, 1, 2]: predictor 1 w must be >= 0 under wh_mode='sqrt' (its square root is taken), got -0.5")
+    refuses(
+        pred,
+        target,
+        spec,
+        "pred[0, 1, 2]: predictor 1 w must be >= 0 under wh_mode='sqrt' (its square root is taken), got -0.5",
+    )
 
 
 def test_non_numeric_input(inputs):

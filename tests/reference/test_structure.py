@@ -59,7 +59,17 @@ def test_presets_hold_the_spec_table():
         "ml_collection": ("cell", "raw", "signed_sqrt", "one", "detached", "max_iou", 1e-6, "sum", 1.0),
         "motokimura": ("cell", "image", "sqrt", "iou", "detached", "max_iou", 0.0, "mean", 1.0),
     }
-    fields = ("noobj_scope", "iou_frame", "wh_mode", "conf_target", "iou_grad", "responsible", "iou_eps", "reduction", "loss_scale")
+    fields = (
+        "noobj_scope",
+        "iou_frame",
+        "wh_mode",
+        "conf_target",
+        "iou_grad",
+        "responsible",
+        "iou_eps",
+        "reduction",
+        "loss_scale",
+    )
     assert set(PRESETS) == set(table)
     for name, row in table.items():
         spec = LossSpec.preset(name)
@@ -115,7 +125,16 @@ def test_layouts_put_each_value_where_the_spec_says():
 
     target = np.zeros((1, S, S, C + 5))
     target[0, 1, 0, C:] = [1, 0.1, 0.2, 0.3, 0.4]
-    assert list(reference.target_from_canonical(target, "darknet", S, B, C)[0, cell * (C + 5) :][: C + 5]) == [1, 0, 0, 0, 0.1, 0.2, 0.3, 0.4]
+    assert list(reference.target_from_canonical(target, "darknet", S, B, C)[0, cell * (C + 5) :][: C + 5]) == [
+        1,
+        0,
+        0,
+        0,
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+    ]
     slots = reference.target_from_canonical(target, "boxes-first", S, B, C)[0, 1, 0]
     assert list(slots[:10]) == [0.1, 0.2, 0.3, 0.4, 1] * 2
     conf_last_target = reference.target_from_canonical(target, "classes-first-conf-last", S, B, C)[0, 1, 0]
@@ -132,6 +151,7 @@ def test_boxes_first_target_slots_must_agree():
 
 def test_layouts_work_on_torch_tensors():
     import torch
+
     pred = torch.arange(2 * 3 * 3 * 12, dtype=torch.float64).reshape(2, 3, 3, 12)
     moved = reference.pred_from_canonical(pred, "darknet", 3, 2, 2)
     assert isinstance(moved, torch.Tensor)

@@ -183,7 +183,10 @@ def test_non_contiguous_inputs(impl):
         assert not p.is_contiguous() or not t.is_contiguous()
         parts_strided, grad_strided = _loss_and_grad(impl, p, t)
         for name in OUTPUT_NAMES:
-            assert relative_error(getattr(parts_strided, name).detach().cpu(), getattr(parts, name).detach().cpu()) <= 1e-14
+            assert (
+                relative_error(getattr(parts_strided, name).detach().cpu(), getattr(parts, name).detach().cpu())
+                <= 1e-14
+            )
         assert relative_error(grad_strided.cpu(), grad.cpu()) <= 1e-14
 
 
@@ -302,7 +305,7 @@ def test_a_non_finite_prediction_anywhere_gives_a_non_finite_total(impl, bad, wh
     pred = torch.rand(2, 7, 7, 30, dtype=torch.float64, device=device) * 0.5 + 0.25
     target = torch.zeros(2, 7, 7, 25, dtype=torch.float64, device=device)
     target[:, 3, 3, 20:] = torch.tensor([1.0, 0.5, 0.5, 0.3, 0.3])
-    pred[:, 3, 3, 21:25] = torch.tensor([0.5, 0.5, 0.3 ** 0.5, 0.3 ** 0.5])  # predictor 0 responsible
+    pred[:, 3, 3, 21:25] = torch.tensor([0.5, 0.5, 0.3**0.5, 0.3**0.5])  # predictor 0 responsible
     if where == "responsible w":
         pred[1, 3, 3, 23] = bad
     else:

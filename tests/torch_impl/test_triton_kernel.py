@@ -41,8 +41,10 @@ def test_fused_path_is_bitwise_reproducible(impl, dtype):
         parts.total.sum().backward()
         results.append([*(getattr(parts, name).detach() for name in OUTPUT_NAMES), p.grad])
     for first, second in zip(*results):
-        assert torch.equal(first.view(torch.int16 if dtype == torch.bfloat16 else torch.int32),
-                           second.view(torch.int16 if dtype == torch.bfloat16 else torch.int32))
+        assert torch.equal(
+            first.view(torch.int16 if dtype == torch.bfloat16 else torch.int32),
+            second.view(torch.int16 if dtype == torch.bfloat16 else torch.int32),
+        )
 
 
 COMPILE_SCRIPT = """
@@ -82,7 +84,11 @@ def test_kernel_compiles_for_sm90_without_atomics():
     env["TRITON_DEFAULT_FP_FUSION"] = "1"  # the current default, stated to keep triton 3.9 quiet
     done = subprocess.run(
         [sys.executable, "-c", COMPILE_SCRIPT, json.dumps(cases)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
