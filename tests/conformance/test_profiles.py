@@ -37,14 +37,14 @@ def test_hypothesis_profile_selects_a_suite_profile_from_the_command_line(tmp_pa
     probe = tmp_path / "test_probe.py"
     probe.write_text(
         "from hypothesis import settings\n"
-        "from conformance.profiles import suite_settings\n"
+        "from yolov1_loss.conformance.profiles import suite_settings\n"
         "def test_probe():\n"
         f"    assert settings.get_current_profile_name() == {profile!r}\n"
         f"    assert suite_settings().max_examples == settings.get_profile({profile!r}).max_examples\n"
     )
     command = [sys.executable, "-m", "pytest", "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
     result = subprocess.run(
-        [*command, f"--hypothesis-profile={profile}", "-p", "no:cacheprovider", str(probe)],
+        [*command, f"--hypothesis-profile={profile}", "-p", "no:cacheprovider", "-n", "0", str(probe)],
         cwd=ROOT,
         capture_output=True,
         text=True,
