@@ -8,7 +8,7 @@ from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl import fused
 from yolov1_loss.torch_impl.dtypes import compute_dtype
 from yolov1_loss.torch_impl.inputs import canonical_inputs
-from yolov1_loss.torch_impl.parts import TorchLossParts, finish, reduce, weighted_sum
+from yolov1_loss.torch_impl.parts import TorchLossParts, finish, weighted_sum
 from yolov1_loss.torch_impl.terms import nonfinite_guard, per_image_terms
 
 PATHS = ("auto", "autograd", "fused")
@@ -48,7 +48,7 @@ def yolov1_loss(
         p = pred4.to(dt)
         terms = per_image_terms(p, target4.detach().to(dt), spec)  # targets get no gradient
         return finish(terms, weighted_sum(terms, spec) + nonfinite_guard(p), spec, pred.dtype)
-    return TorchLossParts(*(value.to(pred.dtype) for value in fused.fused_loss(pred4, target4, spec)))
+    return TorchLossParts(*fused.fused_loss(pred4, target4, spec))
 
 
 def fused_loss_and_grad(
@@ -67,9 +67,9 @@ def fused_loss_and_grad(
     alone = [tuple(1.0 if j == k else None for j in range(4)) for k in range(4)]
     grads = []
     for weights in (*alone, spec.weights()):
-        per_image, grad = backend(pred4.detach(), target4.detach(), spec, weights)
-        grads.append((scale * grad).reshape(pred.shape).to(pred.dtype))
-    values = TorchLossParts(*reduce(per_image, spec).to(pred.dtype).unbind(-1))
+        per_image, grad = backend.loss_and_grad(pred4.detach(), target4.detach(), spec, weights, scale)
+        grads.append(grad.reshape(pred.shape).to(pred.dtype))
+    values = TorchLossParts(*backend.outputs(per_image, spec, scale, pred.dtype))
     return values, TorchLossParts(*grads)
 
 

@@ -348,12 +348,12 @@ def cells_kernel(
 # --- the call from torch ----------------------------------------------------------------------
 
 
-def _weight_arrays(weights: Weights, n_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``weights`` (1 or N, 4) float64 and ``used`` (4,) bool: one row for numbers,
-    one per image when any weight is an (N,) tensor."""
+def _weight_arrays(weights: Weights, n_images: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's ``weights`` (1 or N, 4) float64, times ``scale``, and ``used`` (4,) bool: one
+    row for numbers, one per image when any weight is an (N,) tensor."""
     constant, used, per_image = kernel_weights(weights, n_images)
     rows = np.array([constant]) if per_image is None else per_image.numpy()
-    return rows, np.array(used)
+    return rows * scale, np.array(used)
 
 
 def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
@@ -361,9 +361,10 @@ def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
     return x.detach().to(dtype).contiguous().numpy().reshape(-1, channels)
 
 
-def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tuple[Tensor, Tensor]:
-    """Each image's (coord, obj, noobj, cls, Σ_k w_k · term_k), (N, 5), and d(Σ_k w_k · term_k)/d pred
-    (N, S, S, C + 5B), both in the compute dtype (float64 for float64, else float32).
+def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights, scale: float) -> tuple[np.ndarray, Tensor]:
+    """Each image's (coord, obj, noobj, cls, scale · Σ_k w_k · term_k), (N, 5) NumPy, and
+    d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), both in the compute dtype (float64 for
+    float64, else float32).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
     and strides (copied to the compute dtype and contiguous rows only where they are not).
@@ -374,7 +375,18 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights) -> tupl
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
     terms = np.empty((n_images, 5), dtype=NUMPY_DTYPES[dt])
     grad = np.empty((n_images * spec.S * spec.S, spec.pred_channels), dtype=NUMPY_DTYPES[dt])
-    rows, used = _weight_arrays(weights, n_images)
+    rows, used = _weight_arrays(weights, n_images, scale)
     pred_rows, target_rows = _rows(pred, spec.pred_channels, dt), _rows(target, spec.target_channels, dt)
     cells_kernel(pred_rows, target_rows, rows, used, grad, terms, *kernel_knobs(spec))
-    return torch.from_numpy(terms), torch.from_numpy(grad).view(pred.shape)
+    return terms, torch.from_numpy(grad).view(pred.shape)
+
+
+def outputs(terms: np.ndarray, spec: LossSpec, scale: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """The five outputs from the kernel's (N, 5) terms, reduced and scaled in NumPy (a handful of
+    microseconds, where as many torch ops cost tens at N = 1), as separate tensors of ``dtype``."""
+    reduced = terms if spec.reduction == "none" else terms.sum(axis=0)
+    reduced = reduced * np.array([scale] * 4 + [1.0], dtype=terms.dtype)
+    columns = reduced.astype(NUMPY_DTYPES.get(dtype, reduced.dtype)).T.copy()  # (5,) or (5, N)
+    shape = columns.shape[1:]
+    values = tuple(torch.from_numpy(columns[k : k + 1].reshape(shape)) for k in range(5))
+    return values if dtype in NUMPY_DTYPES else tuple(v.to(dtype) for v in values)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -24,13 +25,23 @@ from torch.autograd.function import once_differentiable
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl import vectorized
 from yolov1_loss.torch_impl.kernel_args import Weights
-from yolov1_loss.torch_impl.parts import reduce
 
-# backend(pred (N, S, S, C + 5B), target (N, S, S, C + 5), spec, weights)
-#   -> (per-image (coord, obj, noobj, cls, Σ_k w_k term_k) (N, 5) in the compute dtype: the terms
-#       unweighted and unscaled, the sum over the terms whose weight is not None;
-#       d(Σ_k w_k term_k)/d pred (N, S, S, C + 5B) in the compute dtype or pred's).
-Backend = Callable[[Tensor, Tensor, LossSpec, Weights], "tuple[Tensor, Tensor]"]
+
+class Backend(NamedTuple):
+    """One way of computing the fused path, in two steps.
+
+    ``loss_and_grad(pred, target, spec, weights, scale)`` -> (per-image values in the backend's
+    own form, d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in pred's dtype or the compute
+    dtype); ``outputs(per_image, spec, scale, dtype)`` -> (coord, obj, noobj, cls, total): the
+    components reduced over the images (spec.reduction) and scaled, the total = the weighted
+    sum, already scaled; five separate tensors of ``dtype``.
+    """
+
+    loss_and_grad: Callable
+    outputs: Callable
+
+
+VECTORIZED = Backend(vectorized.loss_and_grad, vectorized.outputs)
 
 
 def triton_usable() -> bool:
@@ -54,8 +65,8 @@ def cpu_backend() -> Backend:
             RuntimeWarning,
             stacklevel=2,
         )
-        return vectorized.loss_and_grad
-    return cpu_kernel.loss_and_grad
+        return VECTORIZED
+    return Backend(cpu_kernel.loss_and_grad, cpu_kernel.outputs)
 
 
 def backend_for(device: torch.device) -> Backend:
@@ -64,10 +75,10 @@ def backend_for(device: torch.device) -> Backend:
     if device.type == "cuda" and triton_usable():
         from yolov1_loss.torch_impl import triton_kernel
 
-        return triton_kernel.loss_and_grad
+        return Backend(triton_kernel.loss_and_grad, triton_kernel.outputs)
     if device.type == "cpu":
         return cpu_backend()
-    return vectorized.loss_and_grad
+    return VECTORIZED
 
 
 def _plus(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -87,17 +98,23 @@ def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images:
 
 
 class FusedLoss(torch.autograd.Function):
-    """(pred, target, spec, backend) -> coord, obj, noobj, cls and the λ-weighted total, after the
-    spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; compute dtype."""
+    """(pred, target, spec, backend, dtype) -> coord, obj, noobj, cls and the λ-weighted total, after
+    the spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; in ``dtype``.
+
+    Forward and backward of the total are three launches of work on a GPU: the backend's kernel,
+    its outputs step, and backward's one multiplication of the saved gradient, which already
+    holds the reduction's scale (it is the gradient of scale · Σ λ_k term_k).
+    """
 
     @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
-        per_image, grad = backend(pred, target, spec, spec.weights())
+    def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend, dtype: torch.dtype):
+        scale = spec.reduction_scale(pred.shape[0])
+        per_image, grad = backend.loss_and_grad(pred, target, spec, spec.weights(), scale)
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
-        # Copies, not views of one tensor: an output may then be modified in place (loss /= k).
-        return torch.unbind_copy(reduce(per_image, spec), -1)
+        # Five tensors, not views of one: an output may then be modified in place (loss /= k).
+        return backend.outputs(per_image, spec, scale, dtype)
 
     @staticmethod
     @once_differentiable
@@ -105,19 +122,17 @@ class FusedLoss(torch.autograd.Function):
         pred, target, grad = ctx.saved_tensors
         *g_terms, g_total = upstream
         if all(g is None for g in upstream):
-            return None, None, None, None
+            return None, None, None, None, None
         if all(g is None for g in g_terms):
-            scale = ctx.spec.reduction_scale(pred.shape[0])
-            factor = g_total if scale == 1 else scale * g_total  # 0-dim, or (N,)
-            d_pred = grad * factor.reshape(-1, 1, 1, 1)
+            d_pred = grad * g_total.reshape(-1, 1, 1, 1)  # 0-dim, or (N,): one weight per image
         else:
             weights = _upstream_weights(g_terms, g_total, ctx.spec, pred.shape[0])
-            _, d_pred = ctx.backend(pred, target, ctx.spec, weights)
-        return d_pred.to(pred.dtype), None, None, None
+            _, d_pred = ctx.backend.loss_and_grad(pred, target, ctx.spec, weights, 1.0)
+        return d_pred.to(pred.dtype), None, None, None, None
 
 
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
-    """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in the compute dtype.
+    """(coord, obj, noobj, cls, total) of canonical inputs through :class:`FusedLoss`, in pred's dtype.
 
     Under torch.compile it runs as it is, outside the graph: its backends are compiled kernels
     already, and dynamo cannot trace numba's dispatcher. (The exclusion is made on the first
@@ -129,4 +144,4 @@ def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | 
 
 
 def _fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None) -> tuple[Tensor, ...]:
-    return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device))
+    return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device), pred.dtype)

@@ -46,3 +46,12 @@ def finish(terms: Sequence[Tensor], weighted: Tensor, spec: LossSpec, dtype: tor
     each, and cast to ``dtype``. (Each separately: differentiating one never runs through another.)"""
     components = {name: reduce(term, spec).to(dtype) for name, term in zip(COMPONENTS, terms)}
     return TorchLossParts(**components, total=reduce(weighted, spec).to(dtype))
+
+
+def separate_outputs(per_image: Tensor, spec: LossSpec, scale: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """Per-image (coord, obj, noobj, cls, weighted) (N, 5), the weighted column already scaled ->
+    the five outputs: reduced over the images, the components scaled, as separate ``dtype``
+    tensors (copies, so that any of them may be modified in place)."""
+    reduced = per_image if spec.reduction == "none" else per_image.sum(dim=0)
+    factor = torch.tensor([scale] * 4 + [1.0], dtype=per_image.dtype, device=per_image.device)
+    return torch.unbind_copy((reduced * factor).to(dtype), -1)

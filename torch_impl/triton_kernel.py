@@ -152,6 +152,7 @@ def yolov1_kernel(
     grad_ptr,
     partial_ptr,
     weight_ptr,
+    scale,
     p_sn,
     p_si,
     p_sj,
@@ -199,15 +200,15 @@ def yolov1_kernel(
     g_cell = grad_ptr + (n * (S * S) + cell) * (C + 5 * B)
 
     if PER_IMAGE_WEIGHTS:
-        w_coord = tl.load(weight_ptr + n * 4).to(DT)
-        w_obj = tl.load(weight_ptr + n * 4 + 1).to(DT)
-        w_noobj = tl.load(weight_ptr + n * 4 + 2).to(DT)
-        w_cls = tl.load(weight_ptr + n * 4 + 3).to(DT)
+        w_coord = tl.load(weight_ptr + n * 4).to(DT) * scale
+        w_obj = tl.load(weight_ptr + n * 4 + 1).to(DT) * scale
+        w_noobj = tl.load(weight_ptr + n * 4 + 2).to(DT) * scale
+        w_cls = tl.load(weight_ptr + n * 4 + 3).to(DT) * scale
     else:  # tl.full keeps a float64 weight exact (the interpreter rounds a bare assigned constant to float32)
-        w_coord = tl.full([], W_COORD, DT)
-        w_obj = tl.full([], W_OBJ, DT)
-        w_noobj = tl.full([], W_NOOBJ, DT)
-        w_cls = tl.full([], W_CLS, DT)
+        w_coord = tl.full([], W_COORD, DT) * scale
+        w_obj = tl.full([], W_OBJ, DT) * scale
+        w_noobj = tl.full([], W_NOOBJ, DT) * scale
+        w_cls = tl.full([], W_CLS, DT) * scale
 
     has = live & (tl.load(t_cell + C * t_sk, mask=live, other=0).to(DT) == 1)
 
@@ -384,14 +385,17 @@ def interpreted() -> bool:
     return not isinstance(yolov1_kernel, triton.runtime.JITFunction)
 
 
-def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights) -> tuple[Tensor, Tensor]:
-    """Each image's (coord, obj, noobj, cls, Σ_k w_k · term_k), (N, 5), in the compute dtype, and
-    d(Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in ``pred``'s dtype (written once, in the bytes the
-    caller will keep).
+def loss_and_grad(
+    pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float
+) -> tuple[Tensor, Tensor]:
+    """Each image's per-block partial sums (N, blocks, 5) in the compute dtype, of (coord, obj, noobj,
+    cls, scale · Σ_k w_k · term_k), and d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in
+    ``pred``'s dtype (written once, in the bytes the caller will keep). One launch.
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), any strides and floating dtypes,
     on a CUDA device (or on the CPU under the interpreter). ``weights`` as
-    :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
+    :data:`~yolov1_loss.torch_impl.kernel_args.Weights`; ``scale`` is a runtime argument, so the
+    reduction's 1/N never compiles the kernel again.
     """
     if pred.device.type != "cuda" and not interpreted():
         raise ValueError(
@@ -404,7 +408,7 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
     grad = torch.empty((n_images, spec.S, spec.S, spec.pred_channels), dtype=pred.dtype, device=pred.device)
     partial = torch.empty((n_images, n_blocks, 5), dtype=dt, device=pred.device)
     if n_images == 0:
-        return partial.sum(dim=1), grad
+        return partial, grad
     arranged = kernel_weights(weights, n_images)
     yolov1_kernel[(n_images, n_blocks)](
         pred,
@@ -412,9 +416,89 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights
         grad,
         partial,
         partial if arranged.per_image is None else arranged.per_image,
+        float(scale),
         *pred.stride(),
         *target.stride(),
         **constexprs(spec, pred.dtype, arranged),
         num_warps=max(1, min(block // 32, 4)),
     )
-    return partial.sum(dim=1), grad
+    return partial, grad
+
+
+@triton.jit
+def _add_blocks(partial_ptr, n, live, n_blocks, coord, obj, noobj, cls, total):
+    """The running sums plus every block's partials of the images ``n`` (where ``live``)."""
+    for blk in range(n_blocks):
+        at = partial_ptr + (n.to(tl.int64) * n_blocks + blk) * 5
+        coord += tl.load(at, mask=live, other=0)
+        obj += tl.load(at + 1, mask=live, other=0)
+        noobj += tl.load(at + 2, mask=live, other=0)
+        cls += tl.load(at + 3, mask=live, other=0)
+        total += tl.load(at + 4, mask=live, other=0)
+    return coord, obj, noobj, cls, total
+
+
+@triton.jit
+def outputs_kernel(
+    partial_ptr,
+    coord_ptr,
+    obj_ptr,
+    noobj_ptr,
+    cls_ptr,
+    total_ptr,
+    n_images,
+    n_blocks,
+    scale,
+    PER_IMAGE: tl.constexpr,
+    TILE: tl.constexpr,
+    DT: tl.constexpr,
+    OUT_DT: tl.constexpr,
+):
+    """The five outputs from the partials (N, blocks, 5): summed over the blocks (and, unless
+    PER_IMAGE, over the images), the components times ``scale`` (the weighted column has it
+    already), written in OUT_DT. The order of the additions is fixed (a tile of images at a time,
+    then a tree within the tile): the result is bitwise the same on every run, with no atomics."""
+    images = tl.program_id(0) * TILE + tl.arange(0, TILE)
+    coord = tl.zeros([TILE], DT)
+    obj = tl.zeros([TILE], DT)
+    noobj = tl.zeros([TILE], DT)
+    cls = tl.zeros([TILE], DT)
+    total = tl.zeros([TILE], DT)
+    if PER_IMAGE:
+        live = images < n_images
+        coord, obj, noobj, cls, total = _add_blocks(partial_ptr, images, live, n_blocks, coord, obj, noobj, cls, total)
+        tl.store(coord_ptr + images, (coord * scale).to(OUT_DT), mask=live)
+        tl.store(obj_ptr + images, (obj * scale).to(OUT_DT), mask=live)
+        tl.store(noobj_ptr + images, (noobj * scale).to(OUT_DT), mask=live)
+        tl.store(cls_ptr + images, (cls * scale).to(OUT_DT), mask=live)
+        tl.store(total_ptr + images, total.to(OUT_DT), mask=live)
+    else:
+        for start in range(0, n_images, TILE):
+            n = images + start
+            coord, obj, noobj, cls, total = _add_blocks(
+                partial_ptr, n, n < n_images, n_blocks, coord, obj, noobj, cls, total
+            )
+        tl.store(coord_ptr, (tl.sum(coord, axis=0) * scale).to(OUT_DT))
+        tl.store(obj_ptr, (tl.sum(obj, axis=0) * scale).to(OUT_DT))
+        tl.store(noobj_ptr, (tl.sum(noobj, axis=0) * scale).to(OUT_DT))
+        tl.store(cls_ptr, (tl.sum(cls, axis=0) * scale).to(OUT_DT))
+        tl.store(total_ptr, tl.sum(total, axis=0).to(OUT_DT))
+
+
+OUTPUT_TILE = 256  # images an outputs program adds at a time
+
+
+def outputs(partial: Tensor, spec: LossSpec, scale: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """The five outputs from :func:`loss_and_grad`'s partials, in ``dtype``: one launch of
+    :func:`outputs_kernel` (one program summing every image, or one per tile of images under
+    reduction='none'), writing five separate tensors allocated by shape alone."""
+    n_images, n_blocks, _ = partial.shape
+    per_image = spec.reduction == "none"
+    shape = (n_images,) if per_image else ()
+    values = [torch.empty(shape, dtype=dtype, device=partial.device) for _ in range(5)]
+    programs = max(1, triton.cdiv(n_images, OUTPUT_TILE)) if per_image else 1
+    outputs_kernel[(programs,)](
+        partial, *values, n_images, n_blocks, float(scale),
+        PER_IMAGE=per_image, TILE=OUTPUT_TILE, DT=TL_DTYPES[partial.dtype], OUT_DT=TL_DTYPES[dtype],
+    )  # fmt: skip
+    return tuple(values)

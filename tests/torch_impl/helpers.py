@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from yolov1_loss.reference import OUTPUT_NAMES, LossSpec
-from yolov1_loss.torch_impl import PATHS, TorchLossParts, vectorized, yolov1_loss
-from yolov1_loss.torch_impl.fused import fused_loss
+from yolov1_loss.torch_impl import PATHS, TorchLossParts, yolov1_loss
+from yolov1_loss.torch_impl.fused import VECTORIZED, Backend, fused_loss
 from yolov1_loss.torch_impl.inputs import canonical_inputs
 
 IMPLEMENTATIONS = [
@@ -48,12 +48,11 @@ def run(kind: str, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> 
     if kind == "triton":
         from yolov1_loss.torch_impl import triton_kernel
 
-        backend = triton_kernel.loss_and_grad
+        backend = Backend(triton_kernel.loss_and_grad, triton_kernel.outputs)
     else:
-        backend = vectorized.loss_and_grad
+        backend = VECTORIZED
     pred4, target4 = canonical_inputs(pred, target, spec)
-    values = fused_loss(pred4, target4, spec, backend=backend)
-    return TorchLossParts(*(value.to(pred.dtype) for value in values))
+    return TorchLossParts(*fused_loss(pred4, target4, spec, backend=backend))
 
 
 def values_and_grads(impl, pred: np.ndarray, target: np.ndarray, spec: LossSpec, dtype=torch.float64):

@@ -66,12 +66,22 @@ for name, preset, dtype, per_image in cases:
     pointer = "*fp64" if compute == torch.float64 else "*fp32"
     io = "*fp64" if compute == torch.float64 else "*bf16"  # float32 work: bfloat16 inputs, the harder case
     signature = {"pred_ptr": io, "target_ptr": io, "grad_ptr": io, "partial_ptr": pointer, "weight_ptr": "*fp64" if per_image else pointer}
+    signature["scale"] = "fp32"
     signature.update({s: "i64" for s in ("p_sn", "p_si", "p_sj", "p_sk", "t_sn", "t_si", "t_sj", "t_sk")})
     signature.update({k: "constexpr" for k in constants})
     kernel = triton.compile(ASTSource(tk.yolov1_kernel, signature, constants), target=GPUTarget("cuda", 90, 32))
     ptx = kernel.asm["ptx"]
     report[name] = {"cubin_bytes": len(kernel.asm["cubin"]),
                     "atomics": re.findall(r"^\\s*(?:@%p\\d+\\s+)?(?:atom|red)\\.\\S+", ptx, re.M)}
+for per_image in (False, True):  # the outputs step, both ways
+    pointer = "*fp32"
+    signature = {"partial_ptr": pointer, **{f"{k}_ptr": "*bf16" for k in ("coord", "obj", "noobj", "cls", "total")},
+                 "n_images": "i32", "n_blocks": "i32", "scale": "fp32"}
+    constants = dict(PER_IMAGE=per_image, TILE=tk.OUTPUT_TILE, DT=tk.TL_DTYPES[torch.float32], OUT_DT=tk.TL_DTYPES[torch.bfloat16])
+    signature.update({k: "constexpr" for k in constants})
+    kernel = triton.compile(ASTSource(tk.outputs_kernel, signature, constants), target=GPUTarget("cuda", 90, 32))
+    report[f"outputs-{per_image}"] = {"cubin_bytes": len(kernel.asm["cubin"]),
+                                      "atomics": re.findall(r"^\\s*(?:@%p\\d+\\s+)?(?:atom|red)\\.\\S+", kernel.asm["ptx"], re.M)}
 print(json.dumps(report))
 """
 
@@ -92,7 +102,7 @@ def test_kernel_compiles_for_sm90_without_atomics():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(report) == {name for name, *_ in cases}
+    assert set(report) == {name for name, *_ in cases} | {"outputs-False", "outputs-True"}
     for name, result in report.items():
         assert result["cubin_bytes"] > 0, name
         assert result["atomics"] == [], name
