@@ -69,6 +69,11 @@ class CheckOptions:
     C: int = 20
     timeout: float = DEFAULT_TIMEOUT
 
+    def call_options(self) -> dict:
+        """How the loss is loaded and called: the keywords of ``loading.user_implementation``."""
+        return dict(layout=self.layout, framework=self.framework, dtype=self.dtype, device=self.device,
+                    output=self.output, grad=self.grad, arguments=self.arguments)  # fmt: skip
+
     @classmethod
     def from_strings(cls, target: str, *, overrides=(), **options) -> CheckOptions:
         """Options as a command line gives them (``overrides`` as KNOB=VALUE strings); raises
@@ -107,15 +112,6 @@ def isolated(options: CheckOptions) -> Implementation:
     except LossRaised as err:
         raise LoadError(str(err)) from None
     o = options
-    call = dict(
-        layout=o.layout,
-        framework=o.framework,
-        dtype=o.dtype,
-        device=o.device,
-        output=o.output,
-        grad=o.grad,
-        arguments=o.arguments,
-    )
     return Implementation(
         arguments=o.arguments,
         name=o.target,
@@ -125,7 +121,7 @@ def isolated(options: CheckOptions) -> Implementation:
         layout=o.layout,
         grad=_runs_elsewhere if o.grad is not None else None,  # (only whether there is one matters here)
         device=o.device,
-        repro=repro_of(o.target, call, None),
+        repro=repro_of(o.target, o.call_options(), None),
         worker=worker,
     )
 
@@ -133,17 +129,7 @@ def isolated(options: CheckOptions) -> Implementation:
 def in_process(options: CheckOptions) -> Implementation:
     """The loss of ``options``, loaded and called in this process (no isolation; LoadError when it
     cannot be loaded)."""
-    o = options
-    return user_implementation(
-        o.target,
-        layout=o.layout,
-        framework=o.framework,
-        dtype=o.dtype,
-        device=o.device,
-        output=o.output,
-        grad=o.grad,
-        arguments=o.arguments,
-    )
+    return user_implementation(options.target, **options.call_options())
 
 
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:

@@ -67,16 +67,7 @@ class _Loss:
     def load(self, options):
         from yolov1_loss.conformance.loading import user_implementation
 
-        self.impl = user_implementation(
-            options.target,
-            layout=options.layout,
-            framework=options.framework,
-            dtype=options.dtype,
-            device=options.device,
-            output=options.output,
-            grad=options.grad,
-            arguments=options.arguments,
-        )
+        self.impl = user_implementation(options.target, **options.call_options())
         return True
 
     def evaluate(self, call, pred, target, spec, kwargs):
