@@ -182,16 +182,17 @@ def _oracle_components(spec_none: LossSpec, sets) -> list:
 
 def _observe(values_fn: ValuesFn, batch, failures: list):
     """The implementation's output on a probe: an array, or None if it fails or is not finite
-    (what went wrong, and on a batch of how many images, is appended to ``failures``)."""
-    n_images = len(batch[0])
+    (what went wrong, and on a batch of how many images, is appended to ``failures``; None when
+    nothing did)."""
     try:
         y = np.asarray(values_fn(*batch), dtype=np.float64)
     except Exception as err:  # any failure of the user's code on this probe is an observation
-        failures.append((n_images, _what_failed(err)))
+        failures.append((len(batch[0]), _what_failed(err)))
         return None
     if np.all(np.isfinite(y)):
+        failures.append(None)
         return y
-    failures.append((n_images, f"returned {y.tolist() if y.ndim else float(y)}"))
+    failures.append((len(batch[0]), f"returned {y.tolist() if y.ndim else float(y)}"))
     return None
 
 
@@ -293,8 +294,9 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     """
     sets = probe_sets(S, B, C)
     batches = [batch for batches in sets for batch in batches]
-    failures: list[tuple[int, str]] = []
-    observed = [_observe(values_fn, batch, failures) for batch in batches]
+    failed: list[tuple[int, str] | None] = []  # per probe
+    observed = [_observe(values_fn, batch, failed) for batch in batches]
+    failures = [f for f in failed if f is not None]
     fits = []
     for spec_none, components in _candidate_components(S, B, C):
         for reduction in ("sum", "mean", "none"):
@@ -304,7 +306,7 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
                 w, residual = _fit(X, y)
                 refused = sum(1 for comps, y in zip(components, observed) if comps is None and y is not None)
                 agree = sum(1 for comps, y in zip(components, observed) if (comps is None) == (y is None))
-                fits.append((residual, spec_none.replace(reduction=reduction), w, agree, refused))
+                fits.append((residual, spec_none.replace(reduction=reduction), w, agree, refused, components))
     if not fits:
         if len(failures) == len(batches):
             raise ValueError(
@@ -321,7 +323,7 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
     # with the loss on more probes about which to give values at all wins (one that refuses
     # probes the loss accepts is not dropped for it); then the smaller misfit.
     fits.sort(key=lambda fit: (fit[0] > MATCH_TOLERANCE, -fit[3], fit[0]))
-    best_residual, best, w, compared, refused = fits[0]
+    best_residual, best, w, compared, refused, best_components = fits[0]
     spec = best.replace(**_weights_as_knobs(w))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
     ties = [fit for fit in fits if fit[3] == compared and fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
@@ -334,8 +336,13 @@ def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: 
         if matches
         else [f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}"]
     )
-    if failures:
-        notes.append(f"left out of the identification: {failure_summary(failures, [len(pred) for pred, _ in batches])}")
+    # The probes the loss failed on where this dialect gives values (where it refuses them too,
+    # as 'sqrt' refuses negative sizes, failing is what the dialect does).
+    unexplained = [f for f, comps in zip(failed, best_components) if f is not None and comps is not None]
+    if unexplained:
+        notes.append(
+            f"left out of the identification: {failure_summary(unexplained, [len(pred) for pred, _ in batches])}"
+        )
     if refused:
         notes.append(
             f"the loss gives values on {refused} probe(s) that this dialect refuses (negative predicted sizes)"
