@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from yolov1_loss.check import add_set_option
 from yolov1_loss.reference import PRESETS, LossSpec
 
 
@@ -57,14 +58,7 @@ def add_parser(commands) -> None:
         default="auto",
         help="the dialect --impl computes (default auto: identified, as check does)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="a knob or weight on top of --impl's dialect (repeatable)",
-    )
+    add_set_option(parser, "a knob or weight on top of --impl's dialect (repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     parser.add_argument("--json", metavar="PATH", help="write every result, with the machine, as JSON")

@@ -7,6 +7,11 @@ import sys
 from yolov1_loss.reference import LAYOUTS, PRESETS
 
 
+def add_set_option(parser, help: str) -> None:
+    """``--set KNOB=VALUE`` (repeatable, into ``args.overrides``), as check, vectors and bench take it."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KNOB=VALUE", help=help)
+
+
 def add_loss_options(parser, dialect_help: str) -> None:
     """The options that say how to load and call a user's loss, and what dialect to hold it to
     (``check``, and ``vectors`` and ``bench`` where they take a loss)."""
@@ -17,14 +22,7 @@ def add_loss_options(parser, dialect_help: str) -> None:
     parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto", help=dialect_help)
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3",
-    )
+    add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
     parser.add_argument(
         "--output",
         help="which item of a tuple (index) or mapping (key) is the total (default: the total, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from yolov1_loss.check import add_set_option
 from yolov1_loss.reference import PRESETS, LossSpec
 
 
@@ -19,14 +20,7 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--preset", action="append", choices=list(PRESETS), help="a preset to cover (repeatable; default: all)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="a knob or weight on top of every preset written (repeatable), e.g. --set lambda_coord=3",
-    )
+    add_set_option(parser, "a knob or weight on top of every preset written (repeatable), e.g. --set lambda_coord=3")
     parser.add_argument("--force", action="store_true", help="overwrite the vectors of a folder that holds some")
     parser.add_argument("--S", type=int, default=7)
     parser.add_argument("--B", type=int, default=2)
