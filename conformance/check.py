@@ -29,7 +29,7 @@ from yolov1_loss.conformance.loading import LoadError, repro_of, user_implementa
 from yolov1_loss.conformance.profiles import suite_settings
 from yolov1_loss.conformance.properties import PROPERTIES
 from yolov1_loss.conformance.report import CheckReport, InputFinding, describe
-from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec
+from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec, loss_and_grad
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -191,8 +191,6 @@ def resolve_dialect(impl: Implementation, S: int, B: int, C: int, dialect: str =
 def _fails_on(impl: Implementation, input_class: InputClass) -> str | None:
     """What ``impl`` does wrong on one example of ``input_class`` (raises, a value of the wrong
     shape, NaN or infinity where the oracle is finite), or None."""
-    from yolov1_loss import reference
-
     spec = impl.fixed_spec
     ex = build(input_class.recipe(spec)).rounded(impl.dtype)
     grads = "total" if impl.has_gradient else "none"
@@ -200,7 +198,7 @@ def _fails_on(impl: Implementation, input_class: InputClass) -> str | None:
         got = impl.evaluate(ex.pred, ex.target, spec, grads=grads)
     except ImplementationError as err:
         return f"the loss raised in {err.stage}: {err.detail}"
-    parts, expected = reference.loss_and_grad(ex.pred, ex.target, spec)
+    parts, expected = loss_and_grad(ex.pred, ex.target, spec)
     total, oracle_total = got.values["total"], np.asarray(parts.total)
     if not np.all(np.isfinite(total) | ~np.isfinite(oracle_total)):
         return f"the loss gives total {total} where the oracle gives {oracle_total}"

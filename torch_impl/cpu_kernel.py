@@ -22,6 +22,8 @@ it in a fraction of a second. Where neither directory is writable, each process 
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import torch
@@ -352,8 +354,17 @@ def _weight_arrays(weights: Weights, n_images: int, scale: float) -> tuple[np.nd
     """The kernel's ``weights`` (1 or N, 4) float64, times ``scale``, and ``used`` (4,) bool: one
     row for numbers, one per image when any weight is an (N,) tensor."""
     constant, used, per_image = kernel_weights(weights, n_images)
-    rows = np.array([constant]) if per_image is None else per_image.numpy()
-    return rows * scale, np.array(used)
+    if per_image is None:
+        return _constant_rows(constant, used, scale)
+    return per_image.numpy() * scale, np.array(used)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_rows(constant: tuple, used: tuple, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(1, 4) scaled weights and (4,) used flags for weights that are numbers: made once per
+    spec and scale, not on every call (at N = 1 the arrays cost as much as the kernel's cells).
+    The kernel only reads them. (Left writable: numba compiles read-only arrays separately.)"""
+    return np.array([constant]) * scale, np.array(used)
 
 
 def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
