@@ -216,7 +216,7 @@ def _stray_gradient(ex: Example, gradient: np.ndarray):
     boxes = gets[..., C:].reshape(*gets.shape[:3], B, 5)
     has_object = ex.has_object
     classes_or_boxes = gets[..., :C].any(-1) | boxes[..., 1:].any(axis=(-1, -2))
-    scope_fields = range(1, 5) if spec.noobj_scope == "predictor" else range(5)
+    scope_fields = range(1, 5) if spec.noobj_object_factor != 0 else range(5)
     per_predictor = boxes[..., list(scope_fields)].any(-1)
     for n, i, j in np.argwhere(has_object | classes_or_boxes):
         if not has_object[n, i, j]:
@@ -226,7 +226,7 @@ def _stray_gradient(ex: Example, gradient: np.ndarray):
         if len(receivers) > 1:
             b = receivers[1]
             k = next(C + 5 * b + f for f in scope_fields if gets[n, i, j, C + 5 * b + f])
-            what = "boxes" if spec.noobj_scope == "predictor" else "channels"
+            what = "boxes" if spec.noobj_object_factor != 0 else "channels"
             listed = ", ".join(map(str, receivers))
             return (n, i, j, k), f"predictors {listed} all get gradient on their {what}; only the responsible one may"
     return None

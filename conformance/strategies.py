@@ -22,6 +22,7 @@ MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
 
 # Values worth meeting for each numeric knob: the presets' own first, then others.
 IOU_EPS_VALUES = (0.0, 1e-6, 0.01)
+CLAMP_EPS_VALUES = (1e-6, 1e-3, 0.05)
 LOSS_SCALES = (1.0, 0.5, 2.0)
 WEIGHT_VALUES = (1.0, 0.5, 5.0, 0.0, 2.0, 0.1)
 
@@ -41,9 +42,16 @@ def knob_combinations():
     numbers = {
         "iou_eps": st.sampled_from(IOU_EPS_VALUES),
         "loss_scale": st.sampled_from(LOSS_SCALES) | st.floats(0.01, 10.0, allow_subnormal=False),
-        **{name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0, allow_subnormal=False) for name in WEIGHTS},
+        "sqrt_clamp_eps": st.sampled_from(CLAMP_EPS_VALUES),
+        **{
+            name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0, allow_subnormal=False)
+            for name in (*WEIGHTS, "lambda_noobj_object")
+        },
     }
-    return st.fixed_dictionaries({**words, **numbers})
+    # (a spec refuses noobj_scope='own_weight' with lambda_noobj = 0: its noobj counts relative to it)
+    return st.fixed_dictionaries({**words, **numbers}).filter(
+        lambda k: k["noobj_scope"] != "own_weight" or k["lambda_noobj"] != 0
+    )
 
 
 def specs(presets=tuple(PRESETS), random_knobs: bool = True, S=None, B=None, C=None):
@@ -108,6 +116,13 @@ ODD_DIALECTS = (
         reduction="none",
         loss_scale=0.5,
     ),
+    dict(  # public code's: the object cells' other predictors pay 1, empty cells 0.5; clamped roots
+        noobj_scope="own_weight",
+        lambda_noobj_object=1.0,
+        wh_mode="clamped_sqrt",
+        sqrt_clamp_eps=1e-3,
+        iou_grad="through",
+    ),
 )
 
 
@@ -122,7 +137,7 @@ def hard_recipes(spec: LossSpec | None = None) -> list:
     if spec is None:
         grids = ((2, 20), (3, 4), (2, 22), (1, 1), (4, 5))
         specs = [LossSpec.preset(name, S=3, B=b, C=c) for name, (b, c) in zip(PRESETS, grids)]
-        specs += [LossSpec(S=3, B=b, C=c, **knobs) for knobs, (b, c) in zip(ODD_DIALECTS, grids[:3])]
+        specs += [LossSpec(S=3, B=b, C=c, **knobs) for knobs, (b, c) in zip(ODD_DIALECTS, grids)]
         plain = LossSpec(S=7)
     else:
         specs, plain = [spec], spec

@@ -48,6 +48,8 @@ def kink_margins(pred, target, spec: LossSpec) -> np.ndarray:
         distances += [np.abs(p_lo - t_lo), np.abs(p_hi - t_hi), np.abs(overlap)]
     if spec.wh_mode == "signed_sqrt" and spec.signed_sqrt_eps == "inside":
         distances.append(np.abs(cells.box[..., 2:] + SIGNED_SQRT_EPS).min(axis=-1))
+    if spec.wh_mode == "clamped_sqrt":  # where max(v, ε) switches
+        distances.append(np.abs(cells.box[..., 2:] - spec.sqrt_clamp_eps).min(axis=-1))
     if spec.responsible == "max_iou_else_min_rmse":
         distance = np.linalg.norm(pbox - tbox[:, None, :], axis=-1)
         distances += [np.abs(distance - DISTANCE_CAP), _gap_to_runner_up(-distance)]

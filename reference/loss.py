@@ -68,7 +68,9 @@ def _only_responsible(per_cell_grad: np.ndarray, r: np.ndarray, B: int) -> np.nd
 
 
 def target_size_term(w: np.ndarray, spec: LossSpec) -> np.ndarray:
-    """f(w): √w under every square-root wh_mode, w under 'linear'."""
+    """f(w): √w under the square-root wh_modes, √max(w, ε) under 'clamped_sqrt', w under 'linear'."""
+    if spec.wh_mode == "clamped_sqrt":
+        return np.sqrt(np.maximum(w, spec.sqrt_clamp_eps))
     return w if spec.wh_mode == "linear" else np.sqrt(w)
 
 
@@ -79,6 +81,11 @@ def pred_size_term(v: np.ndarray, spec: LossSpec) -> tuple[np.ndarray, np.ndarra
     if spec.wh_mode == "sqrt":
         with np.errstate(divide="ignore"):  # g'(0) is +inf, as IEEE and autograd have it
             return np.sqrt(v), 0.5 / np.sqrt(v)
+    if spec.wh_mode == "clamped_sqrt":
+        # g = √max(v, ε): g' = 1 / (2√v) where v ≥ ε (at v = ε the gradient passes, as torch's
+        # clamp has it), 0 below, where the clamp holds g at √ε.
+        clamped = np.maximum(v, spec.sqrt_clamp_eps)
+        return np.sqrt(clamped), np.where(v >= spec.sqrt_clamp_eps, 0.5 / np.sqrt(clamped), 0.0)
     eps = SIGNED_SQRT_EPS
     if spec.signed_sqrt_eps == "outside":
         root = np.sqrt(np.abs(v) + eps)  # g = sign(v)·√(|v| + ε); for v ≠ 0, g' = 1 / (2√(|v| + ε))
@@ -169,10 +176,11 @@ def cls(cells: Cells) -> tuple[np.ndarray, CellGrad]:
 
 
 def noobj(conf: np.ndarray, pays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Σ_b ĉ_b² over the predictors that pay it, per cell: (N, S, S) and d/dĉ (N, S, S, B).
+    """Σ_b pays_b · ĉ_b² per cell: (N, S, S) and d/dĉ (N, S, S, B).
 
-    ``pays`` (N, S, S, B): every predictor of an empty cell; under noobj_scope='predictor' also
-    the non-responsible predictors of object cells.
+    ``pays`` (N, S, S, B): 1 for every predictor of an empty cell; ρ = spec.noobj_object_factor
+    for the non-responsible predictors of object cells (0 under noobj_scope='cell', 1 under
+    'predictor', λ_noobj_object / λ_noobj under 'own_weight'); 0 for the responsible ones.
     """
     return (pays * conf**2).sum(axis=-1), pays * 2 * conf
 
@@ -217,9 +225,8 @@ def _evaluate(pred, target, spec: LossSpec):
     iou, d_iou = ious(cells, spec)
     r = responsible(cells, iou, spec)
 
-    pays = np.broadcast_to(~has_object[..., None], conf.shape).copy()
-    if spec.noobj_scope == "predictor":
-        pays[has_object] = np.arange(spec.B) != r[:, None]
+    pays = np.broadcast_to(~has_object[..., None], conf.shape).astype(np.float64)
+    pays[has_object] = spec.noobj_object_factor * (np.arange(spec.B) != r[:, None])
     noobj_cells, d_conf = noobj(conf, pays)
     zero = np.zeros(has_object.shape + (spec.C,))
     noobj_grad = _cell_pred(zero, d_conf, np.zeros(conf.shape + (4,)))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 # Every knob that takes one of a fixed set of words, with its allowed words.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "noobj_scope": ("cell", "predictor"),
+    "noobj_scope": ("cell", "predictor", "own_weight"),
     "iou_frame": ("raw", "image"),
-    "wh_mode": ("signed_sqrt", "sqrt_output", "sqrt", "linear"),
+    "wh_mode": ("signed_sqrt", "sqrt_output", "sqrt", "linear", "clamped_sqrt"),
     "signed_sqrt_eps": ("outside", "inside"),
     "conf_target": ("iou", "one"),
     "iou_grad": ("detached", "through"),
@@ -25,12 +25,15 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # The ε of wh_mode='signed_sqrt': g(v) = sign(v)·√(|v| + ε), or √|v + ε| (signed_sqrt_eps).
 SIGNED_SQRT_EPS = 1e-6
 
+# The default ε of wh_mode='clamped_sqrt' (the knob sqrt_clamp_eps): f(w) = √max(w, ε), g(v) = √max(v, ε).
+CLAMP_EPS = 1e-6
+
 # responsible='max_iou_else_min_rmse' (darknet's fallback) considers only predictors whose box
 # lies nearer the target than this (the Euclidean distance of (x, y, w, h) in the IoU frame).
 DISTANCE_CAP = 20.0
 
 # wh_mode values under which the target's w, h go through a square root.
-SQRT_TARGET_MODES = ("signed_sqrt", "sqrt_output", "sqrt")
+SQRT_TARGET_MODES = ("signed_sqrt", "sqrt_output", "sqrt", "clamped_sqrt")
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,14 @@ class LossSpec:
     iou_grad: str = "detached"
     responsible: str = "max_iou"
     iou_eps: float = 0.0
+    sqrt_clamp_eps: float = CLAMP_EPS
     reduction: str = "sum"
     loss_scale: float = 1.0
     lambda_coord: float = 5.0
     lambda_obj: float = 1.0
     lambda_noobj: float = 0.5
     lambda_class: float = 1.0
+    lambda_noobj_object: float = 1.0  # under noobj_scope='own_weight' only
 
     def __post_init__(self) -> None:
         for name in ("S", "B", "C"):
@@ -68,13 +73,20 @@ class LossSpec:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"LossSpec.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        for name in ("iou_eps", "loss_scale", *WEIGHTS):
+        for name in ("iou_eps", "sqrt_clamp_eps", "loss_scale", *WEIGHTS, "lambda_noobj_object"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"LossSpec.{name} must be a finite number, got {value!r}")
             object.__setattr__(self, name, float(value))
         if self.iou_eps < 0:
             raise ValueError(f"LossSpec.iou_eps must be >= 0, got {self.iou_eps!r}")
+        if not self.sqrt_clamp_eps > 0:  # (at 0, g'(0) would be infinite, which the clamp is there to avoid)
+            raise ValueError(f"LossSpec.sqrt_clamp_eps must be > 0, got {self.sqrt_clamp_eps!r}")
+        if self.noobj_scope == "own_weight" and self.lambda_noobj == 0:
+            raise ValueError(
+                "LossSpec.lambda_noobj must not be 0 under noobj_scope='own_weight': the noobj component "
+                "counts the object cells' predictors relative to it (lambda_noobj_object / lambda_noobj)"
+            )
 
     @classmethod
     def preset(cls, name: str, **overrides) -> LossSpec:
@@ -114,6 +126,17 @@ class LossSpec:
     def iou_frame_scale(self) -> float:
         """What x and y are multiplied by in the IoU frame: 1/S in frame 'image', else 1."""
         return 1.0 / self.S if self.iou_frame == "image" else 1.0
+
+    @property
+    def noobj_object_factor(self) -> float:
+        """ρ, what a non-responsible predictor of an object cell counts for in the noobj component,
+        relative to a predictor of an empty cell: 0 ('cell'), 1 ('predictor'), or
+        λ_noobj_object / λ_noobj ('own_weight'), so that λ_noobj · noobj weighs them by λ_noobj_object."""
+        if self.noobj_scope == "cell":
+            return 0.0
+        if self.noobj_scope == "predictor":
+            return 1.0
+        return self.lambda_noobj_object / self.lambda_noobj
 
     def knobs(self) -> dict:
         """Every field but the grid size: the dialect, weights included, as a plain dict."""

@@ -32,6 +32,7 @@ from torch import Tensor
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl.dtypes import compute_dtype
 from yolov1_loss.torch_impl.kernel_args import (
+    CLAMPED_SQRT,
     LINEAR,
     SIGNED_SQRT,
     SQRT,
@@ -116,18 +117,26 @@ def _frame_size(v, wh_mode):
 
 
 @jit
-def _target_size(w, wh_mode):
-    """f(w): √w under every square-root wh_mode, w under 'linear'."""
+def _target_size(w, wh_mode, clamp_eps):
+    """f(w): √w under the square-root wh_modes, √max(w, ε) under clamped_sqrt, w under 'linear'."""
+    if wh_mode == CLAMPED_SQRT:
+        return np.sqrt(max(w, clamp_eps))
     return w if wh_mode == LINEAR else np.sqrt(w)
 
 
 @jit
-def _pred_size(v, wh_mode, eps_inside, eps):
+def _pred_size(v, wh_mode, eps_inside, eps, clamp_eps):
     """g(v) and g'(v) for a predicted size v. Under 'sqrt', g'(0) = +inf; under signed_sqrt the
-    derivative of sign(v) at 0 (and of |v + ε| at v = −ε, ε inside) is 0."""
+    derivative of sign(v) at 0 (and of |v + ε| at v = −ε, ε inside) is 0; under clamped_sqrt,
+    g = √max(v, ε) has g' = 1/(2√v) from v = ε up (the clamp passes the gradient there), 0 below."""
     if wh_mode == SQRT:
         root = np.sqrt(v)
         return root, 0.5 / root
+    if wh_mode == CLAMPED_SQRT:
+        if v >= clamp_eps:
+            root = np.sqrt(v)
+            return root, 0.5 / root
+        return np.sqrt(clamp_eps), 0.0
     if wh_mode != SIGNED_SQRT:
         return v, 1.0
     if not eps_inside:
@@ -211,10 +220,11 @@ def _object_cell(
     eps_inside,
     conf_iou,
     iou_through,
-    predictor_noobj,
+    noobj_factor,
     rmse_fallback,
     iou_eps,
     sqrt_eps,
+    clamp_eps,
     cap,
 ):
     """The cell ``row`` with an object: its (coord, obj, noobj, cls), and its gradient row of
@@ -231,10 +241,10 @@ def _object_cell(
     x, y = np.float64(pred[row, at_r + 1]), np.float64(pred[row, at_r + 2])
     w_r, h_r = np.float64(pred[row, at_r + 3]), np.float64(pred[row, at_r + 4])
 
-    g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside, sqrt_eps)
-    g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside, sqrt_eps)
+    g_w, slope_w = _pred_size(w_r, wh_mode, eps_inside, sqrt_eps, clamp_eps)
+    g_h, slope_h = _pred_size(h_r, wh_mode, eps_inside, sqrt_eps, clamp_eps)
     e_x, e_y = tx - x, ty - y
-    e_w, e_h = _target_size(tw, wh_mode) - g_w, _target_size(th, wh_mode) - g_h
+    e_w, e_h = _target_size(tw, wh_mode, clamp_eps) - g_w, _target_size(th, wh_mode, clamp_eps) - g_h
     coord = e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h
     d_x = d_y = d_w = d_h = 0.0
     if used[COORD]:
@@ -264,9 +274,9 @@ def _object_cell(
             grad[row, at + 3], grad[row, at + 4] = d_w, d_h
             continue
         conf = np.float64(pred[row, at])
-        if predictor_noobj:
-            noobj += conf * conf
-        grad[row, at] = 2 * weights[w_row, NOOBJ] * conf if predictor_noobj and used[NOOBJ] else 0.0
+        if noobj_factor != 0:  # it pays ρ · ĉ², ρ = noobj_factor (0: it does not pay)
+            noobj += noobj_factor * conf * conf
+        grad[row, at] = 2 * weights[w_row, NOOBJ] * noobj_factor * conf if noobj_factor != 0 and used[NOOBJ] else 0.0
         for j in range(at + 1, at + 5):
             grad[row, j] = 0.0
     return coord, obj_diff * obj_diff, noobj, cls
@@ -288,10 +298,11 @@ def cells_kernel(
     eps_inside,
     conf_iou,
     iou_through,
-    predictor_noobj,
+    noobj_factor,
     rmse_fallback,
     iou_eps,
     sqrt_eps,
+    clamp_eps,
     cap,
 ):
     """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
@@ -327,10 +338,11 @@ def cells_kernel(
                     eps_inside,
                     conf_iou,
                     iou_through,
-                    predictor_noobj,
+                    noobj_factor,
                     rmse_fallback,
                     iou_eps,
                     sqrt_eps,
+                    clamp_eps,
                     cap,
                 )
                 coord_sum += coord

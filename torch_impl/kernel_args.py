@@ -17,8 +17,14 @@ from yolov1_loss.reference import LossSpec
 from yolov1_loss.reference.spec import DISTANCE_CAP, SIGNED_SQRT_EPS
 
 # wh_mode as the kernels take it.
-LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT = range(4)
-WH_MODE_CODES = {"linear": LINEAR, "sqrt_output": SQRT_OUTPUT, "sqrt": SQRT, "signed_sqrt": SIGNED_SQRT}
+LINEAR, SQRT_OUTPUT, SQRT, SIGNED_SQRT, CLAMPED_SQRT = range(5)
+WH_MODE_CODES = {
+    "linear": LINEAR,
+    "sqrt_output": SQRT_OUTPUT,
+    "sqrt": SQRT,
+    "signed_sqrt": SIGNED_SQRT,
+    "clamped_sqrt": CLAMPED_SQRT,
+}
 
 # The weights of (coord, obj, noobj, cls): each a number, an (N,) tensor (one per image), or
 # None for a term left out altogether (not even 0 · its gradient, which is NaN where that is ∞).
@@ -38,10 +44,11 @@ class Knobs(NamedTuple):
     eps_inside: bool  # signed_sqrt's ε inside the abs
     conf_iou: bool  # c* = IoU (else 1)
     iou_through: bool  # gradient flows through c* into the box
-    predictor_noobj: bool  # non-responsible predictors of object cells pay noobj
+    noobj_object_factor: float  # ρ: what the object cells' non-responsible predictors count for in noobj
     rmse_fallback: bool  # darknet's responsible-predictor fallback
     iou_eps: float
     sqrt_eps: float  # signed_sqrt's ε
+    clamp_eps: float  # clamped_sqrt's ε
     distance_cap: float  # the fallback's cap on distances
 
 
@@ -56,10 +63,11 @@ def kernel_knobs(spec: LossSpec) -> Knobs:
         eps_inside=spec.signed_sqrt_eps == "inside",
         conf_iou=spec.conf_target == "iou",
         iou_through=spec.iou_grad == "through",
-        predictor_noobj=spec.noobj_scope == "predictor",
+        noobj_object_factor=spec.noobj_object_factor,
         rmse_fallback=spec.responsible == "max_iou_else_min_rmse",
         iou_eps=spec.iou_eps,
         sqrt_eps=SIGNED_SQRT_EPS,
+        clamp_eps=spec.sqrt_clamp_eps,
         distance_cap=DISTANCE_CAP,
     )
 

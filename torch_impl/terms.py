@@ -30,7 +30,9 @@ def to_iou_frame(box: Tensor, spec: LossSpec, predicted: bool = True) -> Tensor:
 
 
 def target_size_term(w: Tensor, spec: LossSpec) -> Tensor:
-    """f(w): √w under every square-root wh_mode, w under 'linear'."""
+    """f(w): √w under the square-root wh_modes, √max(w, ε) under 'clamped_sqrt', w under 'linear'."""
+    if spec.wh_mode == "clamped_sqrt":
+        return torch.sqrt(torch.clamp(w, min=spec.sqrt_clamp_eps))
     return w if spec.wh_mode == "linear" else torch.sqrt(w)
 
 
@@ -47,6 +49,8 @@ def pred_size_term(v: Tensor, spec: LossSpec) -> Tensor:
         return v
     if spec.wh_mode == "sqrt":
         return torch.sqrt(v)
+    if spec.wh_mode == "clamped_sqrt":  # clamp's gradient passes at v = ε, as the spec has it
+        return torch.sqrt(torch.clamp(v, min=spec.sqrt_clamp_eps))
     if spec.signed_sqrt_eps == "outside":
         return torch.sign(v) * torch.sqrt(torch.abs(v) + SIGNED_SQRT_EPS)
     return torch.sign(v) * inside_eps_root(v)
@@ -82,14 +86,15 @@ def responsible(iou: Tensor, pbox: Tensor, tbox: Tensor, spec: LossSpec) -> Tens
     return r
 
 
-def noobj_payers(has_object: Tensor, r: Tensor, spec: LossSpec) -> Tensor:
-    """(N, S, S, B) bool: every predictor of an empty cell; under noobj_scope='predictor' also
-    the non-responsible predictors of object cells."""
-    empty = ~has_object[..., None]
-    if spec.noobj_scope == "cell":
-        return empty.expand(*has_object.shape, spec.B)
-    others = torch.arange(spec.B, device=r.device) != r[..., None]
-    return empty | others
+def noobj_payers(has_object: Tensor, r: Tensor, spec: LossSpec, dtype: torch.dtype) -> Tensor:
+    """(N, S, S, B) in ``dtype``: what each predictor's ĉ² counts for in noobj: 1 in an empty cell;
+    in an object cell ρ = spec.noobj_object_factor for the non-responsible predictors, 0 for the
+    responsible one."""
+    empty = (~has_object[..., None]).expand(*has_object.shape, spec.B).to(dtype)
+    if spec.noobj_object_factor == 0:
+        return empty
+    others = (torch.arange(spec.B, device=r.device) != r[..., None]).to(dtype)
+    return torch.where(empty > 0, empty, spec.noobj_object_factor * others)
 
 
 def per_cell_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -128,7 +133,7 @@ def per_cell_terms(pred: Tensor, target: Tensor, spec: LossSpec) -> tuple[Tensor
         c_star = c_star if spec.iou_grad == "through" else c_star.detach()
     obj_diff = c_star - c_r
     cls_diff = target[..., :C] - pred[..., :C]
-    pays = noobj_payers(has_object, r, spec)
+    pays = noobj_payers(has_object, r, spec, conf.dtype)
 
     return (
         torch.where(has_object, (coord_diff**2).sum(dim=-1), 0.0),

@@ -90,12 +90,18 @@ def _iou(px, py, pw, ph, tx, ty, tw, th, IOU_EPS: tl.constexpr):
 
 
 @triton.jit
-def _size_term(v, WH_MODE: tl.constexpr, EPS_INSIDE: tl.constexpr, EPS: tl.constexpr):
-    """g(v) and g'(v) of a predicted size, by wh_mode (0 linear, 1 sqrt_output, 2 sqrt, 3 signed_sqrt)."""
+def _size_term(v, WH_MODE: tl.constexpr, EPS_INSIDE: tl.constexpr, EPS: tl.constexpr, CLAMP_EPS: tl.constexpr):
+    """g(v) and g'(v) of a predicted size, by wh_mode (kernel_args.WH_MODE_CODES: 0 linear,
+    1 sqrt_output, 2 sqrt, 3 signed_sqrt, 4 clamped_sqrt)."""
     if WH_MODE == 2:
         root = _sqrt(v)
         g = root
         slope = 0.5 / root
+    elif WH_MODE == 4:  # √max(v, ε); g' = 1/(2√v) from v = ε up (the clamp passes it there), 0 below
+        above = v >= CLAMP_EPS
+        root = _sqrt(tl.where(above, v, CLAMP_EPS))
+        g = root
+        slope = tl.where(above, 0.5 / root, 0.0)
     elif WH_MODE == 3:
         if EPS_INSIDE:
             u = tl.abs(v + EPS)
@@ -115,9 +121,12 @@ def _size_term(v, WH_MODE: tl.constexpr, EPS_INSIDE: tl.constexpr, EPS: tl.const
 
 
 @triton.jit
-def _target_size(w, WH_MODE: tl.constexpr):
+def _target_size(w, WH_MODE: tl.constexpr, CLAMP_EPS: tl.constexpr):
+    """f(w): w under linear, √max(w, ε) under clamped_sqrt, else √w."""
     if WH_MODE == 0:
         size = w
+    elif WH_MODE == 4:
+        size = _sqrt(tl.maximum(w, CLAMP_EPS))
     else:
         size = _sqrt(w)
     return size
@@ -169,10 +178,11 @@ def yolov1_kernel(
     EPS_INSIDE: tl.constexpr,
     CONF_IOU: tl.constexpr,
     IOU_THROUGH: tl.constexpr,
-    PREDICTOR_NOOBJ: tl.constexpr,
+    NOOBJ_OBJECT_FACTOR: tl.constexpr,
     RMSE_FALLBACK: tl.constexpr,
     IOU_EPS: tl.constexpr,
     SQRT_EPS: tl.constexpr,
+    CLAMP_EPS: tl.constexpr,
     DISTANCE_CAP: tl.constexpr,
     W_COORD: tl.constexpr,
     W_OBJ: tl.constexpr,
@@ -273,12 +283,12 @@ def yolov1_kernel(
     iou_r, di_x, di_y, di_w, di_h = _iou(x_r * FRAME_SCALE, y_r * FRAME_SCALE, fw_r, fh_r, ftx, fty, tw, th, IOU_EPS)
 
     # coord: (x − x̂_r)² + (y − ŷ_r)² + (f(w) − g(ŵ_r))² + (f(h) − g(ĥ_r))².
-    g_w, slope_w = _size_term(w_r, WH_MODE, EPS_INSIDE, SQRT_EPS)
-    g_h, slope_h = _size_term(h_r, WH_MODE, EPS_INSIDE, SQRT_EPS)
+    g_w, slope_w = _size_term(w_r, WH_MODE, EPS_INSIDE, SQRT_EPS, CLAMP_EPS)
+    g_h, slope_h = _size_term(h_r, WH_MODE, EPS_INSIDE, SQRT_EPS, CLAMP_EPS)
     e_x = tx - x_r
     e_y = ty - y_r
-    e_w = _target_size(tw, WH_MODE) - g_w
-    e_h = _target_size(th, WH_MODE) - g_h
+    e_w = _target_size(tw, WH_MODE, CLAMP_EPS) - g_w
+    e_h = _target_size(th, WH_MODE, CLAMP_EPS) - g_h
     coord = tl.where(has, e_x * e_x + e_y * e_y + e_w * e_w + e_h * e_h, 0.0)
     if USE_COORD:
         d_x = -2 * w_coord * e_x
@@ -308,19 +318,23 @@ def yolov1_kernel(
         d_w += through * di_w * chain_w
         d_h += through * di_h * chain_h
 
-    # noobj, and every predictor's gradient.
+    # noobj (ĉ² in empty cells; ρ ĉ² for the object cells' other predictors, ρ = NOOBJ_OBJECT_FACTOR),
+    # and every predictor's gradient.
     noobj = tl.zeros([BLOCK], DT)
     for b in tl.static_range(B):
         conf = tl.load(p_cell + (C + 5 * b) * p_sk, mask=live, other=0).to(DT)
         answers = has & (r == b)
-        if PREDICTOR_NOOBJ:
-            pays = live & ~answers
+        empty = live & ~has
+        if NOOBJ_OBJECT_FACTOR != 0:
+            other = live & has & ~answers
+            rho = tl.full([], NOOBJ_OBJECT_FACTOR, DT)
+            pays = tl.where(empty, 1.0, tl.where(other, rho, 0.0)).to(DT)
         else:
-            pays = live & ~has
-        noobj += tl.where(pays, conf * conf, 0.0)
+            pays = tl.where(empty, 1.0, 0.0).to(DT)
+        noobj += tl.where(pays != 0, pays * conf * conf, 0.0)
         g_b = g_cell + C + 5 * b
         if USE_NOOBJ:
-            d_conf = tl.where(pays, 2 * w_noobj * conf, 0.0)
+            d_conf = tl.where(pays != 0, 2 * w_noobj * pays * conf, 0.0)
         else:
             d_conf = tl.zeros([BLOCK], DT)
         tl.store(g_b, tl.where(answers, d_c, d_conf).to(GRAD_DT), mask=live)

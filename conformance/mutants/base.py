@@ -89,12 +89,16 @@ class TorchLoss:
         return torch.sqrt(v)
 
     def target_size(self, w: torch.Tensor) -> torch.Tensor:
+        if self.spec.wh_mode == "clamped_sqrt":
+            return self.root(torch.clamp(w, min=self.spec.sqrt_clamp_eps))
         return self.root(w) if self.spec.wh_mode in SQRT_TARGET_MODES else w
 
     def pred_size(self, v: torch.Tensor) -> torch.Tensor:
         mode = self.spec.wh_mode
         if mode == "sqrt":
             return self.root(v)
+        if mode == "clamped_sqrt":
+            return self.root(torch.clamp(v, min=self.spec.sqrt_clamp_eps))
         if mode == "signed_sqrt":
             inner = v.abs() + 1e-6 if self.spec.signed_sqrt_eps == "outside" else (v + 1e-6).abs()
             return torch.sign(v) * self.root(inner)
@@ -121,11 +125,11 @@ class TorchLoss:
         return (per_cell * has_object).sum(dim=(1, 2))
 
     def noobj_loss(self, conf, has_object, responsible_mask) -> torch.Tensor:
-        """(N,) Σ ĉ² over every predictor of empty cells and, under noobj_scope='predictor',
-        the non-responsible predictors of object cells. ``responsible_mask`` (N, S, S, B)."""
-        pays = ~has_object[..., None].expand_as(conf)
-        if self.spec.noobj_scope == "predictor":
-            pays = pays | (has_object[..., None] & ~responsible_mask)
+        """(N,) Σ ĉ² over every predictor of empty cells, plus ρ Σ ĉ² over the non-responsible
+        predictors of object cells (ρ = spec.noobj_object_factor). ``responsible_mask`` (N, S, S, B)."""
+        empty = ~has_object[..., None].expand_as(conf)
+        others = has_object[..., None] & ~responsible_mask
+        pays = empty + self.spec.noobj_object_factor * others
         return (self.squared_error(conf, torch.zeros_like(conf)) * pays).sum(dim=(1, 2, 3))
 
     # --- assembly ----------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class ResponsiblePaysNoobj(TorchLoss):
 
     def noobj_loss(self, conf, has_object, responsible_mask):
         nobody = torch.zeros_like(responsible_mask)
-        if self.spec.noobj_scope == "cell":
+        if self.spec.noobj_object_factor == 0:
             return super().noobj_loss(conf, has_object, nobody) + (conf**2 * has_object[..., None]).sum(dim=(1, 2, 3))
         return super().noobj_loss(conf, has_object, nobody)
 

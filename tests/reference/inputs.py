@@ -62,6 +62,8 @@ def random_spec(rng: np.random.Generator) -> LossSpec:
         lambda_obj=float(rng.uniform(0, 2)),
         lambda_noobj=float(rng.uniform(0, 1)),
         lambda_class=float(rng.uniform(0, 2)),
+        lambda_noobj_object=float(rng.uniform(0, 2)),
+        sqrt_clamp_eps=float(rng.choice([1e-6, 1e-2])),
         **knobs,
     )
 

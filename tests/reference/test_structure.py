@@ -90,6 +90,38 @@ def test_noobj_scope_predictor_charges_the_non_responsible_predictors():
     assert loss(pred, target, spec.replace(noobj_scope="cell")).noobj == 0.0
 
 
+def test_noobj_scope_own_weight_charges_the_non_responsible_predictors_their_own_weight():
+    # Predictor 0 is the target's box (responsible); predictor 1, far off, has confidence 0.75.
+    # Public code's dialect: it pays λ_noobj_object · 0.75² with λ_noobj_object = 1, while the
+    # empty cells pay λ_noobj = 0.5 (here there are none).
+    spec = LossSpec(S=1, B=2, C=1, iou_frame="raw", wh_mode="linear", noobj_scope="own_weight", lambda_noobj_object=1.0)
+    pred = np.array([0.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.75, 3.0, 3.0, 0.25, 0.25]).reshape(1, 1, 1, -1)
+    target = np.array([1.0, 1.0, 0.5, 0.5, 0.25, 0.25]).reshape(1, 1, 1, -1)
+    parts, grads = loss_and_grad(pred, target, spec.replace(lambda_coord=0, lambda_obj=0, lambda_class=0))
+    assert parts.total == 0.75**2  # λ_noobj_object · ĉ²
+    assert parts.noobj == 0.75**2 / 0.5  # the component counts it relative to λ_noobj
+    assert grads.total[0, 0, 0, 6] == 2 * 0.75  # d(1 · ĉ²)/dĉ
+    with pytest.raises(ValueError, match="lambda_noobj must not be 0 under noobj_scope='own_weight'"):
+        spec.replace(lambda_noobj=0)
+
+
+def test_clamped_sqrt_takes_the_root_of_max_of_size_and_eps():
+    # One predictor with w = −0.25 (clamped to ε) and h = 0.36 (above it), target (w, h) = (0.25, 0.04).
+    eps = 1e-6
+    spec = LossSpec(S=1, B=1, C=1, iou_frame="raw", wh_mode="clamped_sqrt", lambda_coord=1.0)
+    pred = np.array([0.0, 1.0, 0.5, 0.5, -0.25, 0.36]).reshape(1, 1, 1, -1)
+    target = np.array([0.0, 1.0, 0.5, 0.5, 0.25, 0.04]).reshape(1, 1, 1, -1)
+    parts, grads = loss_and_grad(pred, target, spec)
+    assert parts.coord == pytest.approx((0.5 - np.sqrt(eps)) ** 2 + (0.2 - 0.6) ** 2, rel=1e-15)
+    assert grads.coord[0, 0, 0, 4] == 0.0  # below ε the clamp holds g at √ε
+    assert grads.coord[0, 0, 0, 5] == pytest.approx(-2 * (0.2 - 0.6) * 0.5 / 0.6, rel=1e-15)
+    # A target under ε is clamped too; sqrt refuses the negative prediction clamped_sqrt accepts.
+    target[0, 0, 0, 5] = 0.0
+    assert loss(pred, target, spec).coord == pytest.approx((0.5 - np.sqrt(eps)) ** 2 + (np.sqrt(eps) - 0.6) ** 2)
+    with pytest.raises(ValueError, match="must be >= 0 under wh_mode='sqrt'"):
+        loss(pred, target, spec.replace(wh_mode="sqrt"))
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("S, B, C", [(7, 2, 20), (1, 1, 1), (3, 3, 2)])
 def test_layout_round_trips(layout, S, B, C):

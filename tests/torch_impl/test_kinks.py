@@ -37,6 +37,9 @@ KINKS = [
 ]
 # v = −ε exactly, where √|v + ε| has its kink (float64 only: in float32 the tie moves).
 MINUS_EPS = ("size at minus epsilon", (0.5, 0.5, -1e-6, 0.25), TARGET, (0.5, 0.5), TARGET)
+# Sizes at the clamp's ε = 1/64 (the spec below) and under it, where √max(v, ε) switches.
+CLAMP = 1 / 64
+AT_THE_CLAMP = ("size at the clamp", (0.5, 0.5, CLAMP, 0.25), (0.5, 0.5, -0.25, CLAMP), (0.5, 0.5), TARGET)
 
 BASE = dict(S=4, B=2, C=1)
 SPECS = [
@@ -44,6 +47,7 @@ SPECS = [
     LossSpec(**BASE, iou_frame="raw", wh_mode="linear", iou_grad="through", responsible="max_iou_else_min_rmse"),
     LossSpec(**BASE, iou_frame="raw", wh_mode="signed_sqrt", signed_sqrt_eps="inside", iou_grad="through"),
     LossSpec(**BASE, iou_frame="raw", wh_mode="sqrt", iou_grad="through", reduction="none"),
+    LossSpec(**BASE, wh_mode="clamped_sqrt", sqrt_clamp_eps=CLAMP, noobj_scope="own_weight", lambda_noobj_object=1.0),
 ]
 
 
@@ -79,7 +83,7 @@ SPEC_IDS = dict(ids=lambda s: s.preset_name() or f"{s.wh_mode}-{s.responsible}")
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("spec", SPECS, **SPEC_IDS)
 def test_kinks_float64(impl, spec):
-    pred, target = kink_batch(spec, [*KINKS, MINUS_EPS])
+    pred, target = kink_batch(spec, [*KINKS, MINUS_EPS, AT_THE_CLAMP])
     ref_parts, ref_grads = reference.loss_and_grad(pred, target, spec)
     values, grads = values_and_grads(impl, pred, target, spec)
     assert_matches_reference(values, grads, ref_parts, ref_grads, tol=1e-10)
@@ -91,7 +95,7 @@ def test_kinks_float64(impl, spec):
 def test_kinks_float32(impl, spec):
     # Every number but ε is exact in float32, so the ties stay ties; float32 rounding of the
     # rest is bounded as in test_float32 (64 ε₃₂ relative, the floor 1 for values near 0).
-    pred, target = kink_batch(spec, KINKS)
+    pred, target = kink_batch(spec, [*KINKS, AT_THE_CLAMP])
     ref_parts, ref_grads = reference.loss_and_grad(dtype_rounded(pred, torch.float32), target, spec)
     values, grads = values_and_grads(impl, pred, target, spec, dtype=torch.float32)
     assert_matches_reference(values, grads, ref_parts, ref_grads, tol=64 * np.finfo(np.float32).eps, floor=1.0)
@@ -103,7 +107,9 @@ def test_each_kink_is_a_kink():
 
     for spec in SPECS:
         one_cell = spec.replace(S=1)
-        for kink in KINKS + [MINUS_EPS]:
+        for kink in KINKS + [MINUS_EPS, AT_THE_CLAMP]:
             name, *_, target_box = kink
+            if kink is AT_THE_CLAMP and one_cell.wh_mode != "clamped_sqrt":
+                continue  # (a kink of that mode only)
             if target_box is not None and not (kink is MINUS_EPS and one_cell.wh_mode == "sqrt"):
                 assert kink_margin(*kink_batch(one_cell, [kink]), one_cell) == 0, (name, spec)
