@@ -2,13 +2,17 @@
 
 The implementation's values on probe inputs are compared with the oracle's under every
 combination of the knobs that change values. Given the other knobs, the total is linear in the
-four weights (λ · loss_scale), so they are fitted by least squares rather than enumerated.
-Gradients, when the implementation has them, then settle ``iou_grad``, which values cannot see.
+weights of five columns (coord, obj, the noobj of empty cells, the noobj of the object cells' other
+predictors, cls: each λ · loss_scale), so they are fitted by non-negative least squares rather
+than enumerated; the two noobj weights tell noobj_scope. Gradients, when the implementation has
+them, then settle ``iou_grad``, which values cannot see.
 
-The probes are built to tell knobs apart: object cells whose predictors overlap the target in
-one IoU frame and not the other, tiny boxes (where ``iou_eps`` and the ε of ``signed_sqrt``
-show), cells where every IoU is 0 (darknet's fallback), several batch sizes (sum against mean),
-and, in a second round, negative predicted sizes (the square-root modes part there).
+The general probes are built to tell knobs apart: object cells whose predictors overlap the
+target in one IoU frame and not the other, tiny boxes (where ``iou_eps`` and the ε of
+``signed_sqrt`` show), cells where every IoU is 0 (darknet's fallback), several batch sizes (sum
+against mean), and, in a second round, negative predicted sizes (the square-root modes part
+there). Each term is also fitted on its own, on probes where only it can be non-zero
+(:mod:`conformance.term_probes`): when no dialect reproduces the whole, that says which terms do.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import scipy.optimize
 
-from yolov1_loss.reference import COMPONENTS, PRESETS, LossSpec, loss, loss_and_grad
+from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, TERM_WORDS, family_probes
+from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
 ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -37,13 +43,14 @@ SIZE_MODES = tuple(
 VALUE_KNOBS = {  # in the table's order, the size mode where wh_mode stands
     ("size_mode" if name == "wh_mode" else name): (SIZE_MODES if name == "wh_mode" else values)
     for name, values in CHOICES.items()
-    if name not in ("iou_grad", "reduction", "signed_sqrt_eps")
+    if name not in ("iou_grad", "reduction", "signed_sqrt_eps", "noobj_scope")
 }
 VALUE_KNOBS["iou_eps"] = tuple(
     sorted({LossSpec.preset(name).iou_eps for name in PRESETS})
 )  # the values public code uses
-# The knobs reported as not told apart when fits under several of their values are equally good.
-TOLD_APART = tuple(name for name in CHOICES if name != "iou_grad") + ("iou_eps",)
+# The knobs reported as not told apart when fits under several of their values are equally good
+# (noobj_scope is told by the fitted weights, iou_grad by gradients).
+TOLD_APART = tuple(name for name in CHOICES if name not in ("iou_grad", "noobj_scope")) + ("iou_eps",)
 DEFAULT_WEIGHTS = np.array(LossSpec().weights())
 
 # A candidate matches when its largest misfit, relative to each value, is below this. Float32
@@ -60,8 +67,10 @@ class Identification(NamedTuple):
     matches: bool
     residual: float  # largest misfit of the values, relative to each value
     preset: str | None  # the preset with exactly these knobs, if any
-    undetermined: tuple[str, ...]  # knobs the probes could not tell apart (equally good values)
+    undetermined: tuple[str, ...]  # knobs the probes could not tell apart among dialects that fit
     notes: tuple[str, ...]  # what still differs when nothing matches
+    terms: tuple = ()  # TermFit per family of term probes: which terms match on their own
+    fitted_weights: frozenset = frozenset()  # the λ whose terms the values reproduce (all, when it matches)
 
 
 def _probe_cell(rng, S: int, B: int, C: int, kind: str):
@@ -148,6 +157,8 @@ def probe_sets(S: int, B: int, C: int):
 
 
 def _candidates(S: int, B: int, C: int):
+    """Every combination of the value knobs, under reduction 'none' and noobj_scope 'predictor'
+    (the scope is told by the fitted weights of the noobj columns, not enumerated)."""
     for values in itertools.product(*VALUE_KNOBS.values()):
         knobs = dict(zip(VALUE_KNOBS, values))
         wh_mode, eps_place = knobs.pop("size_mode")
@@ -155,28 +166,46 @@ def _candidates(S: int, B: int, C: int):
 
 
 @functools.lru_cache(maxsize=8)
-def _candidate_components(S: int, B: int, C: int) -> tuple:
-    """Every candidate (reduction 'none') with the oracle's components on the probes: the same
-    for every loss identified on this grid, so computed once per grid."""
-    sets = probe_sets(S, B, C)
-    return tuple((spec_none, _oracle_components(spec_none, sets)) for spec_none in _candidates(S, B, C))
+def _candidate_columns(S: int, B: int, C: int) -> tuple:
+    """Every candidate (reduction 'none') with the oracle's columns on the general probes and on
+    each family of term probes: the same for every loss identified on this grid, so computed once
+    per grid. (spec, {probe set name: per batch, its (N, 5) columns or None})."""
+    sets = _probe_groups(S, B, C)
+    return tuple(
+        (spec_none, {name: _oracle_columns(spec_none, groups) for name, groups in sets.items()})
+        for spec_none in _candidates(S, B, C)
+    )
 
 
-def _oracle_components(spec_none: LossSpec, sets) -> list:
-    """Per probe batch, its (N, 4) unweighted per-image components, or None where the oracle refuses.
+def _probe_groups(S: int, B: int, C: int) -> dict:
+    """Probe set name → its groups of batches, each of which the oracle accepts or refuses whole:
+    'general' (positive sizes; negative sizes), and each family of term probes (one group)."""
+    return {"general": probe_sets(S, B, C), **{name: (batches,) for name, batches in family_probes(S, B, C).items()}}
 
-    Each set is evaluated as one stacked batch (one oracle call), then split by batch.
+
+def _probes(S: int, B: int, C: int, name: str) -> list:
+    """The batches of one probe set, in order."""
+    return [batch for group in _probe_groups(S, B, C)[name] for batch in group]
+
+
+def _oracle_columns(spec_none: LossSpec, groups) -> list:
+    """Per probe batch, its (N, 5) unweighted per-image :data:`COLUMNS`, or None where the oracle refuses.
+
+    Each group is evaluated as one stacked batch (one oracle call), then split by batch.
     """
     out = []
-    for batches in sets:
-        stacked = [np.concatenate(arrays) for arrays in zip(*batches)]
+    for batches in groups:
+        pred, target = (np.concatenate(arrays) for arrays in zip(*batches))
         try:
-            parts = loss(*stacked, spec_none)
+            parts = loss(pred, target, spec_none)
         except ValueError:
             out += [None] * len(batches)
             continue
-        comps = np.stack([getattr(parts, name) for name in COMPONENTS], axis=-1)
-        out += np.split(comps, np.cumsum([len(pred) for pred, _ in batches])[:-1])
+        has_object = target[..., spec_none.C] == 1
+        noobj = parts.per_cell.noobj
+        empty_cells, object_cells = (noobj * ~has_object).sum(axis=(1, 2)), (noobj * has_object).sum(axis=(1, 2))
+        columns = np.stack([parts.coord, parts.obj, empty_cells, object_cells, parts.cls], axis=-1)
+        out += np.split(columns, np.cumsum([len(p) for p, _ in batches])[:-1])
     return out
 
 
@@ -225,15 +254,16 @@ def failure_summary(failures: list, sizes: list[int]) -> str:
     return "; ".join(parts)
 
 
-def _design(components: list, observed: list, reduction: str):
-    """Rows X (the weights' coefficients), values y and the probes they come from, under one
-    reduction, on the probes that both the oracle (``components``) and the implementation
-    (``observed``) gave values for; None if the implementation's shapes do not fit the reduction
-    or no probe is left."""
+def _design(components: list, observed: list, reduction: str, columns):
+    """Rows X (the coefficients of the weights of ``columns``, indices into COLUMNS), values y
+    and the probes they come from, under one reduction, on the probes that both the oracle
+    (``components``) and the implementation (``observed``) gave values for; None if the
+    implementation's shapes do not fit the reduction or no probe is left."""
     rows, ys, used = [], [], []
     for k, (comps, y) in enumerate(zip(components, observed)):
         if comps is None or y is None:
             continue
+        comps = comps[:, list(columns)]
         if reduction == "none":
             if y.size != len(comps):  # (a one-image probe cannot tell () from (1,))
                 return None
@@ -252,27 +282,49 @@ def _design(components: list, observed: list, reduction: str):
 
 
 def _fit(X: np.ndarray, y: np.ndarray):
-    """Weights by least squares relative to each value, and the largest relative misfit.
+    """Non-negative weights by least squares relative to each value, and the largest relative misfit.
 
     Each row is divided by |y| so that a small probe counts as much as a large one: an
-    implementation's rounding is relative to each value, and so are the knobs' effects.
+    implementation's rounding is relative to each value, and so are the knobs' effects. The
+    weights are held >= 0 (no dialect has a negative one): a term the loss computes otherwise is
+    left to the residual, never absorbed by a negative weight. A column that is 0 on every probe
+    gets weight 0 (nothing tells it).
     """
     row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
-    w, *_ = np.linalg.lstsq(X * row_scale[:, None], y * row_scale, rcond=None)
+    w, _ = scipy.optimize.nnls(X * row_scale[:, None], y * row_scale)
     residual = np.max(np.abs(X @ w - y) * row_scale)
     return w, float(residual)
 
 
-def _weights_as_knobs(w: np.ndarray) -> dict:
-    """Fitted products λ·loss_scale → λ weights and loss_scale.
+def _weights_as_knobs(w: np.ndarray, seen_noobj_object: bool) -> dict:
+    """Fitted products λ·loss_scale of :data:`COLUMNS` → noobj_scope, λ weights and loss_scale.
 
-    When the products are a common multiple of the default λ (5, 1, 0.5, 1), that multiple is
-    reported as loss_scale (darknet's 0.5); otherwise loss_scale is 1 and λ are the products.
+    The object cells' noobj weight against the empty cells' tells noobj_scope: 0 is 'cell', the
+    same is 'predictor', another is 'own_weight' (with ``seen_noobj_object`` False, B = 1, it is
+    the default's). When the four products are a common multiple of the default λ (5, 1, 0.5, 1),
+    that multiple is reported as loss_scale (darknet's 0.5); otherwise loss_scale is 1 and λ are
+    the products.
     """
-    scale = float(w @ DEFAULT_WEIGHTS / (DEFAULT_WEIGHTS @ DEFAULT_WEIGHTS))
-    if scale > 0 and np.allclose(w, scale * DEFAULT_WEIGHTS, rtol=1e-4, atol=0):
-        return {"loss_scale": _tidy(scale), **dict(zip(WEIGHTS, DEFAULT_WEIGHTS.tolist()))}
-    return {"loss_scale": 1.0, **{name: _tidy(v) for name, v in zip(WEIGHTS, w)}}
+    coord, obj, noobj, noobj_object, cls = w
+    four = np.array([coord, obj, noobj, cls])
+    scale = float(four @ DEFAULT_WEIGHTS / (DEFAULT_WEIGHTS @ DEFAULT_WEIGHTS))
+    if scale > 0 and np.allclose(four, scale * DEFAULT_WEIGHTS, rtol=1e-4, atol=0):
+        knobs = {"loss_scale": _tidy(scale), **dict(zip(WEIGHTS, DEFAULT_WEIGHTS.tolist()))}
+    else:
+        scale = 1.0
+        knobs = {"loss_scale": 1.0, **{name: _tidy(v) for name, v in zip(WEIGHTS, four)}}
+    if not seen_noobj_object:
+        knobs["noobj_scope"] = LossSpec().noobj_scope
+    elif noobj_object <= 1e-4 * max(four.max(), noobj_object):
+        knobs["noobj_scope"] = "cell"
+    elif noobj > 0 and abs(noobj_object - noobj) <= 1e-4 * noobj:
+        knobs["noobj_scope"] = "predictor"
+    elif noobj > 0:
+        knobs["noobj_scope"] = "own_weight"
+        knobs["lambda_noobj_object"] = _tidy(noobj_object / scale)
+    else:  # the empty cells pay nothing and the object cells' others do: no dialect says so
+        knobs["noobj_scope"] = "predictor"
+    return knobs
 
 
 def _tidy(value: float) -> float:
@@ -285,70 +337,179 @@ def _tidy(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def identify(values_fn: ValuesFn, S: int = 7, B: int = 2, C: int = 20, grad_fn: GradFn | None = None) -> Identification:
+class Fit(NamedTuple):
+    """One candidate dialect under one reduction, fitted to one set of probes."""
+
+    residual: float
+    spec_none: LossSpec  # the candidate's knobs, reduction 'none'
+    reduction: str
+    weights: np.ndarray  # fitted λ·loss_scale of the fitted columns
+    agree: int  # probes on which the loss and the candidate both give values, or both do not
+    refused: int  # probes the loss gives values on and the candidate refuses
+    components: list  # the candidate's columns per probe
+
+    @property
+    def matches(self) -> bool:
+        return self.residual <= MATCH_TOLERANCE
+
+
+def _fits(observed: list, candidates, set_name: str, columns) -> list[Fit]:
+    """Every candidate and reduction fitted to the observations on one set of probes, best first:
+    one that agrees with the loss on more probes about which to give values at all wins (one that
+    refuses probes the loss accepts is compared on the others, never dropped for it); then the
+    smaller misfit."""
+    fits = []
+    for spec_none, by_set in candidates:
+        components = by_set[set_name]
+        agree = sum(1 for comps, y in zip(components, observed) if (comps is None) == (y is None))
+        refused = sum(1 for comps, y in zip(components, observed) if comps is None and y is not None)
+        for reduction in ("sum", "mean", "none"):
+            design = _design(components, observed, reduction, columns)
+            if design is not None:
+                X, y, _ = design
+                w, residual = _fit(X, y)
+                fits.append(Fit(residual, spec_none, reduction, w, agree, refused, components))
+    fits.sort(key=lambda fit: (not fit.matches, -fit.agree, fit.residual))
+    return fits
+
+
+class TermFit(NamedTuple):
+    """How one term of the loss compares with the oracle's, from its family of probes."""
+
+    family: str  # a key of term_probes.FAMILIES
+    matches: bool
+    residual: float
+    weights: dict  # column → fitted λ·loss_scale, only where the term matches
+    knobs: dict  # the knobs every fitting candidate agrees on (those that change this term)
+    problem: str | None  # what the loss did on these probes, when it failed on some
+
+    def line(self) -> str:
+        words = TERM_WORDS[self.family]
+        if not self.matches:
+            why = f"; {self.problem}" if self.problem else ""
+            return f"{words}: no dialect reproduces it (relative residual {self.residual:.2g}){why}"
+        weights = ", ".join(f"{WEIGHT_OF_COLUMN[c]}·loss_scale={_tidy(v)}" for c, v in self.weights.items())
+        under = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())
+        return f"{words}: matches" + (f" under {under}" if under else " in every dialect") + f", with {weights}"
+
+
+WEIGHT_OF_COLUMN = dict(
+    zip(COLUMNS, ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_noobj_object", "lambda_class"))
+)
+# The knobs a term's family can show: where its fitting candidates agree on one, it is reported.
+FAMILY_KNOBS = ("iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "responsible", "iou_eps", "reduction")
+
+
+def _term_fit(family: str, values_fn: ValuesFn, candidates, S: int, B: int, C: int) -> TermFit:
+    batches = family_probes(S, B, C)[family]
+    failed: list = []
+    observed = [_observe(values_fn, batch, failed) for batch in batches]
+    columns = [COLUMNS.index(c) for c in FAMILIES[family]]
+    fits = _fits(observed, candidates, family, columns)
+    problems = [f for f in failed if f is not None]
+    problem = failure_summary(problems, [len(p) for p, _ in batches]) if problems else None
+    if not fits:
+        return TermFit(family, False, float("inf"), {}, {}, problem or "no value to compare")
+    best = fits[0]
+    if not best.matches:
+        return TermFit(family, False, best.residual, {}, {}, problem)
+    fitting = [fit for fit in fits if fit.matches]
+    agreed = {}
+    for name in FAMILY_KNOBS:
+        values = {fit.reduction if name == "reduction" else getattr(fit.spec_none, name) for fit in fitting}
+        every = {fit.reduction if name == "reduction" else getattr(fit.spec_none, name) for fit in fits}
+        if len(values) == 1 and len(every) > 1:  # it matters for this term, and only one value fits
+            agreed[name] = values.pop()
+    weights = {COLUMNS[c]: float(v) for c, v in zip(columns, best.weights)}
+    return TermFit(family, True, best.residual, weights, agreed, problem)
+
+
+def identify(
+    values_fn: ValuesFn,
+    S: int = 7,
+    B: int = 2,
+    C: int = 20,
+    grad_fn: GradFn | None = None,
+    per_term: bool = True,
+) -> Identification:
     """Find the dialect under which the oracle matches ``values_fn``.
 
     ``values_fn(pred, target)`` takes canonical float64 arrays (N, S, S, C + 5B), (N, S, S, C + 5)
     and returns the total: a scalar, or (N,) per-image values. ``grad_fn``, if given, returns
-    d total / d pred in pred's shape, and decides ``iou_grad``.
+    d total / d pred in pred's shape, and decides ``iou_grad``. ``per_term``: also fit each term
+    on its own family of probes (:mod:`conformance.term_probes`), which says which terms match
+    when the whole does not.
     """
-    sets = probe_sets(S, B, C)
-    batches = [batch for batches in sets for batch in batches]
+    candidates = _candidate_columns(S, B, C)
+    batches = _probes(S, B, C, "general")
+    sizes = [len(pred) for pred, _ in batches]
     failed: list[tuple[int, str] | None] = []  # per probe
     observed = [_observe(values_fn, batch, failed) for batch in batches]
     failures = [f for f in failed if f is not None]
-    fits = []
-    for spec_none, components in _candidate_components(S, B, C):
-        for reduction in ("sum", "mean", "none"):
-            design = _design(components, observed, reduction)
-            if design is not None:
-                X, y, used = design
-                w, residual = _fit(X, y)
-                refused = sum(1 for comps, y in zip(components, observed) if comps is None and y is not None)
-                agree = sum(1 for comps, y in zip(components, observed) if (comps is None) == (y is None))
-                fits.append((residual, spec_none.replace(reduction=reduction), w, agree, refused, components))
+    seen_noobj_object = B > 1
+    columns = [k for k, name in enumerate(COLUMNS) if seen_noobj_object or name != "noobj_object"]
+    fits = _fits(observed, candidates, "general", columns)
     if not fits:
         if len(failures) == len(batches):
-            raise ValueError(
-                f"the loss failed on every probe: {failure_summary(failures, [len(pred) for pred, _ in batches])}"
-            )
+            raise ValueError(f"the loss failed on every probe: {failure_summary(failures, sizes)}")
         if failures:
-            raise ValueError(
-                f"no dialect could be fitted: {failure_summary(failures, [len(pred) for pred, _ in batches])}"
-            )
+            raise ValueError(f"no dialect could be fitted: {failure_summary(failures, sizes)}")
         raise ValueError(
             "no dialect could be fitted: the loss's values have neither one value per batch nor one per image"
         )
-    # A candidate is compared on the probes both it and the loss give values for; one that agrees
-    # with the loss on more probes about which to give values at all wins (one that refuses
-    # probes the loss accepts is not dropped for it); then the smaller misfit.
-    fits.sort(key=lambda fit: (fit[0] > MATCH_TOLERANCE, -fit[3], fit[0]))
-    best_residual, best, w, compared, refused, best_components = fits[0]
-    spec = best.replace(**_weights_as_knobs(w))
+    best = fits[0]
+    weights = np.zeros(len(COLUMNS))
+    weights[columns] = best.weights
+    terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
+    matches = best.matches
+    if not matches:
+        weights = _weights_from_terms(terms)
+    spec = best.spec_none.replace(reduction=best.reduction, **_weights_as_knobs(weights, seen_noobj_object))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
-    ties = [fit for fit in fits if fit[3] == compared and fit[0] <= max(MATCH_TOLERANCE, 2 * best_residual)]
-    undetermined = tuple(name for name in TOLD_APART if len({getattr(fit[1], name) for fit in ties}) > 1)
+    undetermined = ()
+    if matches:  # only knobs that really could not be told apart among the dialects that fit
+        ties = [fit for fit in fits if fit.matches and fit.agree == best.agree]
+        knob_of = lambda fit, name: fit.reduction if name == "reduction" else getattr(fit.spec_none, name)
+        undetermined = tuple(name for name in TOLD_APART if len({knob_of(fit, name) for fit in ties}) > 1)
+        if not seen_noobj_object:
+            undetermined = ("noobj_scope", *undetermined)
     if not gradients_seen and spec.conf_target == "iou":
         undetermined += ("iou_grad",)  # only gradients can tell
-    matches = best_residual <= MATCH_TOLERANCE
     notes = (
         []
         if matches
-        else [f"no dialect reproduces the values: the closest leaves a relative residual of {best_residual:.2e}"]
+        else [f"no dialect reproduces the values: the closest leaves a relative residual of {best.residual:.2e}"]
     )
     # The probes the loss failed on where this dialect gives values (where it refuses them too,
     # as 'sqrt' refuses negative sizes, failing is what the dialect does).
-    unexplained = [f for f, comps in zip(failed, best_components) if f is not None and comps is not None]
+    unexplained = [f for f, comps in zip(failed, best.components) if f is not None and comps is not None]
     if unexplained:
+        notes.append(f"left out of the identification: {failure_summary(unexplained, sizes)}")
+    if best.refused:
         notes.append(
-            f"left out of the identification: {failure_summary(unexplained, [len(pred) for pred, _ in batches])}"
+            f"the loss gives values on {best.refused} probe(s) with negative predicted sizes, which "
+            f"wh_mode={spec.wh_mode!r} refuses; it was compared on the others"
         )
-    if refused:
-        notes.append(
-            f"the loss gives values on {refused} probe(s) that this dialect refuses (negative predicted sizes)"
-        )
-    notes = tuple(notes)
-    return Identification(spec, matches, best_residual, spec.preset_name(), undetermined, notes)
+    fitted = {name for t in terms if t.matches for name in (WEIGHT_OF_COLUMN[c] for c in t.weights)}
+    return Identification(
+        spec, matches, best.residual, spec.preset_name(), undetermined, tuple(notes), terms,
+        frozenset(WEIGHT_OF_COLUMN.values()) if matches else frozenset(fitted),
+    )  # fmt: skip
+
+
+def _weights_from_terms(terms) -> np.ndarray:
+    """When nothing matches as a whole: each weight (λ·loss_scale, per column) from the family
+    where its term matches on its own, the paper's where none does, so that no weight that
+    reproduces nothing is taken for the dialect's."""
+    paper = LossSpec()
+    weights = dict(
+        zip(COLUMNS, (paper.lambda_coord, paper.lambda_obj, paper.lambda_noobj, paper.lambda_noobj, paper.lambda_class))
+    )
+    found = {column: value for term in terms if term.matches for column, value in term.weights.items()}
+    weights.update(found)
+    if "noobj" in found and "noobj_object" not in found:
+        weights["noobj_object"] = found["noobj"]  # the paper's scope
+    return np.array([weights[c] for c in COLUMNS])
 
 
 def _settle_iou_grad(spec: LossSpec, batches, grad_fn: GradFn | None) -> tuple[LossSpec, bool]:

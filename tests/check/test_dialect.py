@@ -100,3 +100,79 @@ def test_without_gradients_iou_grad_is_left_undetermined():
     truth = LossSpec.preset("article")
     found = identify(float32_values(truth))
     assert found.matches and "iou_grad" in found.undetermined
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        dict(noobj_scope="own_weight", lambda_noobj_object=1.0),  # public code: 1 here, 0.5 in empty cells
+        dict(noobj_scope="own_weight", lambda_noobj_object=2.0, loss_scale=0.5),
+        dict(wh_mode="clamped_sqrt"),
+        dict(wh_mode="clamped_sqrt", iou_frame="raw", noobj_scope="cell"),
+    ],
+    ids=str,
+)
+def test_the_knobs_of_public_code_are_identified(knobs):
+    truth = LossSpec.preset("paper", S=4, C=3, **knobs)
+    found = identify(float32_values(truth), S=4, B=2, C=3, grad_fn=gradient(truth))
+    assert found.matches and found.spec == truth, (found.spec.knobs(), truth.knobs())
+
+
+def test_a_loss_that_clamps_is_not_dropped_for_accepting_negative_sizes():
+    # √max(v, ε) accepts the negative-size probes that 'sqrt' refuses: it is told from 'sqrt' there.
+    truth = LossSpec.preset("motokimura", S=3, C=2, wh_mode="clamped_sqrt")
+    found = identify(float32_values(truth), S=3, B=2, C=2)
+    assert found.matches and found.spec.wh_mode == "clamped_sqrt"
+    plain_sqrt = identify(float32_values(truth.replace(wh_mode="sqrt")), S=3, B=2, C=2)
+    assert plain_sqrt.matches and plain_sqrt.spec.wh_mode == "sqrt"
+
+
+def test_each_family_of_term_probes_isolates_its_columns_in_every_dialect():
+    from yolov1_loss.conformance.dialect import _candidate_columns
+    from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES
+
+    for spec_none, by_set in _candidate_columns(3, 2, 2):
+        for family, active in FAMILIES.items():
+            columns = np.concatenate(by_set[family])
+            inactive = [k for k, name in enumerate(COLUMNS) if name not in active]
+            assert np.abs(columns[:, inactive]).max() <= 1e-9 * np.abs(columns).max(), (family, spec_none)
+            for name in active:  # and what it shows is really there
+                assert np.abs(columns[:, COLUMNS.index(name)]).max() > 1e-3, (family, name, spec_none)
+
+
+def _paper_with_cls(cls_term):
+    """The paper's loss, but with its class term replaced by ``cls_term(q, p)`` summed over object cells."""
+    truth = LossSpec.preset("paper", S=3, C=2)
+
+    def values(pred, target):
+        has = target[..., truth.C] == 1
+        rest = loss(pred, target, truth.replace(lambda_class=0.0)).total
+        return np.float32(rest + cls_term(target[..., : truth.C], pred[..., : truth.C])[has].sum())
+
+    return truth, values
+
+
+def test_a_loss_that_fits_no_dialect_in_one_term_only_is_told_term_by_term():
+    truth, values = _paper_with_cls(lambda q, p: np.abs(q - p).sum(-1))  # an L1 class term
+    found = identify(values, S=3, B=2, C=2)
+    assert not found.matches
+    by_family = {t.family: t for t in found.terms}
+    assert not by_family["cls"].matches and by_family["cls"].residual > 0.1
+    assert all(t.matches for name, t in by_family.items() if name != "cls"), found.terms
+    assert by_family["coord"].weights["coord"] == pytest.approx(5.0, rel=1e-5)
+    assert by_family["noobj"].weights["noobj"] == pytest.approx(0.5, rel=1e-5)
+    # The weights that fit are the dialect's; the class term's is not presented as fitted.
+    assert "lambda_class" not in found.fitted_weights
+    assert {"lambda_coord", "lambda_obj", "lambda_noobj"} <= found.fitted_weights
+    assert (found.spec.lambda_coord, found.spec.lambda_obj, found.spec.lambda_noobj) == (5.0, 1.0, 0.5)
+    assert found.spec.noobj_scope == "predictor"
+    assert found.undetermined in ((), ("iou_grad",))  # nothing fits, so nothing was "told apart"
+    assert "cls (class scores): no dialect reproduces it" in by_family["cls"].line()
+
+
+def test_no_weight_is_fitted_negative():
+    truth, values = _paper_with_cls(lambda q, p: -0.5 * ((q - p) ** 2).sum(-1))  # λ_class = −0.5
+    found = identify(values, S=3, B=2, C=2)
+    assert not found.matches
+    assert min(found.spec.weights()) >= 0
+    assert "lambda_class" not in found.fitted_weights
