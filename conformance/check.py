@@ -18,6 +18,7 @@ import numpy as np
 from hypothesis import settings as Settings
 
 from yolov1_loss.conformance import runner
+from yolov1_loss.conformance.diagnosis import changed_knobs, describe, unusual_knobs
 from yolov1_loss.conformance.dialect import identify
 from yolov1_loss.conformance.example import Recipe, build
 from yolov1_loss.conformance.failure import ImplementationRaised
@@ -28,7 +29,7 @@ from yolov1_loss.conformance.isolation import DEFAULT_TIMEOUT, LossRaised, Worke
 from yolov1_loss.conformance.loading import LoadError, repro_of, user_implementation
 from yolov1_loss.conformance.profiles import suite_settings
 from yolov1_loss.conformance.properties import PROPERTIES
-from yolov1_loss.conformance.report import CheckReport, InputFinding, describe
+from yolov1_loss.conformance.report import CheckReport, InputFinding
 from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec, loss_and_grad
 
 
@@ -68,6 +69,20 @@ class CheckOptions:
     B: int = 2
     C: int = 20
     timeout: float = DEFAULT_TIMEOUT
+
+    def command(self) -> str:
+        """``yolov1-loss check TARGET`` with the options that load and call the loss as these do
+        (those that differ from the defaults), for a report to quote."""
+        default = CheckOptions(self.target)
+        flags = {"layout": "--layout", "framework": "--framework", "dtype": "--dtype", "device": "--device",
+                 "output": "--output", "grad": "--grad", "arguments": "--args", "S": "--S", "B": "--B", "C": "--C"}  # fmt: skip
+        words = ["yolov1-loss check", self.target]
+        words += [
+            f"{flag} {getattr(self, name)}"
+            for name, flag in flags.items()
+            if getattr(self, name) != getattr(default, name)
+        ]
+        return " ".join(words)
 
     def call_options(self) -> dict:
         """How the loss is loaded and called: the keywords of ``loading.user_implementation``."""
@@ -168,7 +183,8 @@ def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
 
 
 def _identify_values(S: int, B: int, C: int):
-    return lambda impl: identify(_values_fn(impl, S, B, C), S, B, C)
+    """Identification from values alone, on the general probes only (hints try many variants)."""
+    return lambda impl: identify(_values_fn(impl, S, B, C), S, B, C, per_term=False)
 
 
 def settings_for(max_examples: int, seed: int | None) -> Settings:
@@ -244,13 +260,20 @@ def run_check(
     seed: int | None = None,
     progress: Callable[[str], None] = lambda line: None,
     strict: bool = False,
+    command: str = "",
 ) -> CheckReport:
     """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property.
 
     The loss's failures on a class of input are findings about that class, which is then left
     out of the properties; the loss's process dying (``impl.worker``) ends the check with an error.
     """
-    report = CheckReport(impl.name, "error", named_dialect=None if dialect == "auto" else dialect, strict=strict)
+    report = CheckReport(
+        impl.name,
+        "error",
+        named_dialect=None if dialect == "auto" else dialect,
+        strict=strict,
+        command=command or f"yolov1-loss check {impl.name}",
+    )
     report.setup = dict(
         layout=impl.layout,
         framework=impl.framework,
@@ -325,7 +348,9 @@ def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress
     report.left_out = [c.words for c in excluded]
     findings = [f for f in report.inputs if report.strict or not f.degenerate]
     matched = dialect != "auto" or report.identified.matches
-    report.verdict = "conforms" if matched and not report.failures and not findings else "differs"
+    # Under --strict, a dialect no preset uses (the knobs of a classic bug) is a difference too.
+    odd = report.strict and dialect == "auto" and unusual_knobs(spec, report.identified.undetermined)
+    report.verdict = "conforms" if matched and not report.failures and not findings and not odd else "differs"
 
 
 def _property_failure(report, impl, name, excluded, settings, seed):
@@ -344,7 +369,16 @@ def _property_failure(report, impl, name, excluded, settings, seed):
             continue
         if named:  # say what kind of input it failed on, in words
             failure.message = f"on {named[0].words}, {failure.message}"
+        failure.blame(_term_from_probes(report.identified))
         return failure
+
+
+def _term_from_probes(identified) -> str | None:
+    """The terms that do not match on their own probes, when some do and some do not."""
+    failing = [term.family for term in identified.terms if not term.matches]
+    if not failing or len(failing) == len(identified.terms):
+        return None
+    return " and ".join(dict.fromkeys("noobj" if family == "noobj_object" else family for family in failing))
 
 
 class CheckSession:
@@ -371,9 +405,7 @@ class CheckSession:
         if not identified.matches:
             return "; ".join(identified.notes)
         if self.options.dialect != "auto":
-            undetermined = set(identified.undetermined)
-            found = identified.spec.knobs()
-            if any(found[k] != v for k, v in impl.fixed_spec.knobs().items() if k not in undetermined):
+            if changed_knobs(identified.spec, impl.fixed_spec, identified.undetermined):
                 return f"the values match another dialect, {describe(identified.spec)}, not the one named ({describe(impl.fixed_spec)})"
         return None
 

@@ -57,6 +57,33 @@ def grad_size(grads: dict, spec, name: str) -> np.ndarray:
         return sum(abs(weights[k]) * np.abs(grads[k]) for k in weights if k in grads)
 
 
+def oracle_responsible(example: Example) -> np.ndarray:
+    """(N, S, S): the oracle's responsible predictor in each object cell (0 in the others)."""
+    has_object, cells, _ = split_cells(example.pred, example.target, example.spec)
+    out = np.zeros(has_object.shape, dtype=int)
+    out[has_object] = responsible(cells, ious(cells, example.spec)[0], example.spec)
+    return out
+
+
+def term_of_element(example: Example, index) -> str | None:
+    """The term whose gradient reaches prediction element (n, i, j, k): class scores are cls's;
+    in an empty cell, and for the other predictors' confidences, noobj; the responsible
+    predictor's confidence obj's, its box coord's (and obj's, where the gradient flows through
+    the IoU); None for the other predictors' boxes, which no term reaches."""
+    n, i, j, k = index
+    spec = example.spec
+    if k < spec.C:
+        return "cls" if example.has_object[n, i, j] else None
+    b, field_ = divmod(k - spec.C, 5)
+    if not example.has_object[n, i, j]:
+        return "noobj" if field_ == 0 else None
+    if b != oracle_responsible(only_cell(example, (n, i, j)))[n, i, j]:
+        return "noobj" if field_ == 0 else None
+    if field_ == 0:
+        return "obj"
+    return "coord or obj" if spec.conf_target == "iou" and spec.iou_grad == "through" else "coord"
+
+
 def responsible_note(example: Example, cell) -> tuple:
     """The oracle's responsible predictor in ``cell`` (n, i, j) and a note listing the IoUs;
     (None, None) if the cell holds no object."""
@@ -108,20 +135,26 @@ class Run:
         for name in OUTPUT_NAMES:
             if name in actual and name in expected:
                 if differs(actual[name], expected[name], value_tolerance(self.ex, dtype, name)).any():
+                    finite = bool(np.all(np.isfinite(actual[name])))
                     raise self.fail(
                         f"{name} is {fmt(actual[name])}, {what} {fmt(expected[name])}",
                         component=name,
-                        locate=self._locate(name, actual_on, expected_on, dtype),
+                        locate=self._locate(name, actual_on, expected_on, dtype, finite),
                     )
 
-    def _locate(self, name: str, actual_on: Outputs, expected_on: Outputs, dtype: str):
-        """A deferred search for the first cell where output ``name`` differs."""
+    def _locate(self, name: str, actual_on: Outputs, expected_on: Outputs, dtype: str, finite: bool = True):
+        """A deferred search for the first cell where output ``name`` differs (where the output
+        is not finite: the first cell whose own contribution is not)."""
 
         def differs_on(sub: Example) -> bool:
             return bool(differs(actual_on(sub)[name], expected_on(sub)[name], value_tolerance(sub, dtype, name)).any())
 
+        def nonfinite_on(sub: Example) -> bool:
+            return not np.all(np.isfinite(actual_on(sub)[name]))
+
         def locate() -> dict:
-            cell = first_differing_cell(self.ex, differs_on)
+            cell = None if finite else first_differing_cell(self.ex, nonfinite_on)
+            cell = cell or first_differing_cell(self.ex, differs_on)
             if cell is None:
                 return {}
             n, i, j = cell
@@ -132,6 +165,7 @@ class Run:
                 "cell": (i, j),
                 "predictor": predictor,
                 "note": note,
+                "term": None if self.ex.has_object[cell] else "noobj",  # an empty cell has no other term
                 "actual": at_image(actual_on(alone)[name], n),
                 "expected": at_image(expected_on(alone)[name], n),
                 "tolerance": at_image(value_tolerance(alone, dtype, name), n),
@@ -151,9 +185,11 @@ class Run:
             if index is not None:
                 bad = differs(actual[name], expected[name], tolerance)
                 count = int((bad if mask is None else bad & mask).sum())
+                which = f"{count} elements; shown: the one furthest beyond its tolerance" if count > 1 else "1 element"
                 raise self.fail(
-                    f"d {name} / d pred differs from {what} at {count} element(s)",
+                    f"d {name} / d pred differs from {what} at {which}",
                     component=name,
+                    term=term_of_element(self.ex, index),
                     expected=float(expected[name][index]),
                     actual=float(actual[name][index]),
                     tolerance=float(tolerance[index]),

@@ -388,9 +388,10 @@ class TermFit(NamedTuple):
         if not self.matches:
             why = f"; {self.problem}" if self.problem else ""
             return f"{words}: no dialect reproduces it (relative residual {self.residual:.2g}){why}"
-        weights = ", ".join(f"{WEIGHT_OF_COLUMN[c]}·loss_scale={_tidy(v)}" for c, v in self.weights.items())
+        column = FAMILIES[self.family][0]  # the family's own term (coord's family shows obj too)
+        weight = f"weight {_tidy(self.weights[column])} ({WEIGHT_OF_COLUMN[column]} · loss_scale)"
         under = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())
-        return f"{words}: matches" + (f" under {under}" if under else " in every dialect") + f", with {weights}"
+        return f"{words}: matches, {weight}" + (f", under {under}" if under else "")
 
 
 WEIGHT_OF_COLUMN = dict(
@@ -420,6 +421,8 @@ def _term_fit(family: str, values_fn: ValuesFn, candidates, S: int, B: int, C: i
         every = {fit.reduction if name == "reduction" else getattr(fit.spec_none, name) for fit in fits}
         if len(values) == 1 and len(every) > 1:  # it matters for this term, and only one value fits
             agreed[name] = values.pop()
+    if agreed.get("wh_mode", "signed_sqrt") != "signed_sqrt":
+        agreed.pop("signed_sqrt_eps", None)  # (it changes nothing outside signed_sqrt)
     weights = {COLUMNS[c]: float(v) for c, v in zip(columns, best.weights)}
     return TermFit(family, True, best.residual, weights, agreed, problem)
 

@@ -10,9 +10,21 @@ read (after Hypothesis has shrunk the example, not on every failing attempt).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-LOCATION_FIELDS = ("component", "image", "cell", "predictor", "channel", "expected", "actual", "tolerance", "note")
+LOCATION_FIELDS = (
+    "component",  # the output compared (coord, obj, noobj, cls, total)
+    "term",  # the term the difference lies in, where the cell, the channel or the term probes tell
+    "image",
+    "cell",
+    "predictor",
+    "channel",
+    "expected",
+    "actual",
+    "tolerance",
+    "note",
+)
 
 
 class ConformanceFailure(AssertionError):
@@ -56,7 +68,16 @@ class ConformanceFailure(AssertionError):
             for name, value in found.items():
                 if value is not None:
                     self._fields[name] = value
+        for name in ("expected", "tolerance"):  # a NaN here would say nothing a person can act on
+            value = self._fields[name]
+            if isinstance(value, float) and math.isnan(value):
+                self._fields[name] = None
         return dict(self._fields)
+
+    def blame(self, term: str | None) -> None:
+        """Name the term the difference lies in, where the report could not tell it itself."""
+        if self.located()["term"] is None and term is not None:
+            self._fields["term"] = term
 
     def where(self) -> str:
         """'image 0, cell (3, 4), predictor 1 (channel predictor 1 w)', or '' if unknown."""
@@ -94,7 +115,8 @@ class ConformanceFailure(AssertionError):
         name = getattr(self.implementation, "label", "implementation")
         lines = [f"{name} breaks {self.property}: {self.message}"]
         if f["component"] is not None:
-            lines.append(f"  component: {f['component']}")
+            lies = f" (the difference lies in {f['term']})" if f["term"] not in (None, f["component"]) else ""
+            lines.append(f"  component: {f['component']}{lies}")
         where = self.where()
         if where:
             lines.append(f"  where:     {where}")

@@ -74,6 +74,12 @@ def locate(impl: Implementation, ex: Example, grads: dict, name: str, u: np.ndar
             return {}
         index = tuple(int(i) for i in np.unravel_index(element, u.shape))
         _, central, tolerance = mismatch(impl, ex, grads, name, along(np.array([element])))
+        if not (np.isfinite(central) and np.isfinite(tolerance)):
+            return {
+                "actual": float(grads[name][index]),
+                "note": f"the loss is not finite a step of {STEP:g} away along this element",
+                **element_fields(ex.spec, index),
+            }
         return {
             "expected": central / u[index],
             "actual": float(grads[name][index]),

@@ -20,7 +20,7 @@ import numpy as np
 from yolov1_loss import reference
 from yolov1_loss.conformance import finite_difference as fd
 from yolov1_loss.conformance.compare import comparable_cells, element_fields, smooth_cells, worst_element
-from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_values
+from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_responsible, oracle_values
 from yolov1_loss.conformance.example import Example, encode_target, exact_encoding_exists
 from yolov1_loss.conformance.failure import ImplementationRaised
 from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
@@ -119,6 +119,13 @@ def directional_derivative(run: Run) -> None:
             continue
         u_name = fd.without_detached_boxes(ex, u, name)
         analytic, central, tolerance = fd.mismatch(impl, ex, grads, name, u_name)
+        if not (np.isfinite(central) and np.isfinite(tolerance)):
+            raise run.fail(
+                f"along a random direction, d {name} cannot be compared with a central difference: "
+                f"a step of {fd.STEP:g} away from the example, the loss's {name} is not finite "
+                f"(the central difference is {central:.6g})",
+                component=name,
+            )
         if not abs(analytic - central) <= tolerance:
             raise run.fail(
                 f"along a random direction, d {name} from the gradient is {analytic:.10g} "
@@ -205,31 +212,44 @@ def linear_in_weights(run: Run) -> None:
 
 
 def _stray_gradient(ex: Example, gradient: np.ndarray):
-    """The first (n, i, j, k) that gets gradient it should not, and why; or None.
+    """Where gradient reaches what the dialect ignores: (the stray element with the largest
+    |gradient| (n, i, j, k), why, how many stray elements there are), or None.
 
-    Empty cells: only confidences. Object cells: at most one predictor's box; under
-    noobj_scope='cell', at most one predictor at all (the responsible one).
+    Empty cells: only confidences may get gradient. Object cells: at most one predictor's box
+    (and, where the non-responsible predictors do not pay noobj, at most one predictor at all).
+    When several do, the stray ones are those other than the oracle's responsible predictor
+    (the implementation may pick another one only at an IoU tie, where any but one is stray).
     """
     spec = ex.spec
     C, B = spec.C, spec.B
     gets = gradient != 0  # NaN counts as gradient
+    fields = [1, 2, 3, 4] if spec.noobj_object_factor != 0 else [0, 1, 2, 3, 4]
+    stray = np.zeros_like(gets)
+    empty = ~ex.has_object
+    channel = np.arange(C + 5 * B)
+    box_field = (channel >= C) & ((channel - C) % 5 != 0)
+    stray[empty] = gets[empty] & ((channel < C) | box_field)
+    why = "an empty cell's class scores and boxes must get no gradient"
     boxes = gets[..., C:].reshape(*gets.shape[:3], B, 5)
-    has_object = ex.has_object
-    classes_or_boxes = gets[..., :C].any(-1) | boxes[..., 1:].any(axis=(-1, -2))
-    scope_fields = range(1, 5) if spec.noobj_object_factor != 0 else range(5)
-    per_predictor = boxes[..., list(scope_fields)].any(-1)
-    for n, i, j in np.argwhere(has_object | classes_or_boxes):
-        if not has_object[n, i, j]:
-            k = next(k for k in range(C + 5 * B) if gets[n, i, j, k] and (k < C or (k - C) % 5))
-            return (n, i, j, k), "an empty cell's class scores and boxes must get no gradient"
-        receivers = np.flatnonzero(per_predictor[n, i, j])
-        if len(receivers) > 1:
-            b = receivers[1]
-            k = next(C + 5 * b + f for f in scope_fields if gets[n, i, j, C + 5 * b + f])
+    receivers_of = boxes[..., fields].any(-1)  # (N, S, S, B)
+    responsible = oracle_responsible(ex)
+    for n, i, j in np.argwhere(ex.has_object & (receivers_of.sum(-1) > 1)):
+        receivers = list(np.flatnonzero(receivers_of[n, i, j]))
+        keep = responsible[n, i, j] if responsible[n, i, j] in receivers else receivers[0]
+        for b in receivers:
+            if b != keep:
+                stray[n, i, j, [C + 5 * b + f for f in fields]] = boxes[n, i, j, b, fields]
+        if not stray[empty].any():
             what = "boxes" if spec.noobj_object_factor != 0 else "channels"
-            listed = ", ".join(map(str, receivers))
-            return (n, i, j, k), f"predictors {listed} all get gradient on their {what}; only the responsible one may"
-    return None
+            why = (
+                f"predictors {', '.join(map(str, receivers))} all get gradient on their {what}; only the "
+                f"responsible one may (the oracle's: predictor {responsible[n, i, j]})"
+            )
+    if not stray.any():
+        return None
+    size = np.where(stray, np.nan_to_num(np.abs(gradient), nan=np.inf), -1.0)
+    index = tuple(int(v) for v in np.unravel_index(np.argmax(size), size.shape))
+    return index, why, int(stray.sum())
 
 
 @_property(needs_gradient=True)
@@ -239,9 +259,10 @@ def no_gradient_to_ignored_channels(run: Run) -> None:
     gradient = run.evaluate(grads="total").grads["total"]
     stray = _stray_gradient(run.ex, gradient)
     if stray is not None:
-        index, why = stray
+        index, why, count = stray
         fields = element_fields(run.ex.spec, index)
-        raise run.fail(why, component="total", expected=0.0, actual=float(gradient[index]), **fields)
+        others = f" (the largest of {count} stray elements)" if count > 1 else ""
+        raise run.fail(why + others, component="total", expected=0.0, actual=float(gradient[index]), **fields)
 
 
 @_property()

@@ -22,10 +22,11 @@ from yolov1_loss.conformance.compare import (
     worst_element,
 )
 from yolov1_loss.conformance.comparison import grad_size
+from yolov1_loss.conformance.diagnosis import describe
 from yolov1_loss.conformance.example import Example
 from yolov1_loss.conformance.failure import ConformanceFailure
 from yolov1_loss.conformance.implementation import Implementation, ImplementationError
-from yolov1_loss.conformance.report import CheckReport, describe
+from yolov1_loss.conformance.report import CheckReport
 from yolov1_loss.conformance.vectors import VectorError, entry_spec, read_index, read_vector
 from yolov1_loss.reference import LossSpec
 

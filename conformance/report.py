@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yolov1_loss.reference import PRESETS, LossSpec
+from yolov1_loss.conformance.diagnosis import (
+    describe,
+    differences,
+    nearest_preset,
+    pin_command,
+    preset_like,
+    unusual_knobs,
+    weights_line,
+)
+from yolov1_loss.reference import LossSpec
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
 
@@ -46,6 +55,34 @@ class CheckReport:
     setup: dict = field(default_factory=dict)  # layout, framework, dtype, device, S, B, C, examples, seed
     strict: bool = False
     gradient_checks: set = field(default_factory=set)  # the names in ``properties`` that compare gradients
+    command: str = ""  # 'yolov1-loss check TARGET' and the options that load and call the loss
+
+    def _ignored(self) -> tuple:
+        return self.identified.undetermined if self.identified is not None else ()
+
+    def other_dialect(self) -> list[str] | None:
+        """Under a named dialect, when the values match another: how they differ from it, in
+        words (one line per knob); else None."""
+        ident = self.identified
+        if self.named_dialect is None or ident is None or not ident.matches or self.spec is None:
+            return None
+        return differences(ident.spec, self.spec, self._ignored()) or None
+
+    def diagnosis(self) -> dict:
+        """The dialect in words: its nearest preset, how it differs (one line per knob), the knobs
+        whose values no preset uses, and the command that holds the loss to it; empty when no
+        dialect matched (the terms say what does)."""
+        ident = self.identified
+        if self.spec is None or ident is None or not ident.matches or self.named_dialect is not None:
+            return {}
+        ignore = self._ignored()
+        base = nearest_preset(self.spec, ignore)
+        return {
+            "nearest_preset": base,
+            "differences": differences(self.spec, preset_like(base, self.spec), ignore),
+            "unusual": unusual_knobs(self.spec, ignore),
+            "pin": pin_command(self.command or f"yolov1-loss check {self.target}", self.spec, ignore),
+        }
 
     @property
     def exit_code(self) -> int:
@@ -85,7 +122,11 @@ class CheckReport:
                     "residual": ident.residual,
                     "undetermined": list(ident.undetermined),
                     "notes": list(ident.notes),
+                    "terms": [term._asdict() for term in ident.terms],
+                    "fitted_weights": sorted(ident.fitted_weights),
+                    "other_dialect": self.other_dialect(),
                 },
+                "diagnosis": self.diagnosis(),
             },
             "value_match": self._matched(False),
             "grad_match": self._matched(True),
@@ -103,15 +144,7 @@ class CheckReport:
     def summary(self) -> str:
         lines = [f"yolov1-loss check {self.target}"]
         lines.append(f"verdict: {self.verdict.upper()}" + (f" ({self.error})" if self.error else ""))
-        if self.spec is not None:
-            lines.append(f"dialect: {describe(self.spec)}")
-        ident = self.identified
-        if ident is not None:
-            if ident.matches and self.named_dialect and ident.spec != self.spec:
-                lines.append(f"  the values match another dialect: {describe(ident.spec)}")
-            if ident.undetermined:
-                lines.append(f"  not told apart by the probes: {', '.join(ident.undetermined)}")
-            lines.extend(f"  {note}" for note in ident.notes)
+        lines.extend(self._dialect_lines())
         lines.extend(f"hint: {h}" for h in self.hints)
         lines.extend(finding.line() for finding in self.inputs)
         if self.left_out:
@@ -133,18 +166,44 @@ class CheckReport:
             lines.extend(str(failure).splitlines())
         return "\n".join(lines)
 
-
-def describe(spec: LossSpec, undetermined=()) -> str:
-    """'preset 'paper'', or the nearest preset and the knobs that differ from it (knobs in
-    ``undetermined``, which nothing told apart, are taken to be the preset's)."""
-
-    def preset(name):
-        return LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)
-
-    seen = {k: v for k, v in spec.knobs().items() if k not in undetermined}
-    base = min(PRESETS, key=lambda name: sum(preset(name).knobs()[k] != v for k, v in seen.items()))
-    changed = ", ".join(f"{k}={v!r}" for k, v in seen.items() if preset(base).knobs()[k] != v)
-    return f"preset {base!r}" + (f" with {changed}" if changed else "")
+    def _dialect_lines(self) -> list[str]:
+        spec, ident = self.spec, self.identified
+        if spec is None:
+            return []
+        if ident is None:
+            return [f"dialect: {describe(spec)}"]
+        if not ident.matches:
+            lines = [f"dialect: {ident.notes[0]}"] if self.named_dialect is None else [f"dialect: {describe(spec)}"]
+            if self.named_dialect is not None:
+                lines.append(f"  and {ident.notes[0]}")
+            if ident.terms:
+                lines.append("  term by term, on probes where only that term can be non-zero:")
+                lines.extend(f"    {term.line()}" for term in ident.terms)
+            if self.named_dialect is None:
+                lines.append(f"  the properties hold it to the closest, {describe(spec)}")
+                lines.append(f"  weights: {weights_line(spec, ident.fitted_weights)}")
+            lines.extend(f"  {note}" for note in ident.notes[1:])
+            return lines
+        lines = [f"dialect: {describe(spec, self._ignored())}"]
+        other = self.other_dialect()
+        if other:
+            lines.append(f"  the values match another dialect: {describe(ident.spec, self._ignored())}; it differs in:")
+            lines.extend(f"    {line}" for line in other)
+        found = self.diagnosis()
+        if found.get("differences"):
+            lines.append(f"  how it differs from preset {found['nearest_preset']!r}:")
+            lines.extend(f"    {line}" for line in found["differences"])
+            if found["unusual"]:
+                lines.append(
+                    f"  no preset uses {', '.join(f'{k}={getattr(spec, k)!r}' for k in found['unusual'])}: no known "
+                    "implementation computes this dialect; if it is not what you meant, that is the bug"
+                )
+        if self.named_dialect is None and ident.undetermined:
+            lines.append(f"  not told apart by the probes: {', '.join(ident.undetermined)}")
+        lines.extend(f"  {note}" for note in ident.notes)
+        if found:
+            lines.append(f"  to hold the loss to this dialect in CI: {found['pin']}")
+        return lines
 
 
 def versions() -> dict:

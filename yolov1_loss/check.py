@@ -156,6 +156,7 @@ def run(args) -> int:
                 args.seed,
                 progress=_progress,
                 strict=args.strict,
+                command=options.command(),
             )
     except (LoadError, WorkerDied, ValueError) as err:
         report = CheckReport(args.impl, "error", error=str(err))
