@@ -389,7 +389,7 @@ class TermFit(NamedTuple):
             why = f"; {self.problem}" if self.problem else ""
             return f"{words}: no dialect reproduces it (relative residual {self.residual:.2g}){why}"
         column = FAMILIES[self.family][0]  # the family's own term (coord's family shows obj too)
-        weight = f"weight {_tidy(self.weights[column])} ({WEIGHT_OF_COLUMN[column]} · loss_scale)"
+        weight = f"weight {_tidy(self.weights[column]):g} ({WEIGHT_OF_COLUMN[column]} · loss_scale)"
         under = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())
         return f"{words}: matches, {weight}" + (f", under {under}" if under else "")
 

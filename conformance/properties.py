@@ -229,7 +229,6 @@ def _stray_gradient(ex: Example, gradient: np.ndarray):
     channel = np.arange(C + 5 * B)
     box_field = (channel >= C) & ((channel - C) % 5 != 0)
     stray[empty] = gets[empty] & ((channel < C) | box_field)
-    why = "an empty cell's class scores and boxes must get no gradient"
     boxes = gets[..., C:].reshape(*gets.shape[:3], B, 5)
     receivers_of = boxes[..., fields].any(-1)  # (N, S, S, B)
     responsible = oracle_responsible(ex)
@@ -239,16 +238,19 @@ def _stray_gradient(ex: Example, gradient: np.ndarray):
         for b in receivers:
             if b != keep:
                 stray[n, i, j, [C + 5 * b + f for f in fields]] = boxes[n, i, j, b, fields]
-        if not stray[empty].any():
-            what = "boxes" if spec.noobj_object_factor != 0 else "channels"
-            why = (
-                f"predictors {', '.join(map(str, receivers))} all get gradient on their {what}; only the "
-                f"responsible one may (the oracle's: predictor {responsible[n, i, j]})"
-            )
     if not stray.any():
         return None
     size = np.where(stray, np.nan_to_num(np.abs(gradient), nan=np.inf), -1.0)
     index = tuple(int(v) for v in np.unravel_index(np.argmax(size), size.shape))
+    n, i, j, _ = index
+    if empty[n, i, j]:
+        return index, "an empty cell's class scores and boxes must get no gradient", int(stray.sum())
+    what = "boxes" if spec.noobj_object_factor != 0 else "channels"
+    receivers = ", ".join(map(str, np.flatnonzero(receivers_of[n, i, j])))
+    why = (
+        f"predictors {receivers} all get gradient on their {what}; only the responsible one may "
+        f"(the oracle's: predictor {responsible[n, i, j]})"
+    )
     return index, why, int(stray.sum())
 
 

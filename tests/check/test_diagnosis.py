@@ -1,0 +1,151 @@
+"""What ``check`` says about hand-written losses with one failure mode each: the dialect in plain
+words, term by term when nothing matches, and blame on the element that differs.
+
+Each asserts the report's content, not only the exit status. The loss runs in the checker's
+process (``--in-process``), as in test_cli.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from yolov1_loss.conformance.failure import ConformanceFailure
+
+from .helpers import report, run, write
+
+PAPER_WITH = """
+    from yolov1_loss import LossSpec, YoloV1Loss
+    loss = YoloV1Loss(LossSpec({knobs}))
+"""
+
+
+def _check(tmp_path, source: str, *options, examples: int = 5):
+    impl = write(tmp_path, "losses.py", source)
+    out = tmp_path / "r.json"
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", examples, "--json", out, *options)
+    return result, report(out), f"{impl}:loss"
+
+
+def test_a_classic_bug_that_is_another_dialect_is_explained_and_pinned(tmp_path):
+    # No square roots on w and h: a dialect no preset uses, which is what a bug looks like.
+    result, found, target = _check(tmp_path, PAPER_WITH.format(knobs="wh_mode='linear'"))
+    assert result.returncode == 0, result.stdout  # it conforms to what it computes ...
+    out = result.stdout
+    assert "dialect: preset 'paper' with wh_mode='linear'" in out
+    assert "how it differs from preset 'paper':" in out
+    assert "wh_mode='linear' (unusual: no preset uses it): w and h enter without square roots" in out
+    assert "no known implementation computes this dialect" in out  # ... and says so
+    pin = f"yolov1-loss check {target} --dialect paper --set wh_mode=linear"
+    assert f"to hold the loss to this dialect in CI: {pin}" in out
+    assert found["dialect"]["diagnosis"]["unusual"] == ["wh_mode"]
+    # Under --strict, a dialect no preset uses counts as a difference.
+    strict = run("check", "--in-process", target, "--max-examples", 3, "--strict")
+    assert strict.returncode == 1 and "verdict: DIFFERS" in strict.stdout
+
+
+def test_the_pinned_command_holds_the_loss_to_its_dialect(tmp_path):
+    knobs = "noobj_scope='own_weight', lambda_noobj_object=1.0, wh_mode='clamped_sqrt'"
+    result, found, target = _check(tmp_path, PAPER_WITH.format(knobs=knobs))
+    assert result.returncode == 0, result.stdout
+    pin = found["dialect"]["diagnosis"]["pin"]
+    assert "--set noobj_scope=own_weight" in pin and "--set lambda_noobj_object=1" in pin
+    assert "--set wh_mode=clamped_sqrt" in pin
+    assert "noobj_scope='own_weight' (unusual: no preset uses it)" in result.stdout
+    words = pin.split()[2:]  # the command as printed, run again
+    again = run("check", "--in-process", *words, "--max-examples", 3)
+    assert again.returncode == 0 and "verdict: CONFORMS" in again.stdout, again.stdout
+    assert "the values match another dialect" not in again.stdout
+
+
+def test_the_paper_held_to_a_loss_with_roots_on_both_sides_says_why(tmp_path):
+    # √ŵ against √w is wh_mode='sqrt'; the paper's network outputs √w itself.
+    result, found, _ = _check(tmp_path, PAPER_WITH.format(knobs="wh_mode='sqrt'"), "--dialect", "paper")
+    assert result.returncode == 1
+    assert "the values match another dialect: preset 'paper' with wh_mode='sqrt'; it differs in:" in result.stdout
+    assert "the paper's network outputs √w" in result.stdout
+    assert "not told apart" not in result.stdout  # the dialect was named: nothing to tell apart
+    assert "to hold the loss to this dialect" not in result.stdout
+
+
+L1_CLASSES = """
+    from yolov1_loss import LossSpec, YoloV1Loss
+    _rest = YoloV1Loss(LossSpec(lambda_class=0.0))
+
+    def loss(pred, target):
+        has = target[..., 20] == 1
+        return _rest(pred, target).total + (target[..., :20] - pred[..., :20]).abs().sum(-1)[has].sum()
+"""
+
+
+def test_a_loss_that_fits_no_dialect_in_one_term_is_told_term_by_term(tmp_path):
+    result, found, _ = _check(tmp_path, L1_CLASSES)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "term by term, on probes where only that term can be non-zero:" in out
+    assert "cls (class scores): no dialect reproduces it (relative residual" in out
+    assert "coord (box centres and sizes): matches, weight 5 (lambda_coord · loss_scale)" in out
+    assert "noobj of empty cells: matches, weight 0.5" in out
+    # The class weight fits nothing, so it is not printed as fitted; the others are.
+    assert "lambda_class=1 (not fitted: the paper's)" in out
+    assert "not told apart" not in out
+    identified = found["dialect"]["identified"]
+    assert identified["fitted_weights"] == ["lambda_coord", "lambda_noobj", "lambda_noobj_object", "lambda_obj"]
+    # Every failure is blamed on the class term, which the term probes isolate.
+    failures = {f["property"]: f for f in found["failures"]}
+    assert failures["values_match_oracle"]["term"] == "cls"
+    assert "component: total (the difference lies in cls)" in out
+    assert failures["gradients_match_oracle"]["channel"].startswith("class ")
+
+
+STRAY_GRADIENT = """
+    import torch
+    from yolov1_loss import YoloV1Loss
+    _paper = YoloV1Loss()
+
+    def loss(pred, target):
+        # Zero in value, but predictor 0's y, w, h and confidence get gradient in every object cell.
+        has = (target[..., 20] == 1).unsqueeze(-1)
+        p0 = pred[..., 20:25]
+        return _paper(pred, target).total + ((p0 - p0.detach()) * has).sum()
+"""
+
+
+def test_a_stray_gradient_is_blamed_on_the_predictor_that_is_not_responsible(tmp_path):
+    result, found, _ = _check(tmp_path, STRAY_GRADIENT)
+    failure = next(f for f in found["failures"] if f["property"] == "no_gradient_to_ignored_channels")
+    # The oracle's responsible predictor there is 1 (predictor 0 is responsible where its gradient is right).
+    assert failure["predictor"] == 0, failure
+    assert "(the oracle's: predictor 1)" in failure["message"]
+    assert failure["actual"] != 0
+    assert "stray elements" in failure["message"]
+
+
+NAN_ON_NEGATIVE_SIZES = """
+    import torch
+    from yolov1_loss import YoloV1Loss
+    _paper = YoloV1Loss()
+
+    def loss(pred, target):
+        # log of the predicted sizes of object cells: NaN where one is negative
+        has = (target[..., 20] == 1).unsqueeze(-1)
+        sizes = torch.cat([pred[..., 23:25], pred[..., 28:30]], dim=-1)
+        return _paper(pred, target).total + (torch.log(sizes) * 0 * has).sum()
+"""
+
+
+def test_a_non_finite_total_names_a_cell_whose_own_contribution_is_not_finite(tmp_path):
+    result, found, _ = _check(tmp_path, NAN_ON_NEGATIVE_SIZES)
+    failure = next(f for f in found["failures"] if f["property"] == "values_match_oracle")
+    assert "total is nan" in failure["message"], failure["message"]
+    assert math.isnan(failure["actual"]), failure  # the named cell alone gives NaN
+    assert failure["expected"] is not None and math.isfinite(failure["expected"])
+
+
+def test_no_expected_value_or_tolerance_is_printed_as_nan():
+    failure = ConformanceFailure(
+        "directional_derivative", "m", component="total", expected=float("nan"), actual=1.0, tolerance=np.nan
+    )
+    text = str(failure)
+    assert "nan" not in text.lower()
+    assert failure.to_dict()["tolerance"] is None
