@@ -313,18 +313,42 @@ def _weights_as_knobs(w: np.ndarray, seen_noobj_object: bool) -> dict:
     else:
         scale = 1.0
         knobs = {"loss_scale": 1.0, **{name: _tidy(v) for name, v in zip(WEIGHTS, four)}}
-    if not seen_noobj_object:
-        knobs["noobj_scope"] = LossSpec().noobj_scope
-    elif noobj_object <= 1e-4 * max(four.max(), noobj_object):
-        knobs["noobj_scope"] = "cell"
-    elif noobj > 0 and abs(noobj_object - noobj) <= 1e-4 * noobj:
-        knobs["noobj_scope"] = "predictor"
-    elif noobj > 0:
-        knobs["noobj_scope"] = "own_weight"
+    knobs["noobj_scope"] = _scope_of(w) if seen_noobj_object else LossSpec().noobj_scope
+    if knobs["noobj_scope"] == "own_weight":
         knobs["lambda_noobj_object"] = _tidy(noobj_object / scale)
-    else:  # the empty cells pay nothing and the object cells' others do: no dialect says so
-        knobs["noobj_scope"] = "predictor"
     return knobs
+
+
+def _scope_of(w: np.ndarray) -> str:
+    """noobj_scope from the fitted weights of :data:`COLUMNS`: the object cells' other predictors
+    weighed 0 ('cell'), as the empty cells ('predictor'), or otherwise ('own_weight'; 'predictor'
+    where the empty cells weigh 0, which no dialect expresses)."""
+    noobj, noobj_object = w[2], w[3]
+    if noobj_object <= 1e-4 * w.max():
+        return "cell"
+    if noobj > 0 and abs(noobj_object - noobj) <= 1e-4 * noobj:
+        return "predictor"
+    return "own_weight" if noobj > 0 else "predictor"
+
+
+def _refit(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> np.ndarray:
+    """The weights of :data:`COLUMNS` fitted again with the noobj_scope they show built in: the
+    object cells' column left out ('cell') or merged with the empty cells' ('predictor'), so
+    that rounding in the loss is not spread over a weight the dialect does not have."""
+    scope = _scope_of(weights)
+    if scope == "own_weight" or 3 not in columns:
+        return weights
+    X, y, _ = _design(fit.components, observed, fit.reduction, columns)
+    at = {column: k for k, column in enumerate(columns)}
+    if scope == "predictor":
+        X = X.copy()
+        X[:, at[2]] += X[:, at[3]]
+    kept = [c for c in columns if c != 3]
+    w, _ = _fit(X[:, [at[c] for c in kept]], y)
+    out = np.zeros(len(COLUMNS))
+    out[kept] = w
+    out[3] = out[2] if scope == "predictor" else 0.0
+    return out
 
 
 def _tidy(value: float) -> float:
@@ -465,8 +489,7 @@ def identify(
     weights[columns] = best.weights
     terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
     matches = best.matches
-    if not matches:
-        weights = _weights_from_terms(terms)
+    weights = _refit(best, observed, columns, weights) if matches else _weights_from_terms(terms)
     spec = best.spec_none.replace(reduction=best.reduction, **_weights_as_knobs(weights, seen_noobj_object))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
     undetermined = ()

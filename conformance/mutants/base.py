@@ -127,8 +127,8 @@ class TorchLoss:
     def noobj_loss(self, conf, has_object, responsible_mask) -> torch.Tensor:
         """(N,) Σ ĉ² over every predictor of empty cells, plus ρ Σ ĉ² over the non-responsible
         predictors of object cells (ρ = spec.noobj_object_factor). ``responsible_mask`` (N, S, S, B)."""
-        empty = ~has_object[..., None].expand_as(conf)
-        others = has_object[..., None] & ~responsible_mask
+        empty = (~has_object[..., None]).expand_as(conf).to(conf.dtype)
+        others = (has_object[..., None] & ~responsible_mask).to(conf.dtype)
         pays = empty + self.spec.noobj_object_factor * others
         return (self.squared_error(conf, torch.zeros_like(conf)) * pays).sum(dim=(1, 2, 3))
 
