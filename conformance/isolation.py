@@ -11,6 +11,7 @@ the child is then gone, and every later call raises the same.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -141,6 +142,9 @@ class Worker:
     def _last_words(self) -> str:
         self._log.seek(0)
         text = self._log.read().decode(errors="replace").strip()
+        # faulthandler ends a crash's stack with the list of extension modules loaded, which
+        # says nothing about the crash and would push the stack out of the tail.
+        text = re.sub(r"\n*Extension modules:[^\n]*", "", text).strip()
         return f"; its last output:\n{text[-LOG_TAIL:]}" if text else ""
 
     def close(self) -> None:

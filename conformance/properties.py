@@ -203,12 +203,24 @@ def linear_in_weights(run: Run) -> None:
         """Each component as the total with its λ at 1 and the others at 0; the total as Σ λ_k · those."""
         out = {}
         for term, weight in zip(COMPONENTS, WEIGHTS):
-            alone = spec.replace(**{w: float(w == weight) for w in WEIGHTS})
-            out[term] = run.values(Example(alone, ex.pred, ex.target))["total"]
+            out[term] = run.values(Example(_unit_weight(spec, weight), ex.pred, ex.target))["total"]
         out["total"] = sum(w * out[t] for t, w in zip(COMPONENTS, spec.weights()))
         return out
 
     run.check_values(run.values, from_unit_weights, "the totals with one λ at 1 and the others at 0 give")
+
+
+def _unit_weight(spec, weight: str):
+    """``spec`` with ``weight`` at 1 and the other λ at 0. Under noobj_scope='own_weight' the
+    object cells' other predictors keep their share ρ of the noobj component (λ_noobj_object = ρ
+    when λ_noobj = 1); where λ_noobj is 0 they pay nothing either ('cell', which the spec takes)."""
+    knobs = {w: float(w == weight) for w in WEIGHTS}
+    if spec.noobj_scope == "own_weight":
+        if weight == "lambda_noobj":
+            knobs["lambda_noobj_object"] = spec.noobj_object_factor
+        else:
+            knobs["noobj_scope"] = "cell"
+    return spec.replace(**knobs)
 
 
 def _stray_gradient(ex: Example, gradient: np.ndarray):
