@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.optimize
 
-from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, TERM_WORDS, family_probes
+from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
@@ -171,9 +171,17 @@ def _candidate_columns(S: int, B: int, C: int) -> tuple:
     each family of term probes: the same for every loss identified on this grid, so computed once
     per grid. (spec, {probe set name: per batch, its (N, 5) columns or None})."""
     sets = _probe_groups(S, B, C)
+    candidates = list(_candidates(S, B, C))
+    knob_free = {name: _oracle_columns(candidates[0], sets[name]) for name in KNOB_FREE if name in sets}
     return tuple(
-        (spec_none, {name: _oracle_columns(spec_none, groups) for name, groups in sets.items()})
-        for spec_none in _candidates(S, B, C)
+        (
+            spec_none,
+            {
+                **knob_free,
+                **{name: _oracle_columns(spec_none, groups) for name, groups in sets.items() if name not in knob_free},
+            },
+        )
+        for spec_none in candidates
     )
 
 

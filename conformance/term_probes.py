@@ -38,6 +38,10 @@ FAMILIES = {
     "coord": ("coord", "obj"),
 }
 
+# The families whose columns are the same under every candidate dialect (the exact predictor
+# 0 makes them so): the oracle need evaluate them once per grid, not once per candidate.
+KNOB_FREE = ("noobj", "noobj_object", "cls", "obj")
+
 # What each family's term is, in words.
 TERM_WORDS = {
     "coord": "coord (box centres and sizes)",

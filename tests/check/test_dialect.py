@@ -128,12 +128,16 @@ def test_a_loss_that_clamps_is_not_dropped_for_accepting_negative_sizes():
 
 
 def test_each_family_of_term_probes_isolates_its_columns_in_every_dialect():
-    from yolov1_loss.conformance.dialect import _candidate_columns
-    from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES
+    from yolov1_loss.conformance.dialect import _candidates, _oracle_columns, _probe_groups
+    from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE
 
-    for spec_none, by_set in _candidate_columns(3, 2, 2):
+    groups = _probe_groups(3, 2, 2)
+    first = {family: np.concatenate(_oracle_columns(next(_candidates(3, 2, 2)), groups[family])) for family in FAMILIES}
+    for spec_none in _candidates(3, 2, 2):
         for family, active in FAMILIES.items():
-            columns = np.concatenate(by_set[family])
+            columns = np.concatenate(_oracle_columns(spec_none, groups[family]))
+            if family in KNOB_FREE:  # the same in every dialect (so the oracle evaluates it once)
+                np.testing.assert_allclose(columns, first[family], rtol=0, atol=1e-9 * np.abs(columns).max())
             inactive = [k for k, name in enumerate(COLUMNS) if name not in active]
             assert np.abs(columns[:, inactive]).max() <= 1e-9 * np.abs(columns).max(), (family, spec_none)
             for name in active:  # and what it shows is really there
