@@ -19,7 +19,7 @@ from hypothesis import settings as Settings
 
 from yolov1_loss.conformance import runner
 from yolov1_loss.conformance.diagnosis import changed_knobs, describe, unusual_knobs
-from yolov1_loss.conformance.dialect import identify
+from yolov1_loss.conformance.dialect import identify, prepare
 from yolov1_loss.conformance.example import Recipe, build
 from yolov1_loss.conformance.failure import ImplementationRaised
 from yolov1_loss.conformance.hints import hint
@@ -119,11 +119,12 @@ def _runs_elsewhere(pred, target, spec):
 def isolated(options: CheckOptions) -> Implementation:
     """The loss of ``options``, loaded in a child process that runs its every call.
 
-    Raises LoadError when it cannot be loaded (the message quotes why), WorkerDied when its
-    process ends or hangs while loading. Close it with ``impl.worker.close()``.
+    While the child loads it, the oracle's side of the identification is prepared here. Raises
+    LoadError when it cannot be loaded (the message quotes why), WorkerDied when its process ends
+    or hangs while loading. Close it with ``impl.worker.close()``.
     """
     try:
-        worker = Worker(options, options.timeout)
+        worker = Worker(options, options.timeout, meanwhile=lambda: prepare(options.S, options.B, options.C))
     except LossRaised as err:
         raise LoadError(str(err)) from None
     o = options

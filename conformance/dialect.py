@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-import scipy.optimize
 
 from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
@@ -185,6 +184,11 @@ def _candidate_columns(S: int, B: int, C: int) -> tuple:
     )
 
 
+def prepare(S: int, B: int, C: int) -> None:
+    """Compute what identification on this grid needs from the oracle (kept for the process)."""
+    _candidate_columns(S, B, C)
+
+
 def _probe_groups(S: int, B: int, C: int) -> dict:
     """Probe set name → its groups of batches, each of which the oracle accepts or refuses whole:
     'general' (positive sizes; negative sizes), and each family of term probes (one group)."""
@@ -299,9 +303,32 @@ def _fit(X: np.ndarray, y: np.ndarray):
     gets weight 0 (nothing tells it).
     """
     row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
-    w, _ = scipy.optimize.nnls(X * row_scale[:, None], y * row_scale)
+    w = _nonnegative_lstsq(X * row_scale[:, None], y * row_scale)
     residual = np.max(np.abs(X @ w - y) * row_scale)
     return w, float(residual)
+
+
+def _nonnegative_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin ‖A w − b‖ over w ≥ 0, exactly, for the few columns a fit has (at most 5).
+
+    The optimum is the unconstrained least squares on some subset of the columns (the others 0)
+    that comes out non-negative; every such subset is a feasible point, so the best of them is
+    the optimum. Tried whole first (the usual case), then by subsets. (scipy's nnls does the
+    same by an active-set search, but importing scipy.optimize costs half a second.)
+    """
+    w = np.linalg.lstsq(A, b, rcond=None)[0]
+    if np.all(w >= 0):
+        return w
+    best, best_error = np.zeros(A.shape[1]), float(np.linalg.norm(b))
+    for size in range(1, A.shape[1]):
+        for subset in itertools.combinations(range(A.shape[1]), size):
+            part = np.linalg.lstsq(A[:, subset], b, rcond=None)[0]
+            if np.all(part >= 0):
+                error = float(np.linalg.norm(A[:, subset] @ part - b))
+                if error < best_error:
+                    best, best_error = np.zeros(A.shape[1]), error
+                    best[list(subset)] = part
+    return best
 
 
 def _weights_as_knobs(w: np.ndarray, seen_noobj_object: bool) -> dict:

@@ -10,6 +10,7 @@ the child is then gone, and every later call raises the same.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import select
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from yolov1_loss.conformance.implementation import ImplementationError
 from yolov1_loss.conformance.worker import read_message, write_message
@@ -26,6 +28,7 @@ from yolov1_loss.conformance.worker import read_message, write_message
 DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers in well under 1 s
 LOAD_TIMEOUT = 300.0  # seconds for importing the loss at least (torch alone takes seconds to import)
 LOG_TAIL = 1500  # characters of the child's output quoted when it dies
+PIPE_SIZE = 1 << 20  # bytes a pipe to or from the child holds (Linux's default maximum)
 
 
 class WorkerDied(BaseException):
@@ -39,6 +42,15 @@ class WorkerDied(BaseException):
 
 class LossRaised(Exception):
     """Loading the loss raised; ``str()`` quotes the exception and the user's line."""
+
+
+def _widen(fd: int) -> None:
+    """Let the pipe hold a whole reply (gradients: ~120 KB at S = 7), so that one write need not
+    wait for the reader to drain the default 64 KiB four times over (Linux; elsewhere as it is)."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except OSError:  # above the system's limit (/proc/sys/fs/pipe-max-size), or not Linux
+        pass
 
 
 def _signal_name(number: int) -> str:
@@ -59,13 +71,17 @@ def _signal_name(number: int) -> str:
 class Worker:
     """One child process running the loss named by ``options`` (a CheckOptions)."""
 
-    def __init__(self, options, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, options, timeout: float = DEFAULT_TIMEOUT, meanwhile: Callable[[], object] | None = None):
+        """Start the child and load the loss there; ``meanwhile()`` runs here while it loads
+        (seconds of imports in the child, which the other core can spend on the check's own work)."""
         self.timeout = timeout
         self.warnings: Counter = Counter()  # (category, message, where) -> how many times
         self._dead: str | None = None
         self._log = tempfile.TemporaryFile()
         request_read, self._requests = os.pipe()
         self._replies, reply_write = os.pipe()
+        for fd in (self._requests, reply_write):
+            _widen(fd)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "yolov1_loss.conformance.worker", str(request_read), str(reply_write)],
             pass_fds=(request_read, reply_write),
@@ -78,7 +94,10 @@ class Worker:
         os.close(reply_write)
         self._request_stream = os.fdopen(self._requests, "wb")
         self._reply_stream = os.fdopen(self._replies, "rb")
-        self._call("loading the loss", ("load", options), LossRaised, max(timeout, LOAD_TIMEOUT))
+        self._send("loading the loss", ("load", options))
+        if meanwhile is not None:
+            meanwhile()
+        self._receive("loading the loss", LossRaised, max(timeout, LOAD_TIMEOUT))
 
     def evaluate(self, call: dict, pred, target, spec, **kwargs):
         """:meth:`Implementation.evaluate` of the loss, in the child; ``call``: the dtype, layout and
@@ -90,13 +109,19 @@ class Worker:
         )
 
     def _call(self, during: str, request, raised_as, timeout: float | None = None):
+        self._send(during, request)
+        return self._receive(during, raised_as, timeout)
+
+    def _send(self, during: str, request) -> None:
         if self._dead is not None:
             raise WorkerDied(self._dead)
-        timeout = self.timeout if timeout is None else timeout
         try:
             write_message(self._request_stream, request)
         except (BrokenPipeError, OSError):
             self._die(during)
+
+    def _receive(self, during: str, raised_as, timeout: float | None = None):
+        timeout = self.timeout if timeout is None else timeout
         ready, _, _ = select.select([self._replies], [], [], timeout)
         if not ready:
             self._die(during, timed_out=timeout)

@@ -180,3 +180,15 @@ def test_no_weight_is_fitted_negative():
     assert not found.matches
     assert min(found.spec.weights()) >= 0
     assert "lambda_class" not in found.fitted_weights
+
+
+def test_the_non_negative_fit_is_scipys_nnls():
+    import scipy.optimize
+
+    from yolov1_loss.conformance.dialect import _nonnegative_lstsq
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        A = rng.normal(size=(12, int(rng.integers(1, 6))))
+        b = rng.normal(size=12)
+        np.testing.assert_allclose(_nonnegative_lstsq(A, b), scipy.optimize.nnls(A, b)[0], atol=1e-9)
