@@ -45,6 +45,12 @@ def add_parser(commands) -> None:
         const="targets",
         help="measure the fused path's performance targets (ml_collection dialect, one CPU thread) instead",
     )
+    size.add_argument(
+        "--verify-gpu",
+        metavar="DIR",
+        help="the one-command GPU verification (CUDA only, about 8 minutes): the CUDA tests, the CUDA targets "
+        "and a short sweep, written to DIR/gpu-verify.json and DIR/gpu-verify.png",
+    )
     parser.set_defaults(grid="default")
     parser.add_argument(
         "--preset",
@@ -147,6 +153,15 @@ def run(args) -> int:
     if problem:
         print(f"yolov1-loss bench: {problem}", file=sys.stderr)
         return 2
+    if args.verify_gpu:
+        if args.device != "cuda":
+            print("yolov1-loss bench: --verify-gpu needs --device cuda", file=sys.stderr)
+            return 2
+        from pathlib import Path
+
+        from yolov1_loss.benchmarks import gpu_verify
+
+        return 0 if gpu_verify.passed(gpu_verify.run(Path(args.verify_gpu), args.device)) else 1
     if args.grid == "targets":
         return run_targets(args)
     from yolov1_loss.conformance.loading import LoadError

@@ -1,0 +1,44 @@
+"""The one-command GPU verification, as far as a machine without a GPU can take it: its refusal
+without CUDA, the selection of the CUDA tests, and the JSON and PNG it writes (its CUDA steps
+stubbed: they need a device)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from yolov1_loss.benchmarks import gpu_verify
+from yolov1_loss.benchmarks.targets import Outcome
+from yolov1_loss.cli import main
+
+
+def test_it_needs_a_cuda_device(capsys):
+    assert main(["bench", "--verify-gpu", "out"]) == 2
+    assert "--verify-gpu needs --device cuda" in capsys.readouterr().err
+
+
+def test_its_test_selection_is_the_suites_cuda_cases():
+    root = gpu_verify.checkout_root()
+    assert root is not None
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", *gpu_verify.TESTS, "-k", gpu_verify.TESTS_SELECTION, "--co", "-q", "-n", "0"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    ).stdout  # fmt: skip
+    ids = [line for line in listed.splitlines() if "::" in line]
+    assert any("triton-cuda" in i for i in ids) and any("autograd-cuda" in i for i in ids)
+    assert any("cuda_graph" in i for i in ids) and any("synchronisation_on_cuda" in i for i in ids)
+    assert not any(i.endswith("-cpu]") or "interpreter" in i for i in ids), ids
+
+
+def test_it_writes_one_json_and_one_png(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_verify, "cuda_tests", lambda root: {"returncode": 0, "summary": "3 passed"})
+    targets = [Outcome("CUDA N=64: fused over naive", 25.0, 20), Outcome("launches", 4, 3, at_most=True, unit="")]
+    monkeypatch.setattr("yolov1_loss.benchmarks.targets.cuda_targets", lambda device: targets)
+    content = gpu_verify.run(tmp_path, device="cpu")  # the sweep runs where it is: here, the CPU
+    written = json.loads((tmp_path / "gpu-verify.json").read_text())
+    assert (tmp_path / "gpu-verify.png").read_bytes()[:4] == b"\x89PNG"
+    assert written["cuda_tests"]["summary"] == "3 passed"
+    assert [t["met"] for t in written["targets"]] == [True, False]
+    assert {r["contender"] for r in written["sweep"]} == {"reference", "naive", "autograd", "fused"}
+    assert not gpu_verify.passed(content)  # a target not met fails the verification
