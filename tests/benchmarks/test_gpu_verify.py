@@ -5,10 +5,9 @@ stubbed: they need a device)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from yolov1_loss.benchmarks import gpu_verify
+from yolov1_loss.benchmarks.sweep import Grid
 from yolov1_loss.benchmarks.targets import Outcome
 from yolov1_loss.cli import main
 
@@ -19,22 +18,23 @@ def test_it_needs_a_cuda_device(capsys):
 
 
 def test_its_test_selection_is_the_suites_cuda_cases():
-    root = gpu_verify.checkout_root()
-    assert root is not None
-    listed = subprocess.run(
-        [sys.executable, "-m", "pytest", *gpu_verify.TESTS, "-k", gpu_verify.TESTS_SELECTION, "--co", "-q", "-n", "0"],
-        cwd=root, capture_output=True, text=True, timeout=300,
-    ).stdout  # fmt: skip
-    ids = [line for line in listed.splitlines() if "::" in line]
-    assert any("triton-cuda" in i for i in ids) and any("autograd-cuda" in i for i in ids)
-    assert any("cuda_graph" in i for i in ids) and any("synchronisation_on_cuda" in i for i in ids)
-    assert not any(i.endswith("-cpu]") or "interpreter" in i for i in ids), ids
+    # -k cuda picks the implementations on the device by their IDs, and the device-only tests by name.
+    from tests.torch_impl import helpers, test_api
+
+    assert gpu_verify.checkout_root() is not None
+    for param in helpers.IMPLEMENTATIONS:
+        (_, device), name = param.values[0], param.id
+        assert (gpu_verify.TESTS_SELECTION in name) == (device == "cuda"), name
+    for test in (test_api.test_the_fused_step_is_captured_in_a_cuda_graph_and_replays_exactly,
+                 test_api.test_no_host_device_synchronisation_on_cuda):  # fmt: skip
+        assert gpu_verify.TESTS_SELECTION in test.__name__
 
 
 def test_it_writes_one_json_and_one_png(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu_verify, "cuda_tests", lambda root: {"returncode": 0, "summary": "3 passed"})
     targets = [Outcome("CUDA N=64: fused over naive", 25.0, 20), Outcome("launches", 4, 3, at_most=True, unit="")]
     monkeypatch.setattr("yolov1_loss.benchmarks.targets.cuda_targets", lambda device: targets)
+    monkeypatch.setattr("yolov1_loss.benchmarks.sweep.QUICK", Grid((1,)))  # one batch size: seconds less
     content = gpu_verify.run(tmp_path, device="cpu")  # the sweep runs where it is: here, the CPU
     written = json.loads((tmp_path / "gpu-verify.json").read_text())
     assert (tmp_path / "gpu-verify.png").read_bytes()[:4] == b"\x89PNG"

@@ -20,7 +20,7 @@ PAPER_WITH = """
 """
 
 
-def _check(tmp_path, source: str, *options, examples: int = 5):
+def _check(tmp_path, source: str, *options, examples: int = 3):
     impl = write(tmp_path, "losses.py", source)
     out = tmp_path / "r.json"
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", examples, "--json", out, *options)
