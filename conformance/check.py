@@ -404,7 +404,7 @@ class CheckSession:
         """Why the loss's values do not match the dialect asked for (any, under 'auto'), or None."""
         impl, identified = self.resolved()
         if not identified.matches:
-            return "; ".join(identified.notes)
+            return "; ".join([*identified.notes, *(term.line() for term in identified.terms if not term.matches)])
         if self.options.dialect != "auto":
             if changed_knobs(identified.spec, impl.fixed_spec, identified.undetermined):
                 return f"the values match another dialect, {describe(identified.spec)}, not the one named ({describe(impl.fixed_spec)})"
