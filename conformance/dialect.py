@@ -498,7 +498,7 @@ def identify(
 
     ``values_fn(pred, target)`` takes canonical float64 arrays (N, S, S, C + 5B), (N, S, S, C + 5)
     and returns the total: a scalar, or (N,) per-image values. ``grad_fn``, if given, returns
-    d total / d pred in pred's shape, and decides ``iou_grad``. ``per_term``: also fit each term
+    d total / d pred in pred's shape, and decides ``iou_grad``. ``per_term``: when nothing matches, fit each term
     on its own family of probes (:mod:`conformance.term_probes`), which says which terms match
     when the whole does not.
     """
@@ -522,8 +522,10 @@ def identify(
     best = fits[0]
     weights = np.zeros(len(COLUMNS))
     weights[columns] = best.weights
-    terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
     matches = best.matches
+    # Where the whole matches, every term does: the term probes are only needed to say which do not.
+    per_term = per_term and not matches
+    terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
     weights = _refit(best, observed, columns, weights) if matches else _weights_from_terms(terms)
     spec = best.spec_none.replace(reduction=best.reduction, **_weights_as_knobs(weights, seen_noobj_object))
     spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
