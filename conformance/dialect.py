@@ -309,26 +309,18 @@ def _fit(X: np.ndarray, y: np.ndarray):
 
 
 def _nonnegative_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """argmin ‖A w − b‖ over w ≥ 0, exactly, for the few columns a fit has (at most 5).
+    """argmin ‖A w − b‖ over w ≥ 0.
 
-    The optimum is the unconstrained least squares on some subset of the columns (the others 0)
-    that comes out non-negative; every such subset is a feasible point, so the best of them is
-    the optimum. Tried whole first (the usual case), then by subsets. (scipy's nnls does the
-    same by an active-set search, but importing scipy.optimize costs half a second.)
+    The unconstrained least squares first: where it comes out non-negative (every loss that
+    matches a dialect) it is the answer, and scipy.optimize, whose import takes half a second,
+    is not imported. Otherwise scipy's active-set nnls.
     """
     w = np.linalg.lstsq(A, b, rcond=None)[0]
     if np.all(w >= 0):
         return w
-    best, best_error = np.zeros(A.shape[1]), float(np.linalg.norm(b))
-    for size in range(1, A.shape[1]):
-        for subset in itertools.combinations(range(A.shape[1]), size):
-            part = np.linalg.lstsq(A[:, subset], b, rcond=None)[0]
-            if np.all(part >= 0):
-                error = float(np.linalg.norm(A[:, subset] @ part - b))
-                if error < best_error:
-                    best, best_error = np.zeros(A.shape[1]), error
-                    best[list(subset)] = part
-    return best
+    import scipy.optimize
+
+    return scipy.optimize.nnls(A, b)[0]
 
 
 def _weights_as_knobs(w: np.ndarray, seen_noobj_object: bool) -> dict:
