@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from yolov1_loss.conformance.diagnosis import ONLY_UNDER
 from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
@@ -403,6 +404,10 @@ class Fit(NamedTuple):
     def matches(self) -> bool:
         return self.residual <= MATCH_TOLERANCE
 
+    def knob(self, name: str):
+        """The candidate's value of knob ``name`` (its reduction is the fit's own)."""
+        return self.reduction if name == "reduction" else getattr(self.spec_none, name)
+
 
 def _fits(observed: list, candidates, set_name: str, columns) -> list[Fit]:
     """Every candidate and reduction fitted to the observations on one set of probes, best first:
@@ -468,12 +473,16 @@ def _term_fit(family: str, values_fn: ValuesFn, candidates, S: int, B: int, C: i
     fitting = [fit for fit in fits if fit.matches]
     agreed = {}
     for name in FAMILY_KNOBS:
-        values = {fit.reduction if name == "reduction" else getattr(fit.spec_none, name) for fit in fitting}
-        every = {fit.reduction if name == "reduction" else getattr(fit.spec_none, name) for fit in fits}
+        values = {fit.knob(name) for fit in fitting}
+        every = {fit.knob(name) for fit in fits}
         if len(values) == 1 and len(every) > 1:  # it matters for this term, and only one value fits
             agreed[name] = values.pop()
-    if agreed.get("wh_mode", "signed_sqrt") != "signed_sqrt":
-        agreed.pop("signed_sqrt_eps", None)  # (it changes nothing outside signed_sqrt)
+    # A knob that changes nothing unless another has a value is left out where that one has not.
+    agreed = {
+        k: v
+        for k, v in agreed.items()
+        if k not in ONLY_UNDER or agreed.get(ONLY_UNDER[k][0], ONLY_UNDER[k][1]) == ONLY_UNDER[k][1]
+    }
     weights = {COLUMNS[c]: float(v) for c, v in zip(columns, best.weights)}
     return TermFit(family, True, best.residual, weights, agreed, problem)
 
@@ -524,8 +533,7 @@ def identify(
     undetermined = ()
     if matches:  # only knobs that really could not be told apart among the dialects that fit
         ties = [fit for fit in fits if fit.matches and fit.agree == best.agree]
-        knob_of = lambda fit, name: fit.reduction if name == "reduction" else getattr(fit.spec_none, name)
-        undetermined = tuple(name for name in TOLD_APART if len({knob_of(fit, name) for fit in ties}) > 1)
+        undetermined = tuple(name for name in TOLD_APART if len({fit.knob(name) for fit in ties}) > 1)
         if not seen_noobj_object:
             undetermined = ("noobj_scope", *undetermined)
     if not gradients_seen and spec.conf_target == "iou":
