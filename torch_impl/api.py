@@ -67,10 +67,9 @@ def fused_loss_and_grad(
     alone = [tuple(1.0 if j == k else None for j in range(4)) for k in range(4)]
     grads = []
     for weights in (*alone, spec.weights()):
-        per_image, grad = backend.loss_and_grad(pred4.detach(), target4.detach(), spec, weights, scale)
+        values, grad = backend(pred4.detach(), target4.detach(), spec, weights, scale)
         grads.append(grad.reshape(pred.shape).to(pred.dtype))
-    values = TorchLossParts(*backend.outputs(per_image, spec, scale, pred.dtype))
-    return values, TorchLossParts(*grads)
+    return TorchLossParts(*values), TorchLossParts(*grads)
 
 
 class YoloV1Loss(nn.Module):

@@ -1,8 +1,10 @@
 """The fused loss-and-gradient as one compiled loop over the cells, for CPU tensors (numba).
 
-:func:`loss_and_grad` hands zero-copy NumPy views of the tensors to :func:`cells_kernel`, which
+:func:`run` hands zero-copy NumPy views of the tensors to :func:`cells_kernel`, which
 visits each cell once: it reads the cell's prediction and target rows, adds the cell's four terms
-to its image's sums and writes the cell's row of the gradient of ``Σ_k w_k · term_k``. Every knob
+to its image's sums and writes the cell's row of the gradient of ``Σ_k w_k · term_k``; it also
+reduces and scales the images' sums into the loss's five values (at N = 1 the work around the
+kernel, not the cells, is what a call costs). Every knob
 is a plain number argument, so one compiled function serves every dialect (one specialisation
 per dtype, float32 and float64). The arithmetic is float64 whatever the dtype: a float32 input
 is widened exactly, and only the stored results are rounded to float32 (so float32 results are
@@ -42,7 +44,7 @@ from yolov1_loss.torch_impl.kernel_args import (
     kernel_weights,
 )
 
-COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # columns of the terms (and weights) as reference.COMPONENTS
+COORD, OBJ, NOOBJ, CLS, WEIGHTED = range(5)  # rows of the values (and columns of the weights), as reference.COMPONENTS
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 JIT_OPTIONS = dict(nogil=True, error_model="numpy")
@@ -289,7 +291,8 @@ def cells_kernel(
     weights,
     used,
     grad,
-    terms,
+    values,
+    scale,
     S,
     B,
     C,
@@ -305,18 +308,24 @@ def cells_kernel(
     clamp_eps,
     cap,
 ):
-    """Every cell once: each image's unweighted terms, Σ_k w_k · term_k, and its gradient.
+    """Every cell once: the loss's five values (the images' terms reduced and scaled) and the
+    gradient of the weighted sum.
 
-    pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full, terms
-    (N, 5) written (coord, obj, noobj, cls, the weighted sum of the used terms, NaN where the
-    image's prediction holds a NaN or ±inf anywhere): C-contiguous,
-    all four of one dtype. weights (1 or N, 4) float64: one row for every image or one per image;
-    used (4,) bool: which terms the weighted sum (and so the gradient) includes.
-    The arguments after ``terms``: :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`, in its order.
+    pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full: C-contiguous,
+    of one dtype. values (5, N) or (5, 1), of any dtype, written: rows coord, obj, noobj, cls (each
+    image's unweighted term times ``scale``) and the weighted sum Σ_k w_k · term_k of the used
+    terms (NaN where the image's prediction holds a NaN or ±inf anywhere); one column per image,
+    or one column for the sum over the images (added in float64 in image order, then scaled). weights (1 or N,
+    4) float64, ``scale`` already in them: one row for every image or one per image; used (4,)
+    bool: which terms the weighted sum (and so the gradient) includes.
+    The arguments after ``scale``: :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`, in its order.
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """
     cells_per_image = S * S
-    for n in range(terms.shape[0]):
+    n_images = pred.shape[0] // cells_per_image
+    per_image = values.shape[1] != 1  # (with one image, its own values are their sum)
+    totals = np.zeros(5)
+    for n in range(n_images):
         w_row = n if weights.shape[0] > 1 else 0
         coord_sum = obj_sum = noobj_sum = cls_sum = guard = 0.0
         for row in range(n * cells_per_image, (n + 1) * cells_per_image):
@@ -351,12 +360,24 @@ def cells_kernel(
                 cls_sum += cls
             else:
                 noobj_sum += _empty_cell(pred, grad, row, C, B, weights[w_row, NOOBJ], used[NOOBJ])
-        terms[n, COORD], terms[n, OBJ], terms[n, NOOBJ], terms[n, CLS] = coord_sum, obj_sum, noobj_sum, cls_sum
         weighted = guard  # a non-finite prediction anywhere makes the total non-finite
         for j, term in enumerate((coord_sum, obj_sum, noobj_sum, cls_sum)):
             if used[j]:
                 weighted += weights[w_row, j] * term
-        terms[n, WEIGHTED] = weighted
+        image = (coord_sum, obj_sum, noobj_sum, cls_sum)
+        for j in range(4):
+            if per_image:
+                values[j, n] = scale * image[j]
+            else:
+                totals[j] += image[j]
+        if per_image:
+            values[WEIGHTED, n] = weighted
+        else:
+            totals[WEIGHTED] += weighted
+    if not per_image:
+        for j in range(4):
+            values[j, 0] = scale * totals[j]
+        values[WEIGHTED, 0] = totals[WEIGHTED]
 
 
 # --- the call from torch ----------------------------------------------------------------------
@@ -365,28 +386,35 @@ def cells_kernel(
 def _weight_arrays(weights: Weights, n_images: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The kernel's ``weights`` (1 or N, 4) float64, times ``scale``, and ``used`` (4,) bool: one
     row for numbers, one per image when any weight is an (N,) tensor."""
-    constant, used, per_image = kernel_weights(weights, n_images)
-    if per_image is None:
-        return _constant_rows(constant, used, scale)
-    return per_image.numpy() * scale, np.array(used)
+    w_coord, w_obj, w_noobj, w_cls = weights
+    if any((isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))):
+        _, used, per_image = kernel_weights(weights, n_images)
+        return per_image.numpy() * scale, np.array(used)
+    return _constant_rows(weights, scale)
 
 
 @functools.lru_cache(maxsize=64)
-def _constant_rows(constant: tuple, used: tuple, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(1, 4) scaled weights and (4,) used flags for weights that are numbers: made once per
-    spec and scale, not on every call (at N = 1 the arrays cost as much as the kernel's cells).
+def _constant_rows(weights: Weights, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(1, 4) scaled weights and (4,) used flags for weights that are numbers (or None): made once
+    per spec and scale, not on every call (at N = 1 the arrays cost as much as the kernel's cells).
     The kernel only reads them. (Left writable: numba compiles read-only arrays separately.)"""
+    constant, used, _ = kernel_weights(weights, 1)
     return np.array([constant]) * scale, np.array(used)
 
 
-def _rows(x: Tensor, channels: int, dtype: torch.dtype) -> np.ndarray:
+def _rows(x: Tensor, cells: int, channels: int, dtype: torch.dtype) -> np.ndarray:
     """``x`` as a C-contiguous (cells, channels) NumPy array of ``dtype``: a view when it already is one."""
-    return x.detach().to(dtype).contiguous().numpy().reshape(-1, channels)
+    x = x.detach()
+    if x.dtype != dtype:
+        x = x.to(dtype)
+    return x.contiguous().numpy().reshape(cells, channels)
 
 
-def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights, scale: float) -> tuple[np.ndarray, Tensor]:
-    """Each image's (coord, obj, noobj, cls, scale · Σ_k w_k · term_k), (N, 5) NumPy, and
-    d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B), both in the compute dtype (float64 for
+def run(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float) -> tuple[tuple[Tensor, ...], Tensor]:
+    """The five outputs and the gradient, as :data:`~yolov1_loss.torch_impl.fused.Backend` gives
+    them, from one call of :func:`cells_kernel`: (coord, obj, noobj, cls, total), five tensors of
+    ``pred``'s dtype, 0-dim or (N,) under reduction='none', the components times ``scale``; and
+    d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in the compute dtype (float64 for
     float64, else float32).
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
@@ -394,22 +422,24 @@ def loss_and_grad(pred: Tensor, target: Tensor, spec: LossSpec, weights, scale: 
     ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     dt = compute_dtype(pred.dtype)
-    n_images = pred.shape[0]
+    n_images, cells = pred.shape[0], pred.shape[0] * spec.S * spec.S
+    shape = (n_images,) if spec.reduction == "none" else ()
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
-    terms = np.empty((n_images, 5), dtype=NUMPY_DTYPES[dt])
-    grad = np.empty((n_images * spec.S * spec.S, spec.pred_channels), dtype=NUMPY_DTYPES[dt])
+    values = np.empty((5, *shape), dtype=NUMPY_DTYPES[dt])
+    grad = np.empty(pred.shape, dtype=NUMPY_DTYPES[dt])
     rows, used = _weight_arrays(weights, n_images, scale)
-    pred_rows, target_rows = _rows(pred, spec.pred_channels, dt), _rows(target, spec.target_channels, dt)
-    cells_kernel(pred_rows, target_rows, rows, used, grad, terms, *kernel_knobs(spec))
-    return terms, torch.from_numpy(grad).view(pred.shape)
-
-
-def outputs(terms: np.ndarray, spec: LossSpec, scale: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
-    """The five outputs from the kernel's (N, 5) terms, reduced and scaled in NumPy (a handful of
-    microseconds, where as many torch ops cost tens at N = 1), as separate tensors of ``dtype``."""
-    reduced = terms if spec.reduction == "none" else terms.sum(axis=0)
-    reduced = reduced * np.array([scale] * 4 + [1.0], dtype=terms.dtype)
-    columns = reduced.astype(NUMPY_DTYPES.get(dtype, reduced.dtype)).T.copy()  # (5,) or (5, N)
-    shape = columns.shape[1:]
-    values = tuple(torch.from_numpy(columns[k : k + 1].reshape(shape)) for k in range(5))
-    return values if dtype in NUMPY_DTYPES else tuple(v.to(dtype) for v in values)
+    cells_kernel(
+        _rows(pred, cells, spec.pred_channels, dt),
+        _rows(target, cells, spec.target_channels, dt),
+        rows,
+        used,
+        grad.reshape(cells, spec.pred_channels),
+        values.reshape(5, n_images if shape else 1),
+        scale,
+        *kernel_knobs(spec),
+    )
+    # Five tensors, not views of one: an output may then be modified in place (loss /= k).
+    outputs = tuple(torch.from_numpy(values[k, ...]) for k in range(5))
+    if pred.dtype != dt:
+        outputs = tuple(v.to(pred.dtype) for v in outputs)
+    return outputs, torch.from_numpy(grad)

@@ -2,8 +2,8 @@
 
 A :class:`torch.autograd.Function` returns the four unweighted components and the λ-weighted
 total, after the spec's reduction and loss_scale. Its forward asks a backend (the Triton kernel
-on CUDA, the numba kernel of :mod:`yolov1_loss.torch_impl.cpu_kernel` on the CPU) for each image's terms and
-weighted sum and for the gradient of that sum, and saves the gradient. Vectorized torch
+on CUDA, the numba kernel of :mod:`yolov1_loss.torch_impl.cpu_kernel` on the CPU) for the five
+values and for the gradient of the total, and saves the gradient. Vectorized torch
 (:mod:`yolov1_loss.torch_impl.vectorized`) serves the other devices, and the CPU where numba does not import
 (several times slower; with a warning).
 Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -27,21 +26,27 @@ from yolov1_loss.torch_impl import vectorized
 from yolov1_loss.torch_impl.kernel_args import Weights
 
 
-class Backend(NamedTuple):
-    """One way of computing the fused path, in two steps.
-
-    ``loss_and_grad(pred, target, spec, weights, scale)`` -> (per-image values in the backend's
-    own form, d(scale · Σ_k w_k · term_k)/d pred (N, S, S, C + 5B) in pred's dtype or the compute
-    dtype); ``outputs(per_image, spec, scale, dtype)`` -> (coord, obj, noobj, cls, total): the
-    components reduced over the images (spec.reduction) and scaled, the total = the weighted
-    sum, already scaled; five separate tensors of ``dtype``.
-    """
-
-    loss_and_grad: Callable
-    outputs: Callable
+# A backend: ``backend(pred, target, spec, weights, scale)`` -> (outputs, gradient). The outputs
+# are (coord, obj, noobj, cls, total) in pred's dtype, five separate tensors, 0-dim or (N,) under
+# reduction='none': the components reduced over the images (spec.reduction) and times ``scale``,
+# the total = scale · Σ_k w_k · term_k so reduced. The gradient is d total / d pred (N, S, S,
+# C + 5B), in pred's dtype or the compute dtype. ``weights`` as kernel_args.Weights.
+Backend = Callable[[Tensor, Tensor, LossSpec, Weights, float], tuple[tuple[Tensor, ...], Tensor]]
 
 
-VECTORIZED = Backend(vectorized.loss_and_grad, vectorized.outputs)
+def in_two_steps(loss_and_grad: Callable, outputs: Callable) -> Backend:
+    """A backend from ``loss_and_grad(pred, target, spec, weights, scale)`` -> (per-image values in
+    the backend's own form, gradient) and ``outputs(per_image, spec, scale, dtype)`` -> the five
+    outputs (on a GPU, two launches: the cells, then the reduction over them)."""
+
+    def backend(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float):
+        per_image, grad = loss_and_grad(pred, target, spec, weights, scale)
+        return outputs(per_image, spec, scale, pred.dtype), grad
+
+    return backend
+
+
+VECTORIZED = in_two_steps(vectorized.loss_and_grad, vectorized.outputs)
 
 
 def triton_usable() -> bool:
@@ -51,6 +56,14 @@ def triton_usable() -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def triton_backend() -> Backend:
+    """The Triton kernel (imported on first use)."""
+    from yolov1_loss.torch_impl import triton_kernel
+
+    return in_two_steps(triton_kernel.loss_and_grad, triton_kernel.outputs)
 
 
 @functools.cache
@@ -66,16 +79,14 @@ def cpu_backend() -> Backend:
             stacklevel=2,
         )
         return VECTORIZED
-    return Backend(cpu_kernel.loss_and_grad, cpu_kernel.outputs)
+    return cpu_kernel.run
 
 
 def backend_for(device: torch.device) -> Backend:
     """The Triton kernel for CUDA tensors when triton is installed, :func:`cpu_backend` for CPU
     tensors, and vectorized torch on any other device (or CUDA without triton)."""
     if device.type == "cuda" and triton_usable():
-        from yolov1_loss.torch_impl import triton_kernel
-
-        return Backend(triton_kernel.loss_and_grad, triton_kernel.outputs)
+        return triton_backend()
     if device.type == "cpu":
         return cpu_backend()
     return VECTORIZED
@@ -97,9 +108,29 @@ def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images:
     return tuple(None if w is None else (scale * w).expand(n_images) for w in weights)
 
 
+def _gradient(ctx, g_coord, g_obj, g_noobj, g_cls, g_total):
+    """d loss / d pred from the five outputs' upstream gradients (None where one got none).
+
+    (Written for the N = 1 step, where each torch op costs microseconds: the common case reads
+    one saved tensor and makes one multiplication, by a 0-dim upstream without a reshape.)
+    """
+    pred, target, grad = ctx.saved_tensors
+    if g_coord is None and g_obj is None and g_noobj is None and g_cls is None:
+        if g_total is None:
+            return None, None, None, None
+        d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
+    else:
+        weights = _upstream_weights((g_coord, g_obj, g_noobj, g_cls), g_total, ctx.spec, pred.shape[0])
+        _, d_pred = ctx.backend(pred, target, ctx.spec, weights, 1.0)
+    return (d_pred if d_pred.dtype == pred.dtype else d_pred.to(pred.dtype)), None, None, None
+
+
+_gradient_once = once_differentiable(_gradient)
+
+
 class FusedLoss(torch.autograd.Function):
-    """(pred, target, spec, backend, dtype) -> coord, obj, noobj, cls and the λ-weighted total, after
-    the spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; in ``dtype``.
+    """(pred, target, spec, backend) -> coord, obj, noobj, cls and the λ-weighted total, after the
+    spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; in pred's dtype.
 
     Forward and backward of the total are three launches of work on a GPU: the backend's kernel,
     its outputs step, and backward's one multiplication of the saved gradient, which already
@@ -107,28 +138,21 @@ class FusedLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend, dtype: torch.dtype):
-        scale = spec.reduction_scale(pred.shape[0])
-        per_image, grad = backend.loss_and_grad(pred, target, spec, spec.weights(), scale)
+    def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
+        outputs, grad = backend(pred, target, spec, spec.weights(), spec.reduction_scale(pred.shape[0]))
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
-        # Five tensors, not views of one: an output may then be modified in place (loss /= k).
-        return backend.outputs(per_image, spec, scale, dtype)
+        return outputs
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, *upstream: Tensor | None):
-        pred, target, grad = ctx.saved_tensors
-        *g_terms, g_total = upstream
-        if all(g is None for g in upstream):
-            return None, None, None, None, None
-        if all(g is None for g in g_terms):
-            d_pred = grad * g_total.reshape(-1, 1, 1, 1)  # 0-dim, or (N,): one weight per image
-        else:
-            weights = _upstream_weights(g_terms, g_total, ctx.spec, pred.shape[0])
-            _, d_pred = ctx.backend.loss_and_grad(pred, target, ctx.spec, weights, 1.0)
-        return d_pred.to(pred.dtype), None, None, None, None
+        # The gradient is not differentiable again: under create_graph=True (grad mode on here)
+        # once_differentiable says so if it is tried. Otherwise the gradient is computed as it is:
+        # once_differentiable's own no_grad block costs a tenth of a whole step at N = 1.
+        if torch.is_grad_enabled():
+            return _gradient_once(ctx, *upstream)
+        return _gradient(ctx, *upstream)
 
 
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
@@ -143,5 +167,15 @@ def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | 
     return _fused_loss(pred, target, spec, backend)
 
 
+# FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
+# wrappers and calls autograd's C++ apply; its walk over the arguments costs a tenth of a
+# whole forward and backward at N = 1, so the call does the same for the two tensors only.
+_cpp_apply = super(torch.autograd.Function, FusedLoss).apply
+_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+
+
 def _fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None) -> tuple[Tensor, ...]:
-    return FusedLoss.apply(pred, target, spec, backend or backend_for(pred.device), pred.dtype)
+    backend = backend or backend_for(pred.device)
+    if torch._C._are_functorch_transforms_active():
+        return FusedLoss.apply(pred, target, spec, backend)
+    return _cpp_apply(_unwrap_if_dead(pred), _unwrap_if_dead(target), spec, backend)

@@ -25,7 +25,7 @@ def as_cells(x: Tensor, name: str, channels: int, spec: LossSpec) -> Tensor:
     """``x`` as (N, S, S, channels): itself if 4-D, a view (or copy) if flat; else a ValueError
     worded like the reference's."""
     S = spec.S
-    if x.dim() == 4 and tuple(x.shape[1:]) == (S, S, channels):
+    if x.shape[1:] == (S, S, channels):  # 4-D (torch.Size is a tuple)
         return x
     if x.dim() == 2 and x.shape[1] == S * S * channels:
         return x.reshape(x.shape[0], S, S, channels)

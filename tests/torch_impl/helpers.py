@@ -14,7 +14,7 @@ import torch
 
 from yolov1_loss.reference import OUTPUT_NAMES, LossSpec
 from yolov1_loss.torch_impl import PATHS, TorchLossParts, yolov1_loss
-from yolov1_loss.torch_impl.fused import VECTORIZED, Backend, fused_loss
+from yolov1_loss.torch_impl.fused import VECTORIZED, fused_loss, triton_backend
 from yolov1_loss.torch_impl.inputs import canonical_inputs
 
 IMPLEMENTATIONS = [
@@ -45,12 +45,7 @@ def run(kind: str, pred: torch.Tensor, target: torch.Tensor, spec: LossSpec) -> 
     """The loss through one implementation kind (pred may require grad)."""
     if kind in PATHS:
         return yolov1_loss(pred, target, spec, path=kind)
-    if kind == "triton":
-        from yolov1_loss.torch_impl import triton_kernel
-
-        backend = Backend(triton_kernel.loss_and_grad, triton_kernel.outputs)
-    else:
-        backend = VECTORIZED
+    backend = triton_backend() if kind == "triton" else VECTORIZED
     pred4, target4 = canonical_inputs(pred, target, spec)
     return TorchLossParts(*fused_loss(pred4, target4, spec, backend=backend))
 

@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from yolov1_loss.benchmarks.targets import MAX_LAUNCHES
 from yolov1_loss.reference import LossSpec
-from yolov1_loss.torch_impl.fused import Backend, fused_loss
+from yolov1_loss.torch_impl.fused import fused_loss, triton_backend
 
 from .helpers import skip_unless_available
 
@@ -73,7 +73,7 @@ def test_forward_and_backward_of_the_total_launch_at_most_three(monkeypatch, red
     monkeypatch.setattr(
         triton_kernel, "outputs_kernel", CountedKernel(triton_kernel.outputs_kernel, counter, "outputs_kernel")
     )
-    backend = Backend(triton_kernel.loss_and_grad, triton_kernel.outputs)
+    backend = triton_backend()
     with counter:
         total = fused_loss(pred, target, spec, backend)[-1]
         forward = list(counter.ops)
