@@ -387,7 +387,9 @@ def _weight_arrays(weights: Weights, n_images: int, scale: float) -> tuple[np.nd
     """The kernel's ``weights`` (1 or N, 4) float64, times ``scale``, and ``used`` (4,) bool: one
     row for numbers, one per image when any weight is an (N,) tensor."""
     w_coord, w_obj, w_noobj, w_cls = weights
-    if any((isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))):
+    if any(
+        (isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))
+    ):
         _, used, per_image = kernel_weights(weights, n_images)
         return per_image.numpy() * scale, np.array(used)
     return _constant_rows(weights, scale)
@@ -410,7 +412,9 @@ def _rows(x: Tensor, cells: int, channels: int, dtype: torch.dtype) -> np.ndarra
     return x.contiguous().numpy().reshape(cells, channels)
 
 
-def run(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float) -> tuple[tuple[Tensor, ...], Tensor]:
+def run(
+    pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float
+) -> tuple[tuple[Tensor, ...], Tensor]:
     """The five outputs and the gradient, as :data:`~yolov1_loss.torch_impl.fused.Backend` gives
     them, from one call of :func:`cells_kernel`: (coord, obj, noobj, cls, total), five tensors of
     ``pred``'s dtype, 0-dim or (N,) under reduction='none', the components times ``scale``; and

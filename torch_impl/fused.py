@@ -25,7 +25,6 @@ from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl import vectorized
 from yolov1_loss.torch_impl.kernel_args import Weights
 
-
 # A backend: ``backend(pred, target, spec, weights, scale)`` -> (outputs, gradient). The outputs
 # are (coord, obj, noobj, cls, total) in pred's dtype, five separate tensors, 0-dim or (N,) under
 # reduction='none': the components reduced over the images (spec.reduction) and times ``scale``,
