@@ -62,7 +62,7 @@ def fused_loss_and_grad(
     """
     spec = _spec_or_paper(spec)
     pred4, target4 = canonical_inputs(pred, target, spec, validate)
-    backend = fused.backend_for(pred.device)
+    backend = fused.backend_for(pred)
     scale = spec.reduction_scale(pred4.shape[0])
     alone = [tuple(1.0 if j == k else None for j in range(4)) for k in range(4)]
     grads = []

@@ -406,10 +406,9 @@ def _constant_rows(weights: Weights, scale: float) -> tuple[np.ndarray, np.ndarr
 
 def _rows(x: Tensor, cells: int, channels: int, dtype: torch.dtype) -> np.ndarray:
     """``x`` as a C-contiguous (cells, channels) NumPy array of ``dtype``: a view when it already is one."""
-    x = x.detach()
-    if x.dtype != dtype:
-        x = x.to(dtype)
-    return x.contiguous().numpy().reshape(cells, channels)
+    if x.dtype != dtype or not x.is_contiguous():
+        x = x.detach().to(dtype).contiguous()
+    return x.numpy(force=True).reshape(cells, channels)  # force: detached, in one call
 
 
 def run(

@@ -81,13 +81,14 @@ def cpu_backend() -> Backend:
     return cpu_kernel.run
 
 
-def backend_for(device: torch.device) -> Backend:
-    """The Triton kernel for CUDA tensors when triton is installed, :func:`cpu_backend` for CPU
-    tensors, and vectorized torch on any other device (or CUDA without triton)."""
-    if device.type == "cuda" and triton_usable():
-        return triton_backend()
-    if device.type == "cpu":
+def backend_for(x: Tensor) -> Backend:
+    """The backend for tensors on ``x``'s device: the Triton kernel for CUDA tensors when triton is
+    installed, :func:`cpu_backend` for CPU tensors, and vectorized torch on any other device (or
+    CUDA without triton)."""
+    if x.is_cpu:
         return cpu_backend()
+    if x.is_cuda and triton_usable():
+        return triton_backend()
     return VECTORIZED
 
 
@@ -174,7 +175,7 @@ _unwrap_if_dead = torch._C._functorch.unwrap_if_dead
 
 
 def _fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None) -> tuple[Tensor, ...]:
-    backend = backend or backend_for(pred.device)
+    backend = backend or backend_for(pred)
     if torch._C._are_functorch_transforms_active():
         return FusedLoss.apply(pred, target, spec, backend)
     return _cpp_apply(_unwrap_if_dead(pred), _unwrap_if_dead(target), spec, backend)
