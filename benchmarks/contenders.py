@@ -41,7 +41,7 @@ class Contender:
         return spec if self.knobs is None else spec.replace(**self.knobs)
 
 
-def _runs_anywhere(spec, device, dtype, mode) -> str | None:
+def runs_anywhere(spec, device, dtype, mode) -> str | None:
     return None
 
 
@@ -87,8 +87,8 @@ def compiled(contender: Contender, backend: str = "inductor") -> Contender:
 
 REFERENCE = Contender("reference", lambda spec: reference.loss_and_grad, _reference_refuses, numpy=True)
 NAIVE = Contender("naive", lambda spec: lambda pred, target: naive_loss(pred, target, spec), _naive_refuses)
-AUTOGRAD = Contender("autograd", _torch_impl_path("autograd"), _runs_anywhere)
-FUSED = Contender("fused", _torch_impl_path("fused"), _runs_anywhere)
+AUTOGRAD = Contender("autograd", _torch_impl_path("autograd"), runs_anywhere)
+FUSED = Contender("fused", _torch_impl_path("fused"), runs_anywhere)
 
 
 def project_contenders(compile_backend: str | None = "inductor") -> tuple[Contender, ...]:
@@ -106,7 +106,7 @@ def user_contender(name: str, fn: Callable, knobs: dict | None = None) -> Conten
     total (or whose first is, before a dict), or a mapping or NamedTuple with 'total' (or 'loss').
     """
     return Contender(
-        name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], _runs_anywhere, knobs=knobs
+        name, lambda spec: lambda pred, target: named_outputs(fn(pred, target))["total"], runs_anywhere, knobs=knobs
     )
 
 

@@ -108,7 +108,7 @@ def cuda_measures(step, setup, pred, target, mode: str, timing: Timing, copy_byt
     }
 
 
-def _first_call(contender: Contender, spec: LossSpec, pred, target, expected):
+def first_call(contender: Contender, spec: LossSpec, pred, target, expected):
     """Build the contender and compare it with the oracle: (fn, seconds of that first call, its fault or None)."""
     start = time.perf_counter()
     try:
@@ -145,7 +145,7 @@ def run_configuration(
         refusals = {mode: contender.refuses(own, device, DTYPES[dtype], mode) for mode in modes}
         fn, first_call_s, fault = None, None, None
         if not all(refusals.values()):
-            fn, first_call_s, fault = _first_call(contender, own, pred, target, expected[own])
+            fn, first_call_s, fault = first_call(contender, own, pred, target, expected[own])
         for mode in modes:
             result = Result(
                 contender.name, mode, n, spec.S, spec.B, spec.C, dtype, device,

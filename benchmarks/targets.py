@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from yolov1_loss.benchmarks.contenders import FUSED, NAIVE, compiled
+from yolov1_loss.benchmarks.baseline import BASELINE_COMMIT
+from yolov1_loss.benchmarks.contenders import FUSED, NAIVE, Contender, compiled, oracle, steps
+from yolov1_loss.benchmarks.inputs import make_batch
 from yolov1_loss.benchmarks.report import format_seconds
-from yolov1_loss.benchmarks.sweep import Result, run_configuration
-from yolov1_loss.benchmarks.timing import copy_bandwidth, pinned_threads
+from yolov1_loss.benchmarks.sweep import Result, first_call, run_configuration
+from yolov1_loss.benchmarks.timing import copy_bandwidth, measure_pair, pinned_threads
 from yolov1_loss.reference import LossSpec
 
 # The naive baseline computes this dialect, so every target is measured in it; S=7, B=2, C=20.
@@ -75,6 +77,39 @@ def cpu_targets(budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:
         speedup(single, "naive", "fused", "CPU N=1: fused over naive", 5),
         speedup(large, compiled_naive.name, "fused", "CPU N=1024: fused over torch.compile(naive), both warm", 1),
     ]
+
+
+def baseline_targets(baseline: Contender | None, budget_s: float = TARGET_BUDGET_S) -> list[Outcome]:
+    """Today's fused path against ``baseline`` (benchmarks.baseline: the path the CPU target was
+    set on), one thread, paired turn by turn in one run: at N=1 at least twice as fast, at N=1024
+    no slower. Not measured, with the reason, without a baseline."""
+    targets = [
+        (1, "CPU N=1: fused over the path the target was set on", 2.0),
+        (1024, "CPU N=1024: the same, no loss", 1.0),
+    ]
+    if baseline is None:
+        reason = f"give --baseline DIR, a checkout of {BASELINE_COMMIT}"
+        return [Outcome(description, None, threshold, reason=reason) for _, description, threshold in targets]
+    with pinned_threads(1):
+        return [_paired(baseline, n, description, threshold, budget_s) for n, description, threshold in targets]
+
+
+def _paired(baseline: Contender, n: int, description: str, threshold: float, budget_s: float) -> Outcome:
+    """How many times faster fused's step is than ``baseline``'s at batch size ``n``, both checked against the oracle first."""
+    pred, target = make_batch(TARGET_SPEC, n)
+    expected = oracle(pred, target, TARGET_SPEC)
+    pairs = []
+    for contender in (baseline, FUSED):
+        fn, _, fault = first_call(contender, TARGET_SPEC, pred, target, expected)
+        if fault:
+            return Outcome(description, None, threshold, reason=f"{contender.name} {fault}")
+        pairs.append(steps(contender, fn, pred, target, TARGET_SPEC, MODE))
+    old, new, ratio = measure_pair(*pairs, budget_s=budget_s)
+    detail = (
+        f"fused {format_seconds(new.median_s)}, {baseline.name} {format_seconds(old.median_s)} per step; "
+        "the ratio is the median over turns taken in alternation"
+    )
+    return Outcome(description, ratio, threshold, detail=detail)
 
 
 # Forward and backward of the total: the kernel, the outputs kernel, backward's one multiplication.

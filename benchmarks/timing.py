@@ -95,6 +95,30 @@ def measure(
     return summarize(time_rounds(step, setup, rounds_for(min(warm), budget_s), device))
 
 
+PAIR_TURN_S = 0.05  # one turn of a paired measure: long enough to amortise the switch, short enough to pair drift
+
+
+def measure_pair(first: tuple, second: tuple, *, budget_s: float = ROUNDS_BUDGET_S) -> tuple[Timing, Timing, float]:
+    """Two CPU steps, each ``(step, setup)``, timed in turns (A B, B A, A B, ...) of as many rounds
+    as fit PAIR_TURN_S: each one's Timing over all its rounds, and the median over the turns of
+    A's median round / B's. Pairing turn by turn keeps the ratio meaningful while the machine's
+    speed drifts (on a shared machine it does, by tens of percent within seconds)."""
+    cpu = torch.device("cpu")
+    warm = [min(time_rounds(step, setup, WARMUP_ROUNDS, cpu)) for step, setup in (first, second)]
+    per_turn = rounds_for(max(warm), PAIR_TURN_S)
+    turns = max(MIN_ROUNDS, math.ceil(budget_s / (2 * PAIR_TURN_S)))
+    seconds: tuple[list, list] = ([], [])
+    ratios = []
+    for turn in range(turns):
+        medians = [0.0, 0.0]
+        for k in (0, 1) if turn % 2 == 0 else (1, 0):
+            rounds = time_rounds(*(first, second)[k], per_turn, cpu)
+            seconds[k].extend(rounds)
+            medians[k] = statistics.median(rounds)
+        ratios.append(medians[0] / medians[1])
+    return summarize(seconds[0]), summarize(seconds[1]), statistics.median(ratios)
+
+
 @contextlib.contextmanager
 def pinned_threads(threads: int):
     """Run the block with torch using exactly ``threads`` intra-op threads, then restore."""

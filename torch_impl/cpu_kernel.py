@@ -327,10 +327,11 @@ def cells_kernel(
     totals = np.zeros(5)
     for n in range(n_images):
         w_row = n if weights.shape[0] > 1 else 0
-        coord_sum = obj_sum = noobj_sum = cls_sum = guard = 0.0
+        coord_sum = obj_sum = noobj_sum = cls_sum = 0.0
+        finite = True
         for row in range(n * cells_per_image, (n + 1) * cells_per_image):
-            for j in range(pred.shape[1]):  # 0 · v: 0, or NaN where v is NaN or ±inf (no fastmath)
-                guard += pred[row, j] * 0.0
+            for j in range(pred.shape[1]):  # v − v is 0, or NaN where v is NaN or ±inf (no fastmath)
+                finite &= pred[row, j] - pred[row, j] == 0  # (no running sum: that chain was the loop's cost)
             if target[row, C] == 1:
                 coord, obj, noobj, cls = _object_cell(
                     pred,
@@ -360,7 +361,7 @@ def cells_kernel(
                 cls_sum += cls
             else:
                 noobj_sum += _empty_cell(pred, grad, row, C, B, weights[w_row, NOOBJ], used[NOOBJ])
-        weighted = guard  # a non-finite prediction anywhere makes the total non-finite
+        weighted = 0.0 if finite else np.nan  # a non-finite prediction anywhere makes the total NaN
         for j, term in enumerate((coord_sum, obj_sum, noobj_sum, cls_sum)):
             if used[j]:
                 weighted += weights[w_row, j] * term

@@ -51,6 +51,12 @@ def add_parser(commands) -> None:
         help="the one-command GPU verification (CUDA only, about 8 minutes): the CUDA tests, the CUDA targets "
         "and a short sweep, written to DIR/gpu-verify.json and DIR/gpu-verify.png",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="with --targets on the CPU: a checkout of the commit the fused path's CPU target was set on "
+        "(git worktree add DIR ee4f096), timed beside today's fused path in the same run",
+    )
     parser.set_defaults(grid="default")
     parser.add_argument(
         "--preset",
@@ -81,6 +87,8 @@ def usage_error(args) -> str | None:
 
         if not torch.cuda.is_available():
             return "--device cuda, but torch sees no CUDA device"
+    if args.baseline is not None and (args.grid != "targets" or args.device != "cpu"):
+        return "--baseline goes with --targets on the CPU (it is the CPU target's yardstick)"
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return "--plot needs matplotlib: pip install 'yolov1-loss[plot]' (or matplotlib)"
     return None
@@ -102,9 +110,18 @@ def contenders(args) -> list:
 
 
 def run_targets(args) -> int:
-    from yolov1_loss.benchmarks.targets import cpu_targets, cuda_targets
+    from yolov1_loss.benchmarks.baseline import baseline_contender
+    from yolov1_loss.benchmarks.targets import baseline_targets, cpu_targets, cuda_targets
 
-    outcomes = cuda_targets() if args.device == "cuda" else cpu_targets()
+    if args.device == "cuda":
+        outcomes = cuda_targets()
+    else:
+        try:
+            baseline = None if args.baseline is None else baseline_contender(args.baseline)
+        except ValueError as err:
+            print(f"yolov1-loss bench: --baseline {err}", file=sys.stderr)
+            return 2
+        outcomes = cpu_targets() + baseline_targets(baseline)
     print(
         f"Targets on {args.device}: S=7 B=2 C=20, float32, forward+backward, ml_collection dialect, CPU pinned to 1 thread"
     )
