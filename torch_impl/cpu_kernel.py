@@ -288,10 +288,10 @@ def _object_cell(
 def cells_kernel(
     pred,
     target,
-    weights,
-    used,
     grad,
     values,
+    weights,
+    used,
     scale,
     S,
     B,
@@ -384,25 +384,26 @@ def cells_kernel(
 # --- the call from torch ----------------------------------------------------------------------
 
 
-def _weight_arrays(weights: Weights, n_images: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``weights`` (1 or N, 4) float64, times ``scale``, and ``used`` (4,) bool: one
-    row for numbers, one per image when any weight is an (N,) tensor."""
+def _arguments(spec: LossSpec, weights: Weights, n_images: int, scale: float) -> tuple:
+    """The kernel's arguments after its four arrays: ``weights`` (1 or N, 4) float64 times
+    ``scale`` (one row for numbers, one per image when any weight is an (N,) tensor), ``used``
+    (4,) bool, ``scale`` and the knobs."""
     w_coord, w_obj, w_noobj, w_cls = weights
     if any(
         (isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))
     ):
         _, used, per_image = kernel_weights(weights, n_images)
-        return per_image.numpy() * scale, np.array(used)
-    return _constant_rows(weights, scale)
+        return per_image.numpy() * scale, np.array(used), scale, *kernel_knobs(spec)
+    return _constant_arguments(spec, weights, scale)
 
 
 @functools.lru_cache(maxsize=64)
-def _constant_rows(weights: Weights, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(1, 4) scaled weights and (4,) used flags for weights that are numbers (or None): made once
-    per spec and scale, not on every call (at N = 1 the arrays cost as much as the kernel's cells).
+def _constant_arguments(spec: LossSpec, weights: Weights, scale: float) -> tuple:
+    """:func:`_arguments` for weights that are numbers (or None): made once per spec, weights and
+    scale, not on every call (at N = 1 making the arrays costs as much as the kernel's cells).
     The kernel only reads them. (Left writable: numba compiles read-only arrays separately.)"""
     constant, used, _ = kernel_weights(weights, 1)
-    return np.array([constant]) * scale, np.array(used)
+    return np.array([constant]) * scale, np.array(used), scale, *kernel_knobs(spec)
 
 
 def _rows(x: Tensor, cells: int, channels: int, dtype: torch.dtype) -> np.ndarray:
@@ -431,16 +432,12 @@ def run(
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
     values = np.empty((5, *shape), dtype=NUMPY_DTYPES[dt])
     grad = np.empty(pred.shape, dtype=NUMPY_DTYPES[dt])
-    rows, used = _weight_arrays(weights, n_images, scale)
     cells_kernel(
         _rows(pred, cells, spec.pred_channels, dt),
         _rows(target, cells, spec.target_channels, dt),
-        rows,
-        used,
         grad.reshape(cells, spec.pred_channels),
         values.reshape(5, n_images if shape else 1),
-        scale,
-        *kernel_knobs(spec),
+        *_arguments(spec, weights, n_images, scale),
     )
     # Five tensors, not views of one: an output may then be modified in place (loss /= k).
     outputs = tuple(torch.from_numpy(values[k, ...]) for k in range(5))

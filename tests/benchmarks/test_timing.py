@@ -43,3 +43,29 @@ def test_pinned_threads_sets_and_restores():
     with pinned_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_a_paired_measure_alternates_its_turns_and_takes_the_ratio_turn_by_turn(monkeypatch):
+    # A fake clock: A's step takes 1 ms and B's 2 ms, and 4 times as long in turns 2 and 3 (a
+    # machine that slows down: the second pair); paired turn by turn the ratio stays exactly 0.5.
+    from yolov1_loss.benchmarks import timing
+
+    clock, log = [0.0], []
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    warmup = 2 * timing.WARMUP_ROUNDS
+    per_turn = timing.rounds_for(2e-3, timing.PAIR_TURN_S)
+
+    def step(name, seconds):
+        def run():
+            turn = (len(log) - warmup) // per_turn
+            log.append(name)
+            clock[0] += seconds * (4 if turn in (2, 3) else 1)
+
+        return run
+
+    first, second, ratio = timing.measure_pair((step("A", 1e-3), None), (step("B", 2e-3), None), budget_s=0)
+    assert ratio == pytest.approx(0.5, rel=1e-9)  # (the fake clock's sums round)
+    assert first.rounds == second.rounds == MIN_ROUNDS * per_turn
+    assert (first.median_s, second.median_s) == pytest.approx((1e-3, 2e-3), rel=1e-9)  # 4 of 5 pairs ran at full speed
+    turns = [log[start] for start in range(warmup, len(log), per_turn)]
+    assert turns == ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
