@@ -355,3 +355,18 @@ def test_targets_never_receive_a_gradient(path):
     target.requires_grad_(True)
     yolov1_loss(pred, target, spec, path=path).total.backward()
     assert pred.grad is not None and target.grad is None
+
+
+@pytest.mark.parametrize("kind", ["fused", "vectorized"])
+def test_the_fused_gradient_is_not_differentiable_again_and_says_so(kind):
+    # Under create_graph=True the fused path still gives the gradient, but differentiating that
+    # gradient again must fail loudly: the saved gradient carries no second derivative. (total²,
+    # so that the upstream gradient 2·total itself requires grad.)
+    pred, target = inputs()
+    p = pred.clone().requires_grad_()
+    (plain,) = torch.autograd.grad(run(kind, p, target, SPEC).total, p)
+    total = run(kind, p, target, SPEC).total
+    (grad,) = torch.autograd.grad(total**2, p, create_graph=True)
+    assert torch.allclose(grad.detach(), 2 * total.detach() * plain, rtol=1e-15, atol=0)
+    with pytest.raises(RuntimeError, match="trying to differentiate twice"):
+        grad.sum().backward()
