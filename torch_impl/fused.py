@@ -118,7 +118,13 @@ def _gradient(ctx, g_coord, g_obj, g_noobj, g_cls, g_total):
     if g_coord is None and g_obj is None and g_noobj is None and g_cls is None:
         if g_total is None:
             return None, None, None, None
-        d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
+        if g_total.is_cpu and g_total.dim() == 0 and g_total.item() == 1:
+            # total.backward(): the saved gradient is the answer. (Autograd copies it where it must:
+            # into a .grad that exists, or under retain_graph.) On a GPU reading the upstream would
+            # wait for the device, so it is multiplied there.
+            d_pred = grad
+        else:
+            d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
     else:
         weights = _upstream_weights((g_coord, g_obj, g_noobj, g_cls), g_total, ctx.spec, pred.shape[0])
         _, d_pred = ctx.backend(pred, target, ctx.spec, weights, 1.0)

@@ -370,3 +370,20 @@ def test_the_fused_gradient_is_not_differentiable_again_and_says_so(kind):
     assert torch.allclose(grad.detach(), 2 * total.detach() * plain, rtol=1e-15, atol=0)
     with pytest.raises(RuntimeError, match="trying to differentiate twice"):
         grad.sum().backward()
+
+
+def test_a_graph_kept_for_a_second_backward_gives_the_same_gradient_again():
+    # total.backward() hands autograd the saved gradient itself (on the CPU, upstream 1), as
+    # torch's own clone does: a second backward through the kept graph must find it unchanged,
+    # .grad must add up the two, and a caller who writes into a gradient the graph still holds
+    # is refused loudly (torch's version check), never given a wrong second gradient.
+    pred, target = inputs()
+    p = pred.clone().requires_grad_()
+    total = yolov1_loss(p, target, SPEC, path="fused").total
+    (first,) = torch.autograd.grad(total, p, retain_graph=True)
+    total.backward(retain_graph=True)
+    total.backward(retain_graph=True)
+    assert torch.equal(p.grad, 2 * first)
+    first.zero_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(total, p)
