@@ -427,20 +427,23 @@ def run(
     ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     dt = compute_dtype(pred.dtype)
-    n_images, cells = pred.shape[0], pred.shape[0] * spec.S * spec.S
-    shape = (n_images,) if spec.reduction == "none" else ()
+    shape = pred.shape
+    cells = shape[0] * spec.S * spec.S
+    per_image = spec.reduction == "none"
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
-    values = np.empty((5, *shape), dtype=NUMPY_DTYPES[dt])
-    grad = np.empty(pred.shape, dtype=NUMPY_DTYPES[dt])
+    values = np.empty((5, shape[0]) if per_image else (5,), dtype=NUMPY_DTYPES[dt])
+    grad = np.empty(shape, dtype=NUMPY_DTYPES[dt])
     cells_kernel(
         _rows(pred, cells, spec.pred_channels, dt),
         _rows(target, cells, spec.target_channels, dt),
         grad.reshape(cells, spec.pred_channels),
-        values.reshape(5, n_images if shape else 1),
-        *_arguments(spec, weights, n_images, scale),
+        values.reshape(5, shape[0] if per_image else 1),
+        *_arguments(spec, weights, shape[0], scale),
     )
     # Five tensors, not views of one: an output may then be modified in place (loss /= k).
-    outputs = tuple(torch.from_numpy(values[k, ...]) for k in range(5))
+    outputs = tuple(
+        map(torch.from_numpy, (values[0, ...], values[1, ...], values[2, ...], values[3, ...], values[4, ...]))
+    )
     if pred.dtype != dt:
         outputs = tuple(v.to(pred.dtype) for v in outputs)
     return outputs, torch.from_numpy(grad)
