@@ -140,7 +140,8 @@ class FusedLoss(torch.autograd.Function):
 
     Forward and backward of the total are three launches of work on a GPU: the backend's kernel,
     its outputs step, and backward's one multiplication of the saved gradient, which already
-    holds the reduction's scale (it is the gradient of scale · Σ λ_k term_k).
+    holds the reduction's scale (it is the gradient of scale · Σ λ_k term_k). On the CPU the
+    kernel is the one step of forward, and total.backward() receives the saved gradient itself.
     """
 
     @staticmethod
@@ -154,8 +155,8 @@ class FusedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *upstream: Tensor | None):
         # The gradient is not differentiable again: under create_graph=True (grad mode on here)
-        # once_differentiable says so if it is tried. Otherwise the gradient is computed as it is:
-        # once_differentiable's own no_grad block costs a tenth of a whole step at N = 1.
+        # once_differentiable says so if it is tried. Otherwise the gradient is computed as it is
+        # (once_differentiable's own no_grad block costs microseconds, on a step of about 120 µs at N = 1).
         if torch.is_grad_enabled():
             return _gradient_once(ctx, *upstream)
         return _gradient(ctx, *upstream)
