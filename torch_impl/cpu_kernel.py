@@ -428,15 +428,15 @@ def run(
     """
     dt = compute_dtype(pred.dtype)
     shape = pred.shape
-    cells = shape[0] * spec.S * spec.S
+    cells, channels = shape[0] * spec.S * spec.S, shape[3]
     per_image = spec.reduction == "none"
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
     values = np.empty((5, shape[0]) if per_image else (5,), dtype=NUMPY_DTYPES[dt])
     grad = np.empty(shape, dtype=NUMPY_DTYPES[dt])
     cells_kernel(
-        _rows(pred, cells, spec.pred_channels, dt),
+        _rows(pred, cells, channels, dt),
         _rows(target, cells, spec.target_channels, dt),
-        grad.reshape(cells, spec.pred_channels),
+        grad.reshape(cells, channels),
         values.reshape(5, shape[0] if per_image else 1),
         *_arguments(spec, weights, shape[0], scale),
     )

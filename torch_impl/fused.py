@@ -108,32 +108,6 @@ def _upstream_weights(g_terms, g_total: Tensor | None, spec: LossSpec, n_images:
     return tuple(None if w is None else (scale * w).expand(n_images) for w in weights)
 
 
-def _gradient(ctx, g_coord, g_obj, g_noobj, g_cls, g_total):
-    """d loss / d pred from the five outputs' upstream gradients (None where one got none).
-
-    (Written for the N = 1 step, where each torch op costs microseconds: the common case reads
-    one saved tensor and makes one multiplication, by a 0-dim upstream without a reshape.)
-    """
-    pred, target, grad = ctx.saved_tensors
-    if g_coord is None and g_obj is None and g_noobj is None and g_cls is None:
-        if g_total is None:
-            return None, None, None, None
-        if g_total.is_cpu and g_total.dim() == 0 and g_total.item() == 1:
-            # total.backward(): the saved gradient is the answer. (Autograd copies it where it must:
-            # into a .grad that exists, or under retain_graph.) On a GPU reading the upstream would
-            # wait for the device, so it is multiplied there.
-            d_pred = grad
-        else:
-            d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
-    else:
-        weights = _upstream_weights((g_coord, g_obj, g_noobj, g_cls), g_total, ctx.spec, pred.shape[0])
-        _, d_pred = ctx.backend(pred, target, ctx.spec, weights, 1.0)
-    return (d_pred if d_pred.dtype == pred.dtype else d_pred.to(pred.dtype)), None, None, None
-
-
-_gradient_once = once_differentiable(_gradient)
-
-
 class FusedLoss(torch.autograd.Function):
     """(pred, target, spec, backend) -> coord, obj, noobj, cls and the λ-weighted total, after the
     spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; in pred's dtype.
@@ -153,13 +127,41 @@ class FusedLoss(torch.autograd.Function):
         return outputs
 
     @staticmethod
-    def backward(ctx, *upstream: Tensor | None):
-        # The gradient is not differentiable again: under create_graph=True (grad mode on here)
-        # once_differentiable says so if it is tried. Otherwise the gradient is computed as it is
-        # (once_differentiable's own no_grad block costs microseconds, on a step of about 120 µs at N = 1).
+    def backward(ctx, g_coord, g_obj, g_noobj, g_cls, g_total):
+        """d loss / d pred from the five outputs' upstream gradients (None where one got none).
+
+        (Written for the N = 1 step, where each torch op costs microseconds: the common case
+        reads one saved tensor, and makes one multiplication by a 0-dim upstream or none.)
+        """
         if torch.is_grad_enabled():
-            return _gradient_once(ctx, *upstream)
-        return _gradient(ctx, *upstream)
+            # create_graph=True: the gradient is not differentiable again, and once_differentiable
+            # says so if that is tried. It runs this method again, in no_grad mode: below.
+            return _backward_once(ctx, g_coord, g_obj, g_noobj, g_cls, g_total)
+        pred, target, grad = ctx.saved_tensors
+        if g_coord is None and g_obj is None and g_noobj is None and g_cls is None:
+            if g_total is None:
+                return None, None, None, None
+            if g_total.is_cpu and g_total.dim() == 0 and g_total.item() == 1:
+                # total.backward(): the saved gradient is the answer. (Autograd copies it where it
+                # must: into a .grad that exists, or under retain_graph.) On a GPU reading the
+                # upstream would wait for the device, so it is multiplied there.
+                d_pred = grad
+            else:
+                d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
+        else:
+            weights = _upstream_weights((g_coord, g_obj, g_noobj, g_cls), g_total, ctx.spec, pred.shape[0])
+            _, d_pred = ctx.backend(pred, target, ctx.spec, weights, 1.0)
+        return (d_pred if d_pred.dtype == pred.dtype else d_pred.to(pred.dtype)), None, None, None
+
+
+_backward_once = once_differentiable(FusedLoss.backward)
+
+# FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
+# wrappers and calls autograd's C++ apply; its walk over every argument costs several
+# microseconds (about 5% of a whole forward and backward at N = 1), so the call does the same
+# for the two tensors only.
+_cpp_apply = super(torch.autograd.Function, FusedLoss).apply
+_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
 
 
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
@@ -170,18 +172,7 @@ def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | 
     compiled call, not at import: ``torch.compiler.disable`` imports dynamo, which takes seconds.)
     """
     if torch.compiler.is_compiling():
-        return torch.compiler.disable(_fused_loss)(pred, target, spec, backend)
-    return _fused_loss(pred, target, spec, backend)
-
-
-# FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
-# wrappers and calls autograd's C++ apply; its walk over the arguments costs a tenth of a
-# whole forward and backward at N = 1, so the call does the same for the two tensors only.
-_cpp_apply = super(torch.autograd.Function, FusedLoss).apply
-_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
-
-
-def _fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None) -> tuple[Tensor, ...]:
+        return torch.compiler.disable(fused_loss)(pred, target, spec, backend)  # (not compiling in there)
     backend = backend or backend_for(pred)
     if torch._C._are_functorch_transforms_active():
         return FusedLoss.apply(pred, target, spec, backend)
