@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
 from dataclasses import dataclass
 
 # Every knob that takes one of a fixed set of words, with its allowed words.
@@ -114,7 +113,7 @@ class LossSpec:
 
     def weights(self) -> tuple[float, float, float, float]:
         """(λ_coord, λ_obj, λ_noobj, λ_class): the total's weights, in the order of the components."""
-        return _weights_of(self)
+        return (self.lambda_coord, self.lambda_obj, self.lambda_noobj, self.lambda_class)  # WEIGHTS' order
 
     def reduction_scale(self, n_images: int) -> float:
         """What each image's values are multiplied by: loss_scale, and 1/N under reduction='mean'
@@ -152,7 +151,6 @@ class LossSpec:
 
 
 WEIGHTS = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
-_weights_of = operator.attrgetter(*WEIGHTS)  # (in C: the fused path reads the weights on every call)
 FIELDS = tuple(f.name for f in dataclasses.fields(LossSpec))
 
 

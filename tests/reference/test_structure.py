@@ -203,3 +203,12 @@ def test_layouts_of_an_empty_batch(layout):
     assert pred.shape[0] == 0 and target.shape[0] == 0
     assert reference.pred_to_canonical(pred, layout, S, B, C).shape == (0, S, S, C + 5 * B)
     assert reference.target_to_canonical(target, layout, S, B, C).shape == (0, S, S, C + 5)
+
+
+def test_the_weights_come_in_the_order_of_their_names():
+    # weights() spells its four fields out (dynamo traces that; the fused path reads it per call),
+    # so it is held here to WEIGHTS, the one list of their names and order.
+    from yolov1_loss.reference.spec import WEIGHTS
+
+    spec = LossSpec(**{name: float(k + 2) for k, name in enumerate(WEIGHTS)})
+    assert spec.weights() == (2.0, 3.0, 4.0, 5.0)
