@@ -311,8 +311,8 @@ def cells_kernel(
     """Every cell once: the loss's five values (the images' terms reduced and scaled) and the
     gradient of the weighted sum.
 
-    pred (N·S·S, C + 5B), target (N·S·S, C + 5), grad (N·S·S, C + 5B) written in full: C-contiguous,
-    of one dtype. values (5, N) or (5, 1), of any dtype, written: rows coord, obj, noobj, cls (each
+    pred (N, S, S, C + 5B), target (N, S, S, C + 5), grad (N, S, S, C + 5B) written in full:
+    C-contiguous, of one dtype (seen as rows of cells here, at no cost). values (5, N) or (5, 1), of any dtype, written: rows coord, obj, noobj, cls (each
     image's unweighted term times ``scale``) and the weighted sum Σ_k w_k · term_k of the used
     terms (NaN where the image's prediction holds a NaN or ±inf anywhere); one column per image,
     or one column for the sum over the images (added in float64 in image order, then scaled). weights (1 or N,
@@ -322,7 +322,10 @@ def cells_kernel(
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """
     cells_per_image = S * S
-    n_images = pred.shape[0] // cells_per_image
+    n_images = pred.shape[0]
+    pred = pred.reshape((n_images * cells_per_image, pred.shape[3]))
+    target = target.reshape((n_images * cells_per_image, target.shape[3]))
+    grad = grad.reshape((n_images * cells_per_image, grad.shape[3]))
     per_image = values.shape[1] != 1  # (with one image, its own values are their sum)
     totals = np.zeros(5)
     for n in range(n_images):
@@ -406,11 +409,11 @@ def _constant_arguments(spec: LossSpec, weights: Weights, scale: float) -> tuple
     return np.array([constant]) * scale, np.array(used), scale, *kernel_knobs(spec)
 
 
-def _rows(x: Tensor, cells: int, channels: int, dtype: torch.dtype) -> np.ndarray:
-    """``x`` as a C-contiguous (cells, channels) NumPy array of ``dtype``: a view when it already is one."""
+def _array(x: Tensor, dtype: torch.dtype) -> np.ndarray:
+    """``x`` as a C-contiguous NumPy array of ``dtype``: a view when it already is one."""
     if x.dtype != dtype or not x.is_contiguous():
         x = x.detach().to(dtype).contiguous()
-    return x.numpy(force=True).reshape(cells, channels)  # force: detached, in one call
+    return x.numpy(force=True)  # force: detached, in one call
 
 
 def run(
@@ -427,18 +430,17 @@ def run(
     ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     dt = compute_dtype(pred.dtype)
-    shape = pred.shape
-    cells, channels = shape[0] * spec.S * spec.S, shape[3]
+    n_images = pred.shape[0]
     per_image = spec.reduction == "none"
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
-    values = np.empty((5, shape[0]) if per_image else (5,), dtype=NUMPY_DTYPES[dt])
-    grad = np.empty(shape, dtype=NUMPY_DTYPES[dt])
+    values = np.empty((5, n_images) if per_image else (5,), dtype=NUMPY_DTYPES[dt])
+    grad = np.empty(pred.shape, dtype=NUMPY_DTYPES[dt])
     cells_kernel(
-        _rows(pred, cells, channels, dt),
-        _rows(target, cells, spec.target_channels, dt),
-        grad.reshape(cells, channels),
-        values.reshape(5, shape[0] if per_image else 1),
-        *_arguments(spec, weights, shape[0], scale),
+        _array(pred, dt),
+        _array(target, dt),
+        grad,
+        values.reshape(5, n_images if per_image else 1),
+        *_arguments(spec, weights, n_images, scale),
     )
     # Five tensors, not views of one: an output may then be modified in place (loss /= k).
     outputs = tuple(
