@@ -24,8 +24,6 @@ it in a fraction of a second. Where neither directory is writable, each process 
 
 from __future__ import annotations
 
-import functools
-
 import numba
 import numpy as np
 import torch
@@ -400,13 +398,26 @@ def _arguments(spec: LossSpec, weights: Weights, n_images: int, scale: float) ->
     return _constant_arguments(spec, weights, scale)
 
 
-@functools.lru_cache(maxsize=64)
+# _constant_arguments' entries by (id(spec), weights, scale). Keyed by identity, not by the spec's
+# value: hashing a LossSpec (all its fields, in Python) cost 3% of a whole step at N = 1. Each entry
+# holds its spec, so no other spec can take that id while the entry is there.
+_CONSTANT_ARGUMENTS: dict[tuple, tuple] = {}
+CONSTANT_ARGUMENTS_KEPT = 64
+
+
 def _constant_arguments(spec: LossSpec, weights: Weights, scale: float) -> tuple:
     """:func:`_arguments` for weights that are numbers (or None): made once per spec, weights and
     scale, not on every call (at N = 1 making the arrays costs as much as the kernel's cells).
     The kernel only reads them. (Left writable: numba compiles read-only arrays separately.)"""
-    constant, used, _ = kernel_weights(weights, 1)
-    return np.array([constant]) * scale, np.array(used), scale, *kernel_knobs(spec)
+    key = (id(spec), weights, scale)
+    entry = _CONSTANT_ARGUMENTS.get(key)
+    if entry is None:
+        if len(_CONSTANT_ARGUMENTS) >= CONSTANT_ARGUMENTS_KEPT:
+            _CONSTANT_ARGUMENTS.clear()
+        constant, used, _ = kernel_weights(weights, 1)
+        arguments = (np.array([constant]) * scale, np.array(used), scale, *kernel_knobs(spec))
+        entry = _CONSTANT_ARGUMENTS[key] = (spec, arguments)
+    return entry[1]
 
 
 def _array(x: Tensor, dtype: torch.dtype) -> np.ndarray:
