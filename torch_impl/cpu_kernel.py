@@ -441,11 +441,12 @@ def run(
     ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
     """
     dt = compute_dtype(pred.dtype)
-    n_images = pred.shape[0]
+    shape, np_dtype = pred.shape, NUMPY_DTYPES[dt]
+    n_images = shape[0]
     per_image = spec.reduction == "none"
     # Allocated by NumPy and shared with torch: cheaper than torch.empty and .numpy() at N = 1.
-    values = np.empty((5, n_images) if per_image else (5,), dtype=NUMPY_DTYPES[dt])
-    grad = np.empty(pred.shape, dtype=NUMPY_DTYPES[dt])
+    values = np.empty((5, n_images) if per_image else (5,), dtype=np_dtype)
+    grad = np.empty(shape, dtype=np_dtype)
     cells_kernel(
         _array(pred, dt),
         _array(target, dt),

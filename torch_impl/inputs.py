@@ -48,19 +48,19 @@ def canonical_inputs(pred, target, spec: LossSpec, validate: bool = False) -> tu
     negative sizes under the square-root modes), whose messages name the image and cell; that
     reads the values, so on a GPU it waits for them.
     """
-    S = spec.S
-    if (  # what a training step passes, in one test: the checks below say what is wrong otherwise
-        not validate
-        and isinstance(pred, Tensor)
-        and isinstance(target, Tensor)
-        and pred.shape[1:] == (S, S, spec.pred_channels)
-        and target.shape[1:] == (S, S, spec.target_channels)
-        and pred.shape[0] == target.shape[0]
-        and pred.is_floating_point()
-        and target.is_floating_point()
-        and (pred.is_cpu and target.is_cpu or pred.device == target.device)  # (a device costs a µs)
-    ):
-        return pred, target
+    # What a training step passes, in one test (each shape read once): the checks below say what
+    # is wrong otherwise.
+    if not validate and isinstance(pred, Tensor) and isinstance(target, Tensor):
+        S, p_shape, t_shape = spec.S, pred.shape, target.shape
+        if (
+            p_shape[1:] == (S, S, spec.pred_channels)
+            and t_shape[1:] == (S, S, spec.target_channels)
+            and p_shape[0] == t_shape[0]
+            and pred.is_floating_point()
+            and target.is_floating_point()
+            and (pred.is_cpu and target.is_cpu or pred.device == target.device)  # (a device costs a µs)
+        ):
+            return pred, target
     _check_tensor(pred, "pred")
     _check_tensor(target, "target")
     if pred.device != target.device:
