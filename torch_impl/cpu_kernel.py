@@ -385,30 +385,26 @@ def cells_kernel(
 # --- the call from torch ----------------------------------------------------------------------
 
 
+# The kernel's constant arguments by (id(spec), weights, scale). Keyed by identity, not by the
+# spec's value: hashing a LossSpec (all its fields, in Python) cost 3% of a whole step at N = 1.
+# Each entry holds its spec, so no other spec can take that id while the entry is there.
+_CONSTANT_ARGUMENTS: dict[tuple, tuple] = {}
+CONSTANT_ARGUMENTS_KEPT = 64
+
+
 def _arguments(spec: LossSpec, weights: Weights, n_images: int, scale: float) -> tuple:
     """The kernel's arguments after its four arrays: ``weights`` (1 or N, 4) float64 times
     ``scale`` (one row for numbers, one per image when any weight is an (N,) tensor), ``used``
-    (4,) bool, ``scale`` and the knobs."""
+    (4,) bool, ``scale`` and the knobs. For weights that are numbers (or None) they are made once
+    per spec, weights and scale, not on every call (at N = 1 making the arrays costs as much as
+    the kernel's cells); the kernel only reads them (left writable: numba compiles read-only
+    arrays separately)."""
     w_coord, w_obj, w_noobj, w_cls = weights
     if any(
         (isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))
     ):
         _, used, per_image = kernel_weights(weights, n_images)
         return per_image.numpy() * scale, np.array(used), scale, *kernel_knobs(spec)
-    return _constant_arguments(spec, weights, scale)
-
-
-# _constant_arguments' entries by (id(spec), weights, scale). Keyed by identity, not by the spec's
-# value: hashing a LossSpec (all its fields, in Python) cost 3% of a whole step at N = 1. Each entry
-# holds its spec, so no other spec can take that id while the entry is there.
-_CONSTANT_ARGUMENTS: dict[tuple, tuple] = {}
-CONSTANT_ARGUMENTS_KEPT = 64
-
-
-def _constant_arguments(spec: LossSpec, weights: Weights, scale: float) -> tuple:
-    """:func:`_arguments` for weights that are numbers (or None): made once per spec, weights and
-    scale, not on every call (at N = 1 making the arrays costs as much as the kernel's cells).
-    The kernel only reads them. (Left writable: numba compiles read-only arrays separately.)"""
     key = (id(spec), weights, scale)
     entry = _CONSTANT_ARGUMENTS.get(key)
     if entry is None:
