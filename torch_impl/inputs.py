@@ -48,16 +48,19 @@ def canonical_inputs(pred, target, spec: LossSpec, validate: bool = False) -> tu
     negative sizes under the square-root modes), whose messages name the image and cell; that
     reads the values, so on a GPU it waits for them.
     """
-    # What a training step passes, in one test (each shape read once): the checks below say what
+    # What a training step passes, in one test (each shape read once and compared entry by entry:
+    # a slice of a shape is a new object, and this runs on every call): the checks below say what
     # is wrong otherwise.
     if not validate and isinstance(pred, Tensor) and isinstance(target, Tensor):
         S, p_shape, t_shape = spec.S, pred.shape, target.shape
         if (
-            p_shape[1:] == (S, S, spec.pred_channels)
-            and t_shape[1:] == (S, S, spec.target_channels)
+            len(p_shape) == len(t_shape) == 4
             and p_shape[0] == t_shape[0]
-            and pred.is_floating_point()
-            and target.is_floating_point()
+            and p_shape[1] == p_shape[2] == t_shape[1] == t_shape[2] == S
+            and p_shape[3] == spec.pred_channels
+            and t_shape[3] == spec.target_channels
+            and pred.dtype.is_floating_point
+            and target.dtype.is_floating_point
             and (pred.is_cpu and target.is_cpu or pred.device == target.device)  # (a device costs a µs)
         ):
             return pred, target
