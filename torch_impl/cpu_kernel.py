@@ -385,34 +385,30 @@ def cells_kernel(
 # --- the call from torch ----------------------------------------------------------------------
 
 
-# The kernel's constant arguments by (id(spec), weights, scale). Keyed by identity, not by the
-# spec's value: hashing a LossSpec (all its fields, in Python) cost 3% of a whole step at N = 1.
-# Each entry holds its spec, so no other spec can take that id while the entry is there.
-_CONSTANT_ARGUMENTS: dict[tuple, tuple] = {}
-CONSTANT_ARGUMENTS_KEPT = 64
+# The kernel's arguments for the spec's own weights, by (id(spec), scale). Keyed by identity, not
+# by the spec's value: hashing a LossSpec (all its fields, in Python) cost 3% of a whole step at
+# N = 1. Each entry holds its spec, so no other spec can take that id while the entry is there.
+_SPEC_ARGUMENTS: dict[tuple, tuple] = {}
+SPEC_ARGUMENTS_KEPT = 64
 
 
-def _arguments(spec: LossSpec, weights: Weights, n_images: int, scale: float) -> tuple:
+def _arguments(spec: LossSpec, weights: Weights | None, n_images: int, scale: float) -> tuple:
     """The kernel's arguments after its four arrays: ``weights`` (1 or N, 4) float64 times
     ``scale`` (one row for numbers, one per image when any weight is an (N,) tensor), ``used``
-    (4,) bool, ``scale`` and the knobs. For weights that are numbers (or None) they are made once
-    per spec, weights and scale, not on every call (at N = 1 making the arrays costs as much as
-    the kernel's cells); the kernel only reads them (left writable: numba compiles read-only
-    arrays separately)."""
-    w_coord, w_obj, w_noobj, w_cls = weights
-    if any(
-        (isinstance(w_coord, Tensor), isinstance(w_obj, Tensor), isinstance(w_noobj, Tensor), isinstance(w_cls, Tensor))
-    ):
-        _, used, per_image = kernel_weights(weights, n_images)
-        return per_image.numpy() * scale, np.array(used), scale, *kernel_knobs(spec)
-    key = (id(spec), weights, scale)
-    entry = _CONSTANT_ARGUMENTS.get(key)
+    (4,) bool, ``scale`` and the knobs. ``weights`` None: the spec's own, whose arguments are made
+    once per spec and scale, not on every call (at N = 1 making the arrays costs as much as the
+    kernel's cells); the kernel only reads them (left writable: numba compiles read-only arrays
+    separately)."""
+    if weights is not None:
+        constant, used, per_image = kernel_weights(weights, n_images)
+        rows = np.array([constant]) if per_image is None else per_image.numpy()
+        return rows * scale, np.array(used), scale, *kernel_knobs(spec)
+    key = (id(spec), scale)
+    entry = _SPEC_ARGUMENTS.get(key)
     if entry is None:
-        if len(_CONSTANT_ARGUMENTS) >= CONSTANT_ARGUMENTS_KEPT:
-            _CONSTANT_ARGUMENTS.clear()
-        constant, used, _ = kernel_weights(weights, 1)
-        arguments = (np.array([constant]) * scale, np.array(used), scale, *kernel_knobs(spec))
-        entry = _CONSTANT_ARGUMENTS[key] = (spec, arguments)
+        if len(_SPEC_ARGUMENTS) >= SPEC_ARGUMENTS_KEPT:
+            _SPEC_ARGUMENTS.clear()
+        entry = _SPEC_ARGUMENTS[key] = (spec, _arguments(spec, spec.weights(), n_images, scale))
     return entry[1]
 
 
@@ -424,7 +420,7 @@ def _array(x: Tensor, dtype: torch.dtype) -> np.ndarray:
 
 
 def run(
-    pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float
+    pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights | None, scale: float
 ) -> tuple[tuple[Tensor, ...], Tensor]:
     """The five outputs and the gradient, as :data:`~yolov1_loss.torch_impl.fused.Backend` gives
     them, from one call of :func:`cells_kernel`: (coord, obj, noobj, cls, total), five tensors of
@@ -434,7 +430,7 @@ def run(
 
     ``pred`` (N, S, S, C + 5B) and ``target`` (N, S, S, C + 5), CPU tensors of any floating dtypes
     and strides (copied to the compute dtype and contiguous rows only where they are not).
-    ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`.
+    ``weights`` as :data:`~yolov1_loss.torch_impl.kernel_args.Weights`, or None for the spec's own.
     """
     dt = compute_dtype(pred.dtype)
     shape, np_dtype = pred.shape, NUMPY_DTYPES[dt]

@@ -29,8 +29,9 @@ from yolov1_loss.torch_impl.kernel_args import Weights
 # are (coord, obj, noobj, cls, total) in pred's dtype, five separate tensors, 0-dim or (N,) under
 # reduction='none': the components reduced over the images (spec.reduction) and times ``scale``,
 # the total = scale · Σ_k w_k · term_k so reduced. The gradient is d total / d pred (N, S, S,
-# C + 5B), in pred's dtype or the compute dtype. ``weights`` as kernel_args.Weights.
-Backend = Callable[[Tensor, Tensor, LossSpec, Weights, float], tuple[tuple[Tensor, ...], Tensor]]
+# C + 5B), in pred's dtype or the compute dtype. ``weights`` as kernel_args.Weights, or None for
+# the spec's own λ (the forward's case: a backend may prepare its arguments for it once).
+Backend = Callable[[Tensor, Tensor, LossSpec, Weights | None, float], tuple[tuple[Tensor, ...], Tensor]]
 
 
 def in_two_steps(loss_and_grad: Callable, outputs: Callable) -> Backend:
@@ -38,8 +39,8 @@ def in_two_steps(loss_and_grad: Callable, outputs: Callable) -> Backend:
     the backend's own form, gradient) and ``outputs(per_image, spec, scale, dtype)`` -> the five
     outputs (on a GPU, two launches: the cells, then the reduction over them)."""
 
-    def backend(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights, scale: float):
-        per_image, grad = loss_and_grad(pred, target, spec, weights, scale)
+    def backend(pred: Tensor, target: Tensor, spec: LossSpec, weights: Weights | None, scale: float):
+        per_image, grad = loss_and_grad(pred, target, spec, spec.weights() if weights is None else weights, scale)
         return outputs(per_image, spec, scale, pred.dtype), grad
 
     return backend
@@ -120,7 +121,7 @@ class FusedLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
-        outputs, grad = backend(pred, target, spec, spec.weights(), spec.reduction_scale(pred.shape[0]))
+        outputs, grad = backend(pred, target, spec, None, spec.reduction_scale(pred.shape[0]))
         ctx.save_for_backward(pred, target, grad)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)

@@ -79,12 +79,12 @@ def test_without_numba_the_cpu_falls_back_to_vectorized_torch_with_a_warning(mon
 
 
 def test_each_spec_gets_its_own_kernel_arguments_however_many_come_and_go():
-    # The kernel's constant arguments are kept by the spec's identity: specs made and dropped one
+    # The kernel's arguments for a spec's own weights are kept by the spec's identity: specs made and dropped one
     # after another (CPython reuses a freed object's id at once), more than the cache keeps, all
     # with the same weights, must each be computed in their own dialect.
     presets = list(PRESETS)
     weights = dict(lambda_coord=5.0, lambda_obj=1.0, lambda_noobj=0.5, lambda_class=1.0)
-    for k in range(3 * cpu_kernel.CONSTANT_ARGUMENTS_KEPT):
+    for k in range(3 * cpu_kernel.SPEC_ARGUMENTS_KEPT):
         spec = LossSpec.preset(presets[k % len(presets)], S=2, B=2, C=3, **weights)
         pred, target = random_inputs(np.random.default_rng(k), spec, 1)
         total = yolov1_loss(torch.tensor(pred), torch.tensor(target), spec, path="fused").total
