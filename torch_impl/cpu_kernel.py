@@ -310,12 +310,13 @@ def cells_kernel(
     gradient of the weighted sum.
 
     pred (N, S, S, C + 5B), target (N, S, S, C + 5), grad (N, S, S, C + 5B) written in full:
-    C-contiguous, of one dtype (seen as rows of cells here, at no cost). values (5, N) or (5, 1), of any dtype, written: rows coord, obj, noobj, cls (each
-    image's unweighted term times ``scale``) and the weighted sum Σ_k w_k · term_k of the used
-    terms (NaN where the image's prediction holds a NaN or ±inf anywhere); one column per image,
-    or one column for the sum over the images (added in float64 in image order, then scaled). weights (1 or N,
-    4) float64, ``scale`` already in them: one row for every image or one per image; used (4,)
-    bool: which terms the weighted sum (and so the gradient) includes.
+    C-contiguous, of one dtype (seen as rows of cells here, at no cost). values (5, N) or (5, 1),
+    of any dtype, written: rows coord, obj, noobj, cls (each image's unweighted term times
+    ``scale``) and the weighted sum Σ_k w_k · term_k of the used terms (NaN where the image's
+    prediction holds a NaN or ±inf anywhere); one column per image, or one column for the sum
+    over the images (added in float64 in image order, then scaled). weights (1 or N, 4) float64,
+    ``scale`` already in them: one row for every image or one per image; used (4,) bool: which
+    terms the weighted sum (and so the gradient) includes.
     The arguments after ``scale``: :class:`~yolov1_loss.torch_impl.kernel_args.Knobs`, in its order.
     Rows are indexed in place, never sliced: a view per cell would cost reference counting.
     """
