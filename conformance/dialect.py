@@ -381,12 +381,12 @@ def _refit(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> np.n
 
 def _tidy(value: float) -> float:
     """A fitted weight with the fewest significant digits (up to 6) that stay within 2e-5 of
-    it: float32 implementations fit to ~1e-6 relative, so 0.199999 reads 0.2."""
+    it: float32 implementations fit to ~1e-6 relative, so 0.199999 reads 0.2; −0 reads 0."""
     for digits in range(1, 7):
         rounded = float(f"{value:.{digits}g}")
         if abs(rounded - value) <= 2e-5 * abs(value):
-            return rounded
-    return float(f"{value:.6g}")
+            return rounded + 0.0  # (−0 + 0 = +0)
+    return float(f"{value:.6g}") + 0.0
 
 
 class Fit(NamedTuple):

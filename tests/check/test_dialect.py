@@ -192,3 +192,10 @@ def test_the_non_negative_fit_is_scipys_nnls():
         A = rng.normal(size=(12, int(rng.integers(1, 6))))
         b = rng.normal(size=12)
         np.testing.assert_allclose(_nonnegative_lstsq(A, b), scipy.optimize.nnls(A, b)[0], atol=1e-9)
+
+
+def test_a_fitted_weight_reads_as_its_shortest_number_and_minus_zero_as_zero():
+    # A loss whose object cells' other predictors pay nothing was reported "weight -0".
+    from yolov1_loss.conformance.dialect import _tidy
+
+    assert [f"{_tidy(w):g}" for w in (-0.0, 0.19999905, 5.0000002, 0.123456789)] == ["0", "0.2", "5", "0.123457"]
