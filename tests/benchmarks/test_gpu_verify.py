@@ -31,7 +31,7 @@ def test_its_test_selection_is_the_suites_cuda_cases():
 
 
 def test_it_writes_one_json_and_one_png(tmp_path, monkeypatch):
-    monkeypatch.setattr(gpu_verify, "cuda_tests", lambda root: {"returncode": 0, "summary": "3 passed"})
+    monkeypatch.setattr(gpu_verify, "cuda_tests", lambda root, log: {"returncode": 0, "summary": "3 passed"})
     targets = [Outcome("CUDA N=64: fused over naive", 25.0, 20), Outcome("launches", 4, 3, at_most=True, unit="")]
     monkeypatch.setattr("yolov1_loss.benchmarks.targets.cuda_targets", lambda device: targets)
     monkeypatch.setattr("yolov1_loss.benchmarks.sweep.QUICK", Grid((1,)))  # one batch size: seconds less
@@ -42,3 +42,18 @@ def test_it_writes_one_json_and_one_png(tmp_path, monkeypatch):
     assert [t["met"] for t in written["targets"]] == [True, False]
     assert {r["contender"] for r in written["sweep"]} == {"reference", "naive", "autograd", "fused"}
     assert not gpu_verify.passed(content)  # a target not met fails the verification
+
+
+def test_a_step_that_raises_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_verify, "cuda_tests", lambda root, log: {"returncode": 0, "summary": "3 passed"})
+
+    def broken(device):
+        raise RuntimeError("the kernel did not compile")
+
+    monkeypatch.setattr("yolov1_loss.benchmarks.targets.cuda_targets", broken)
+    monkeypatch.setattr("yolov1_loss.benchmarks.sweep.QUICK", Grid((1,)))
+    content = gpu_verify.run(tmp_path, device="cpu")
+    written = json.loads((tmp_path / "gpu-verify.json").read_text())
+    assert "RuntimeError: the kernel did not compile" in written["targets"]["error"]
+    assert {r["contender"] for r in written["sweep"]} == {"reference", "naive", "autograd", "fused"}
+    assert not gpu_verify.passed(content)
