@@ -26,6 +26,9 @@ TESTS_TIMEOUT_S = 240
 # synchronisation and CUDA-graph tests, and the throughput benchmarks on CUDA.
 TESTS = ("tests/torch_impl", "benchmarks/test_throughput.py")
 TESTS_SELECTION = "cuda"
+# Most of the tests' time is Triton compiling one kernel per dialect and dtype (about a second
+# each): in one process they took over 240 s on an H200 machine's 16 cores; xdist spreads them.
+TESTS_WORKERS = 8
 
 
 def checkout_root() -> Path | None:
@@ -39,7 +42,20 @@ def cuda_tests(root: Path | None, log: Path, timeout_s: float = TESTS_TIMEOUT_S)
     the exit status (None if not run)."""
     if root is None:
         return {"returncode": None, "summary": "not run: the tests live in a checkout (pip install -e .)"}
-    command = [sys.executable, "-m", "pytest", *TESTS, "-k", TESTS_SELECTION, "-q", "-n", "0", "-p", "no:cacheprovider"]
+    workers = str(min(TESTS_WORKERS, os.cpu_count() or 1))
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *TESTS,
+        "-k",
+        TESTS_SELECTION,
+        "-q",
+        "-n",
+        workers,
+        "-p",
+        "no:cacheprovider",
+    ]
     environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     start = time.perf_counter()
     try:

@@ -6,9 +6,11 @@ on CUDA, the numba kernel of :mod:`yolov1_loss.torch_impl.cpu_kernel` on the CPU
 values and for the gradient of the total, and saves the gradient. Vectorized torch
 (:mod:`yolov1_loss.torch_impl.vectorized`) serves the other devices, and the CPU where numba does not import
 (several times slower; with a warning).
-Backward of the total, the usual case, multiplies the saved gradient by the upstream gradient
-(and the reduction's scale). When a component itself is differentiated, its upstream gradient
-makes the per-image weights of each term different, and the backend is run again with those weights.
+Backward of the total, the usual case, hands the saved gradient itself over to autograd, scaled
+in place by the upstream gradient where that is not 1: no second gradient-sized buffer, and
+autograd can make it ``pred.grad`` without a copy. (A second backward through a kept graph
+computes it again.) When a component itself is differentiated, its upstream gradient makes the
+per-image weights of each term different, and the backend is run again with those weights.
 """
 
 from __future__ import annotations
@@ -114,15 +116,17 @@ class FusedLoss(torch.autograd.Function):
     spec's reduction and loss_scale: 0-dim each, or (N,) under reduction='none'; in pred's dtype.
 
     Forward and backward of the total are three launches of work on a GPU: the backend's kernel,
-    its outputs step, and backward's one multiplication of the saved gradient, which already
-    holds the reduction's scale (it is the gradient of scale · Σ λ_k term_k). On the CPU the
-    kernel is the one step of forward, and total.backward() receives the saved gradient itself.
+    its outputs step, and backward's scaling of the saved gradient in place (a kernel that writes
+    nothing where the upstream gradient is 1); the saved gradient already holds the reduction's
+    scale (it is the gradient of scale · Σ λ_k term_k). On the CPU the kernel is the one step of
+    forward, and total.backward() receives the saved gradient itself.
     """
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend):
         outputs, grad = backend(pred, target, spec, None, spec.reduction_scale(pred.shape[0]))
-        ctx.save_for_backward(pred, target, grad)
+        ctx.save_for_backward(pred, target)
+        ctx.grad = grad  # not a saved tensor: the first backward of the total takes it (_take_gradient)
         ctx.spec, ctx.backend = spec, backend
         ctx.set_materialize_grads(False)
         return outputs
@@ -138,17 +142,11 @@ class FusedLoss(torch.autograd.Function):
             # create_graph=True: the gradient is not differentiable again, and once_differentiable
             # says so if that is tried. It runs this method again, in no_grad mode: below.
             return _backward_once(ctx, g_coord, g_obj, g_noobj, g_cls, g_total)
-        pred, target, grad = ctx.saved_tensors
+        pred, target = ctx.saved_tensors
         if g_coord is None and g_obj is None and g_noobj is None and g_cls is None:
             if g_total is None:
                 return None, None, None, None
-            if g_total.is_cpu and g_total.dim() == 0 and g_total.item() == 1:
-                # total.backward(): the saved gradient is the answer. (Autograd copies it where it
-                # must: into a .grad that exists, or under retain_graph.) On a GPU reading the
-                # upstream would wait for the device, so it is multiplied there.
-                d_pred = grad
-            else:
-                d_pred = grad * (g_total if g_total.dim() == 0 else g_total.reshape(-1, 1, 1, 1))  # one per image
+            d_pred = _times_upstream(_take_gradient(ctx, pred, target), g_total)
         else:
             weights = _upstream_weights((g_coord, g_obj, g_noobj, g_cls), g_total, ctx.spec, pred.shape[0])
             _, d_pred = ctx.backend(pred, target, ctx.spec, weights, 1.0)
@@ -156,6 +154,31 @@ class FusedLoss(torch.autograd.Function):
 
 
 _backward_once = once_differentiable(FusedLoss.backward)
+
+
+def _take_gradient(ctx, pred: Tensor, target: Tensor) -> Tensor:
+    """The forward's gradient of the total, which the caller now owns (the context lets it go, so
+    that autograd, holding the only reference, can make it ``.grad`` without a copy); computed
+    again for a second backward through a kept graph."""
+    grad, ctx.grad = ctx.grad, None
+    if grad is None:
+        _, grad = ctx.backend(pred, target, ctx.spec, None, ctx.spec.reduction_scale(pred.shape[0]))
+    return grad
+
+
+def _times_upstream(grad: Tensor, upstream: Tensor) -> Tensor:
+    """``grad`` times the upstream gradient of the total (0-dim, or (N,) under reduction='none'),
+    in place. On the CPU an upstream of exactly 1 (total.backward()) is read and skipped; on CUDA
+    reading it would wait for the device, so a kernel reads it (triton_scale)."""
+    if upstream.is_cpu:
+        if upstream.dim() == 0 and upstream.item() == 1:
+            return grad
+    elif grad.is_cuda and triton_usable():
+        from yolov1_loss.torch_impl.triton_scale import scale_in_place
+
+        return scale_in_place(grad, upstream)
+    return grad.mul_(upstream if upstream.dim() == 0 else upstream.reshape(-1, 1, 1, 1))
+
 
 # FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
 # wrappers and calls autograd's C++ apply; its walk over every argument costs several

@@ -11,6 +11,7 @@ from yolov1_loss import reference
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.reference.validate import check_inputs
 from yolov1_loss.torch_impl import TorchLossParts, YoloV1Loss, fused_loss_and_grad, yolov1_loss
+from yolov1_loss.torch_impl.fused import cpu_backend, fused_loss
 
 from ..reference.inputs import random_inputs
 from .helpers import IMPLEMENTATIONS, OUTPUT_NAMES, assert_matches_reference, relative_error, run, skip_unless_available
@@ -373,17 +374,41 @@ def test_the_fused_gradient_is_not_differentiable_again_and_says_so(kind):
 
 
 def test_a_graph_kept_for_a_second_backward_gives_the_same_gradient_again():
-    # total.backward() hands autograd the saved gradient itself (on the CPU, upstream 1), as
-    # torch's own clone does: a second backward through the kept graph must find it unchanged,
-    # .grad must add up the two, and a caller who writes into a gradient the graph still holds
-    # is refused loudly (torch's version check), never given a wrong second gradient.
+    # The first backward of the total hands the saved gradient itself to the caller: a second
+    # backward through the kept graph computes it again, .grad adds up the two, and a caller who
+    # writes into the gradient it was given changes nothing the graph uses.
     pred, target = inputs()
     p = pred.clone().requires_grad_()
     total = yolov1_loss(p, target, SPEC, path="fused").total
     (first,) = torch.autograd.grad(total, p, retain_graph=True)
-    total.backward(retain_graph=True)
-    total.backward(retain_graph=True)
-    assert torch.equal(p.grad, 2 * first)
+    expected = first.clone()
     first.zero_()
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        torch.autograd.grad(total, p)
+    total.backward(retain_graph=True)
+    total.backward(retain_graph=True)
+    assert torch.equal(p.grad, 2 * expected)
+    (again,) = torch.autograd.grad(total, p)
+    assert torch.equal(again, expected)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_backward_of_the_total_makes_the_saved_gradient_the_grad_without_a_copy(reduction):
+    # Forward's gradient is handed over, scaled in place: .grad is the very buffer the backend
+    # wrote (no second gradient-sized allocation; on a GPU, no copy), and its values are right.
+    written = []
+
+    def recording(pred, target, spec, weights, scale):
+        outputs, grad = cpu_backend()(pred, target, spec, weights, scale)
+        written.append(grad)
+        return outputs, grad
+
+    spec = SPEC.replace(reduction=reduction)
+    pred, target = inputs()
+    p = pred.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(yolov1_loss(p, target, spec, path="autograd").total.sum(), p)
+    total = fused_loss(p, target, spec, backend=recording)[-1]
+    pointer = written[0].data_ptr()
+    del written[:]
+    scale = 1 if reduction == "none" else 3
+    (scale * total).sum().backward()
+    assert p.grad.data_ptr() == pointer
+    torch.testing.assert_close(p.grad, scale * expected, rtol=1e-12, atol=1e-12)
