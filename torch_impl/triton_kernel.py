@@ -528,7 +528,11 @@ def outputs_kernel(
         tl.store(total_ptr, tl.sum(total, axis=0).to(OUT_DT))
 
 
-OUTPUT_TILE = 256  # images an outputs program adds at a time
+# Images an outputs program adds at a time. Under a summed reduction one program walks the whole
+# batch, in N / OUTPUT_TILE dependent steps: on an H200 at N = 65536 the step took 1.0 ms of which
+# the cell kernel alone was 0.55 ms, with 256 steps of 256 images; 32 steps of 2048 (8 warps).
+OUTPUT_TILE = 2048
+OUTPUT_WARPS = 8
 
 
 def outputs(partial: Tensor, spec: LossSpec, scale: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
@@ -543,5 +547,6 @@ def outputs(partial: Tensor, spec: LossSpec, scale: float, dtype: torch.dtype) -
     outputs_kernel[(programs,)](
         partial, *values, n_images, n_blocks, *scale_parts(scale),
         PER_IMAGE=per_image, TILE=OUTPUT_TILE, DT=TL_DTYPES[partial.dtype], OUT_DT=TL_DTYPES[dtype],
+        num_warps=OUTPUT_WARPS,
     )  # fmt: skip
     return tuple(values)
