@@ -15,7 +15,7 @@ import torch
 
 from yolov1_loss import reference, torch_impl
 from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
-from yolov1_loss.conformance.implementation import named_outputs
+from yolov1_loss.conformance.user_loss.implementation import named_outputs
 from yolov1_loss.reference import LossSpec
 
 MODES = ("forward", "backward", "forward+backward")

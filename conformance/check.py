@@ -1,10 +1,10 @@
 """The check of a user's loss: is it right, which dialect is it, and where does it part from the oracle?
 
 :class:`CheckOptions` say how to load and call the loss; :func:`isolated` loads it in a child
-process (:mod:`conformance.isolation`) and wraps it as an :class:`Implementation` whose every call
+process (:mod:`conformance.user_loss.isolation`) and wraps it as an :class:`Implementation` whose every call
 runs there. :func:`run_check` identifies its dialect (or takes the one named), tries it on each
-class of input (:mod:`conformance.input_classes`), runs every applicable property under Hypothesis
-on the inputs it does not fail on, and returns a :class:`CheckReport`; :mod:`conformance.replay`
+class of input (:mod:`conformance.inputs.input_classes`), runs every applicable property under Hypothesis
+on the inputs it does not fail on, and returns a :class:`CheckReport`; :mod:`conformance.vectors.replay`
 holds it to stored test vectors instead.
 """
 
@@ -17,19 +17,25 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import settings as Settings
 
-from yolov1_loss.conformance import runner
-from yolov1_loss.conformance.diagnosis import changed_knobs, describe, unusual_knobs
-from yolov1_loss.conformance.dialect import identify, prepare
-from yolov1_loss.conformance.example import Recipe, build
-from yolov1_loss.conformance.failure import ImplementationRaised
-from yolov1_loss.conformance.hints import hint
-from yolov1_loss.conformance.implementation import ARGUMENTS, DTYPES, FRAMEWORKS, Implementation, ImplementationError
-from yolov1_loss.conformance.input_classes import INPUT_CLASSES, InputClass, classes_of
-from yolov1_loss.conformance.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
-from yolov1_loss.conformance.loading import LoadError, repro_of, user_implementation
-from yolov1_loss.conformance.profiles import suite_settings
-from yolov1_loss.conformance.properties import PROPERTIES
-from yolov1_loss.conformance.report import CheckReport, InputFinding
+from yolov1_loss.conformance.dialects.fitting import identify, prepare
+from yolov1_loss.conformance.dialects.hints import hint
+from yolov1_loss.conformance.dialects.words import changed_knobs, describe, unusual_knobs
+from yolov1_loss.conformance.inputs.example import Recipe, build
+from yolov1_loss.conformance.inputs.input_classes import INPUT_CLASSES, InputClass, classes_of
+from yolov1_loss.conformance.reports.check_report import CheckReport, InputFinding
+from yolov1_loss.conformance.suite import runner
+from yolov1_loss.conformance.suite.failure import ImplementationRaised
+from yolov1_loss.conformance.suite.profiles import suite_settings
+from yolov1_loss.conformance.suite.properties import PROPERTIES
+from yolov1_loss.conformance.user_loss.implementation import (
+    ARGUMENTS,
+    DTYPES,
+    FRAMEWORKS,
+    Implementation,
+    ImplementationError,
+)
+from yolov1_loss.conformance.user_loss.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
+from yolov1_loss.conformance.user_loss.loading import LoadError, repro_of, user_implementation
 from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec, loss_and_grad
 
 

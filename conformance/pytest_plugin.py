@@ -143,7 +143,7 @@ class ConformanceFile(pytest.File):
         self.suite = suite
 
     def collect(self):
-        from yolov1_loss.conformance.properties import PROPERTIES
+        from yolov1_loss.conformance.suite.properties import PROPERTIES
 
         xfail = set(self.config.getoption("yolov1_xfail"))
         yield DialectItem.from_parent(self, name="test_dialect", xfail="dialect" in xfail)
@@ -161,9 +161,9 @@ class _Item(pytest.Item):
         return self.path, None, self.name
 
     def repr_failure(self, excinfo, style=None):
-        from yolov1_loss.conformance.failure import ConformanceFailure
-        from yolov1_loss.conformance.isolation import WorkerDied
-        from yolov1_loss.conformance.loading import LoadError
+        from yolov1_loss.conformance.suite.failure import ConformanceFailure
+        from yolov1_loss.conformance.user_loss.isolation import WorkerDied
+        from yolov1_loss.conformance.user_loss.loading import LoadError
 
         if isinstance(excinfo.value, (ConformanceFailure, DialectMismatch, WorkerDied, LoadError)):
             return str(excinfo.value)

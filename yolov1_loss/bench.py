@@ -99,7 +99,7 @@ def contenders(args) -> list:
     in its dialect: identified (as check identifies it), or the one named, with --set on top."""
     from yolov1_loss.benchmarks.contenders import project_contenders, user_contender
     from yolov1_loss.conformance.check import parse_overrides, resolve_dialect
-    from yolov1_loss.conformance.loading import load_callable, user_implementation
+    from yolov1_loss.conformance.user_loss.loading import load_callable, user_implementation
 
     chosen = list(project_contenders(None if args.no_compile else "inductor"))
     if args.impl:
@@ -181,7 +181,7 @@ def run(args) -> int:
         return 0 if gpu_verify.passed(gpu_verify.run(Path(args.verify_gpu), args.device)) else 1
     if args.grid == "targets":
         return run_targets(args)
-    from yolov1_loss.conformance.loading import LoadError
+    from yolov1_loss.conformance.user_loss.loading import LoadError
 
     try:
         chosen = contenders(args)

@@ -120,9 +120,9 @@ def loss_options(args):
 
 def run(args) -> int:
     from yolov1_loss.conformance.check import in_process, isolated, resolve_dialect, run_check
-    from yolov1_loss.conformance.isolation import WorkerDied
-    from yolov1_loss.conformance.loading import LoadError
-    from yolov1_loss.conformance.report import CheckReport, write_json
+    from yolov1_loss.conformance.reports.check_report import CheckReport, write_json
+    from yolov1_loss.conformance.user_loss.isolation import WorkerDied
+    from yolov1_loss.conformance.user_loss.loading import LoadError
 
     try:
         options = loss_options(args)
@@ -136,7 +136,7 @@ def run(args) -> int:
         _progress("loading the loss" if args.in_process else "loading the loss in its own process")
         impl = in_process(options) if args.in_process else isolated(options)
         if args.vectors:
-            from yolov1_loss.conformance.replay import replay
+            from yolov1_loss.conformance.vectors.replay import replay
 
             _progress("identifying the dialect")
             spec, identified = resolve_dialect(

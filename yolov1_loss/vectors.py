@@ -1,4 +1,4 @@
-"""``yolov1-loss vectors``: write language-neutral test vectors (see conformance.vectors)."""
+"""``yolov1-loss vectors``: write language-neutral test vectors (see conformance.vectors.write)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from yolov1_loss.conformance.check import parse_overrides
-    from yolov1_loss.conformance.vectors import write_vectors
+    from yolov1_loss.conformance.vectors.write import write_vectors
 
     presets = args.preset or list(PRESETS)
     try:

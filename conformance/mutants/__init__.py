@@ -1,6 +1,6 @@
 """The mutant zoo: deliberately wrong YOLOv1 losses, one realistic bug each, that the suite must catch.
 
-``MUTANTS[name].implementation()`` gives an :class:`~conformance.implementation.Implementation`
+``MUTANTS[name].implementation()`` gives an :class:`~conformance.user_loss.implementation.Implementation`
 (torch, canonical layout, float64, honours any spec); ``correct_torch_loss()`` gives their
 common, correct base, an independent implementation the suite must not flag.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from yolov1_loss.conformance.implementation import Implementation
 from yolov1_loss.conformance.mutants import zoo
 from yolov1_loss.conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.user_loss.implementation import Implementation
 
 
 @dataclass(frozen=True)

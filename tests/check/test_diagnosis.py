@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from yolov1_loss.conformance.failure import ConformanceFailure
+from yolov1_loss.conformance.suite.failure import ConformanceFailure
 
 from .helpers import report, run, write
 

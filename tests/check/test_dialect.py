@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolov1_loss.conformance.dialect import identify
+from yolov1_loss.conformance.dialects.fitting import identify
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES
 
@@ -128,8 +128,8 @@ def test_a_loss_that_clamps_is_not_dropped_for_accepting_negative_sizes():
 
 
 def test_each_family_of_term_probes_isolates_its_columns_in_every_dialect():
-    from yolov1_loss.conformance.dialect import _candidates, _oracle_columns, _probe_groups
-    from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE
+    from yolov1_loss.conformance.dialects.fitting import _candidates, _oracle_columns, _probe_groups
+    from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE
 
     groups = _probe_groups(3, 2, 2)
     first = {family: np.concatenate(_oracle_columns(next(_candidates(3, 2, 2)), groups[family])) for family in FAMILIES}
@@ -185,7 +185,7 @@ def test_no_weight_is_fitted_negative():
 def test_the_non_negative_fit_is_scipys_nnls():
     import scipy.optimize
 
-    from yolov1_loss.conformance.dialect import _nonnegative_lstsq
+    from yolov1_loss.conformance.dialects.fitting import _nonnegative_lstsq
 
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -196,6 +196,6 @@ def test_the_non_negative_fit_is_scipys_nnls():
 
 def test_a_fitted_weight_reads_as_its_shortest_number_and_minus_zero_as_zero():
     # A loss whose object cells' other predictors pay nothing was reported "weight -0".
-    from yolov1_loss.conformance.dialect import _tidy
+    from yolov1_loss.conformance.dialects.fitting import _tidy
 
     assert [f"{_tidy(w):g}" for w in (-0.0, 0.19999905, 5.0000002, 0.123456789)] == ["0", "0.2", "5", "0.123457"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from yolov1_loss.cli import main
-from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.conformance.suite.properties import PROPERTIES
 from yolov1_loss.reference import LossSpec
 from yolov1_loss.torch_impl import yolov1_loss
 

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from yolov1_loss.conformance.check import run_check
-from yolov1_loss.conformance.failure import ConformanceFailure
-from yolov1_loss.conformance.loading import user_implementation
+from yolov1_loss.conformance.suite.failure import ConformanceFailure
+from yolov1_loss.conformance.user_loss.loading import user_implementation
 
 
 def test_the_pasted_reproduction_raises_the_same_report(tmp_path):

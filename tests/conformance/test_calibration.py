@@ -1,4 +1,4 @@
-"""Calibration of the suite's tolerances (conformance.compare.RTOL, conformance.finite_difference).
+"""Calibration of the suite's tolerances (conformance.suite.tolerances.RTOL, conformance.suite.finite_difference).
 
 Correct implementations must sit far inside them: a correct torch loss written independently
 of the oracle, and the project's torch_impl, against the oracle (in float64, and in float32 on
@@ -16,13 +16,19 @@ import numpy as np
 import pytest
 
 from yolov1_loss import reference
-from yolov1_loss.conformance import finite_difference as fd
-from yolov1_loss.conformance.compare import comparable_cells, differs, grad_tolerance, smooth_cells, value_tolerance
-from yolov1_loss.conformance.comparison import grad_size
-from yolov1_loss.conformance.example import Recipe, build
-from yolov1_loss.conformance.implementation import oracle, torch_impl
+from yolov1_loss.conformance.inputs.example import Recipe, build
+from yolov1_loss.conformance.inputs.strategies import CELL_CASES, LOSS_SCALES, WEIGHT_VALUES, hard_recipes
 from yolov1_loss.conformance.mutants import correct_torch_loss
-from yolov1_loss.conformance.strategies import CELL_CASES, LOSS_SCALES, WEIGHT_VALUES, hard_recipes
+from yolov1_loss.conformance.suite import finite_difference as fd
+from yolov1_loss.conformance.suite.comparison import grad_size
+from yolov1_loss.conformance.suite.tolerances import (
+    comparable_cells,
+    differs,
+    grad_tolerance,
+    smooth_cells,
+    value_tolerance,
+)
+from yolov1_loss.conformance.user_loss.implementation import oracle, torch_impl
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS, LossSpec
 
 

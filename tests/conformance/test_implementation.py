@@ -10,17 +10,17 @@ import torch
 from hypothesis import given, settings
 
 from yolov1_loss import reference
-from yolov1_loss.conformance.example import Recipe, build
-from yolov1_loss.conformance.implementation import (
+from yolov1_loss.conformance.inputs.example import Recipe, build
+from yolov1_loss.conformance.mutants import correct_torch_loss
+from yolov1_loss.conformance.mutants.base import TorchLoss
+from yolov1_loss.conformance.suite.runner import examples_for
+from yolov1_loss.conformance.user_loss.implementation import (
     Implementation,
     ImplementationError,
     fixed_dialect,
     named_outputs,
     oracle,
 )
-from yolov1_loss.conformance.mutants import correct_torch_loss
-from yolov1_loss.conformance.mutants.base import TorchLoss
-from yolov1_loss.conformance.runner import examples_for
 from yolov1_loss.reference import LossSpec
 
 PER_IMAGE = LossSpec.preset("paper", S=3, B=2, C=4, reduction="none")

@@ -12,7 +12,7 @@ from hypothesis import settings
 
 from yolov1_loss.conformance.mutants import MUTANTS, correct_torch_loss
 from yolov1_loss.conformance.mutants.base import TorchLoss
-from yolov1_loss.conformance.runner import first_failure
+from yolov1_loss.conformance.suite.runner import first_failure
 
 CI = settings.get_profile("ci")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from yolov1_loss.conformance.profiles import CI_EXAMPLES, suite_settings
+from yolov1_loss.conformance.suite.profiles import CI_EXAMPLES, suite_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_hypothesis_profile_selects_a_suite_profile_from_the_command_line(tmp_pa
     probe = tmp_path / "test_probe.py"
     probe.write_text(
         "from hypothesis import settings\n"
-        "from yolov1_loss.conformance.profiles import suite_settings\n"
+        "from yolov1_loss.conformance.suite.profiles import suite_settings\n"
         "def test_probe():\n"
         f"    assert settings.get_current_profile_name() == {profile!r}\n"
         f"    assert suite_settings().max_examples == settings.get_profile({profile!r}).max_examples\n"

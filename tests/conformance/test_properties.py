@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from yolov1_loss.conformance import strategies
-from yolov1_loss.conformance.implementation import project_implementations, torch_impl_available
+from yolov1_loss.conformance.inputs import strategies
 from yolov1_loss.conformance.mutants import correct_torch_loss
-from yolov1_loss.conformance.profiles import suite_settings
-from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.conformance.suite.profiles import suite_settings
+from yolov1_loss.conformance.suite.properties import PROPERTIES
+from yolov1_loss.conformance.user_loss.implementation import project_implementations, torch_impl_available
 
 IMPLEMENTATIONS = [*project_implementations(), correct_torch_loss(), correct_torch_loss().with_dtype("float32")]
 

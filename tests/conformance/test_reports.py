@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from yolov1_loss.conformance.example import Example, Recipe, build
-from yolov1_loss.conformance.failure import ConformanceFailure, ImplementationRaised
-from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.inputs.example import Example, Recipe, build
 from yolov1_loss.conformance.mutants import MUTANTS
 from yolov1_loss.conformance.mutants.base import TorchLoss
-from yolov1_loss.conformance.properties import PROPERTIES
+from yolov1_loss.conformance.suite.failure import ConformanceFailure, ImplementationRaised
+from yolov1_loss.conformance.suite.properties import PROPERTIES
+from yolov1_loss.conformance.user_loss.implementation import Implementation
 from yolov1_loss.reference import LossSpec
 
 ARTICLE = LossSpec.preset("article", S=2, B=2, C=3)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from yolov1_loss.conformance import strategies
-from yolov1_loss.conformance.example import (
+from yolov1_loss.conformance.inputs import strategies
+from yolov1_loss.conformance.inputs.example import (
     CELL_CASES,
     Example,
     Frame,

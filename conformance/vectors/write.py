@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yolov1_loss.conformance.example import CELL_CASES, Recipe, build
-from yolov1_loss.conformance.implementation import OUTPUT_NAMES
+from yolov1_loss.conformance.inputs.example import CELL_CASES, Recipe, build
+from yolov1_loss.conformance.user_loss.implementation import OUTPUT_NAMES
 from yolov1_loss.reference import LossSpec, loss_and_grad
 from yolov1_loss.reference.kinks import kink_margin
 

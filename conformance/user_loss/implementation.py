@@ -74,7 +74,7 @@ class Implementation:
     fixed_spec: LossSpec | None = None
     device: str = "cpu"
     repro: str = ""
-    # Where the loss runs when not here: a conformance.isolation.Worker that holds it.
+    # Where the loss runs when not here: a conformance.user_loss.isolation.Worker that holds it.
     worker: Any = dataclasses.field(default=None, compare=False)
     # False: judged on its values alone (a loss whose backward raises on every input).
     gradients: bool = True
@@ -427,7 +427,7 @@ def oracle() -> Implementation:
         grad=lambda pred, target, spec: reference.loss_and_grad(pred, target, spec)[1],
         framework="numpy",
         project=True,
-        repro="yolov1_loss.conformance.implementation.oracle()",
+        repro="yolov1_loss.conformance.user_loss.implementation.oracle()",
     )
 
 
@@ -444,7 +444,7 @@ def torch_impl(path: str = "auto", dtype: str = "float64", device: str = "cpu") 
         dtype=dtype,
         device=device,
         project=True,
-        repro=f"yolov1_loss.conformance.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
+        repro=f"yolov1_loss.conformance.user_loss.implementation.torch_impl(path={path!r}, dtype={dtype!r}, device={device!r})",
     )
 
 

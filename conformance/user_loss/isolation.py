@@ -1,6 +1,6 @@
 """A user's loss kept in a child process, out of reach of the oracle and the verdict.
 
-A :class:`Worker` starts one long-lived child (:mod:`yolov1_loss.conformance.worker`) for a
+A :class:`Worker` starts one long-lived child (:mod:`yolov1_loss.conformance.user_loss.worker`) for a
 whole check: the child imports the loss and runs every call of it; this process sends inputs and
 reads back values and gradients. Whatever the loss does to its own process (patch the oracle,
 exit, crash, hang, leave threads running) cannot change what is judged here. A call that gets no
@@ -22,8 +22,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from yolov1_loss.conformance.implementation import ImplementationError
-from yolov1_loss.conformance.worker import read_message, write_message
+from yolov1_loss.conformance.user_loss.implementation import ImplementationError
+from yolov1_loss.conformance.user_loss.worker import read_message, write_message
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers in well under 1 s
 LOAD_TIMEOUT = 300.0  # seconds for importing the loss at least (torch alone takes seconds to import)
@@ -83,7 +83,7 @@ class Worker:
         for fd in (self._requests, reply_write):
             _widen(fd)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "yolov1_loss.conformance.worker", str(request_read), str(reply_write)],
+            [sys.executable, "-m", "yolov1_loss.conformance.user_loss.worker", str(request_read), str(reply_write)],
             pass_fds=(request_read, reply_write),
             stdin=subprocess.DEVNULL,
             stdout=self._log,

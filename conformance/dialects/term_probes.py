@@ -1,6 +1,6 @@
 """Probes on which only one term of the loss can be non-zero, in every dialect.
 
-Identification (:mod:`conformance.dialect`) fits a loss's total as a weighted sum of the oracle's
+Identification (:mod:`conformance.dialects.fitting`) fits a loss's total as a weighted sum of the oracle's
 columns (:data:`COLUMNS`). On the general probes every column is non-zero at once, so a term that
 no dialect computes spoils the fit of all of them. On these families only some columns are non-zero
 under every candidate dialect, so each term's weight (and the knobs it depends on) is fitted on

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from yolov1_loss.conformance.example import Example
+from yolov1_loss.conformance.inputs.example import Example
 from yolov1_loss.reference.kinks import kink_margins as cell_kink_margins
 from yolov1_loss.reference.spec import LossSpec
 from yolov1_loss.reference.validate import pred_channel_name

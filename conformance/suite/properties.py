@@ -1,12 +1,12 @@
 """The properties: plain functions ``check(implementation, example)`` that raise a
-:class:`~conformance.failure.ConformanceFailure` when the implementation breaks them.
+:class:`~conformance.suite.failure.ConformanceFailure` when the implementation breaks them.
 
 Two against the oracle (values, gradients), the rest oracle-free. Each compares on the example
 rounded to the implementation's dtype. ``PROPERTIES[name].applies(impl)`` says whether a
 property can apply to an implementation at all (some need a gradient, some an implementation
 that honours any spec); properties that need several images or a dialect with an exact
 encoding return without checking on examples that have neither. Run them under Hypothesis with
-:mod:`conformance.runner`, or with ``@given`` as tests/conformance does.
+:mod:`conformance.suite.runner`, or with ``@given`` as tests/conformance does.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from yolov1_loss import reference
-from yolov1_loss.conformance import finite_difference as fd
-from yolov1_loss.conformance.compare import comparable_cells, element_fields, smooth_cells, worst_element
-from yolov1_loss.conformance.comparison import Run, at_image, fmt, oracle_responsible, oracle_values
-from yolov1_loss.conformance.example import Example, encode_target, exact_encoding_exists
-from yolov1_loss.conformance.failure import ImplementationRaised
-from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Implementation, ImplementationError
+from yolov1_loss.conformance.inputs.example import Example, encode_target, exact_encoding_exists
+from yolov1_loss.conformance.suite import finite_difference as fd
+from yolov1_loss.conformance.suite.comparison import Run, at_image, fmt, oracle_responsible, oracle_values
+from yolov1_loss.conformance.suite.failure import ImplementationRaised
+from yolov1_loss.conformance.suite.tolerances import comparable_cells, element_fields, smooth_cells, worst_element
+from yolov1_loss.conformance.user_loss.implementation import OUTPUT_NAMES, Implementation, ImplementationError
 from yolov1_loss.reference.loss import COMPONENTS
 from yolov1_loss.reference.spec import WEIGHTS
 from yolov1_loss.reference.validate import pred_channel_name, target_channel_name

@@ -1,7 +1,7 @@
 """The child process that runs a user's loss for ``check`` and the pytest plugin.
 
-Started by :class:`yolov1_loss.conformance.isolation.Worker` as
-``python -m yolov1_loss.conformance.worker REQUEST_FD REPLY_FD``; it reads requests from one
+Started by :class:`yolov1_loss.conformance.user_loss.isolation.Worker` as
+``python -m yolov1_loss.conformance.user_loss.worker REQUEST_FD REPLY_FD``; it reads requests from one
 pipe and writes replies to the other (length-prefixed pickles), so that whatever the loss prints
 cannot garble them. Requests:
 
@@ -53,7 +53,7 @@ def describe_exception(err: BaseException) -> str:
     """``Type: message (at file:line)``, at the innermost frame of the user's code where there is one."""
     if isinstance(err, SystemExit):
         return f"the loss called sys.exit({err.code!r})"
-    from yolov1_loss.conformance.implementation import users_line
+    from yolov1_loss.conformance.user_loss.implementation import users_line
 
     return f"{type(err).__name__}: {err}{users_line(traceback.extract_tb(err.__traceback__))}"
 
@@ -65,7 +65,7 @@ class _Loss:
         self.impl = None
 
     def load(self, options):
-        from yolov1_loss.conformance.loading import user_implementation
+        from yolov1_loss.conformance.user_loss.loading import user_implementation
 
         self.impl = user_implementation(options.target, **options.call_options())
         return True
@@ -79,8 +79,8 @@ def _warning_summary(caught) -> list:
 
 
 def serve(requests, replies) -> None:
-    from yolov1_loss.conformance.implementation import ImplementationError
-    from yolov1_loss.conformance.loading import LoadError
+    from yolov1_loss.conformance.user_loss.implementation import ImplementationError
+    from yolov1_loss.conformance.user_loss.loading import LoadError
 
     loss = _Loss()
     while True:

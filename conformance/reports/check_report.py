@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yolov1_loss.conformance.diagnosis import (
+from yolov1_loss.conformance.dialects.words import (
     describe,
     differences,
     nearest_preset,
@@ -25,7 +25,7 @@ VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
 
 @dataclass(frozen=True)
 class InputFinding:
-    """The loss fails on a class of valid input (see conformance.input_classes)."""
+    """The loss fails on a class of valid input (see conformance.inputs.input_classes)."""
 
     words: str  # "a batch with no object"
     degenerate: bool
@@ -43,13 +43,13 @@ class CheckReport:
     target: str
     verdict: str  # conforms, differs or error
     spec: LossSpec | None = None  # the dialect held to
-    identified: object = None  # a conformance.dialect.Identification
+    identified: object = None  # a conformance.dialects.fitting.Identification
     named_dialect: str | None = None  # the preset the user named, None under --dialect auto
     properties: dict = field(default_factory=dict)  # name -> passed / failed / not applicable: why
     failures: list = field(default_factory=list)  # ConformanceFailure
     inputs: list = field(default_factory=list)  # InputFinding
     left_out: list = field(default_factory=list)  # words of the input classes left out of the properties
-    hints: list = field(default_factory=list)  # advice for the usual mistakes (conformance.hints)
+    hints: list = field(default_factory=list)  # advice for the usual mistakes (conformance.dialects.hints)
     warnings: dict = field(default_factory=dict)  # "Category: message (at where)" -> count, what the loss warned
     error: str | None = None
     setup: dict = field(default_factory=dict)  # layout, framework, dtype, device, S, B, C, examples, seed

@@ -1,7 +1,7 @@
 """Hypothesis strategies for loss specs and test inputs.
 
 Hypothesis draws only the structure (grid size, dialect, images, occupancy, the hard case of
-each object cell, a seed); :func:`conformance.example.build` fills the arrays. Every strategy
+each object cell, a seed); :func:`conformance.inputs.example.build` fills the arrays. Every strategy
 shrinks toward the smallest grid, one image, the default dialect and the plainest case.
 
     >>> from hypothesis import given
@@ -15,7 +15,7 @@ from __future__ import annotations
 from hypothesis import example
 from hypothesis import strategies as st
 
-from yolov1_loss.conformance.example import CELL_CASES, OCCUPANCIES, Recipe, build
+from yolov1_loss.conformance.inputs.example import CELL_CASES, OCCUPANCIES, Recipe, build
 from yolov1_loss.reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
 
 MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
@@ -78,7 +78,7 @@ def recipes(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
 
 
 def examples(specs=specs(), images=st.integers(1, MAX_IMAGES) | st.just(0)):
-    """:class:`conformance.example.Example` s built from :func:`recipes`."""
+    """:class:`conformance.inputs.example.Example` s built from :func:`recipes`."""
     return recipes(specs, images).map(build)
 
 

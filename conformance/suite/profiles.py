@@ -1,6 +1,6 @@
 """Hypothesis settings profiles for the suite: ``dev``, ``ci`` and ``thorough``.
 
-Importing this module registers them. Pytest loads it early (``-p yolov1_loss.conformance.profiles`` in
+Importing this module registers them. Pytest loads it early (``-p yolov1_loss.conformance.suite.profiles`` in
 pyproject.toml), so ``--hypothesis-profile dev|ci|thorough`` works from any directory. The
 suite's tests run under :func:`suite_settings`: the profile named on the command line, or
 ``ci`` when none is.

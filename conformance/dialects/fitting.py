@@ -12,7 +12,7 @@ target in one IoU frame and not the other, tiny boxes (where ``iou_eps`` and the
 ``signed_sqrt`` show), cells where every IoU is 0 (darknet's fallback), several batch sizes (sum
 against mean), and, in a second round, negative predicted sizes (the square-root modes part
 there). Each term is also fitted on its own, on probes where only it can be non-zero
-(:mod:`conformance.term_probes`): when no dialect reproduces the whole, that says which terms do.
+(:mod:`conformance.dialects.term_probes`): when no dialect reproduces the whole, that says which terms do.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yolov1_loss.conformance.diagnosis import ONLY_UNDER
-from yolov1_loss.conformance.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
+from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
+from yolov1_loss.conformance.dialects.words import ONLY_UNDER
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
@@ -500,7 +500,7 @@ def identify(
     ``values_fn(pred, target)`` takes canonical float64 arrays (N, S, S, C + 5B), (N, S, S, C + 5)
     and returns the total: a scalar, or (N,) per-image values. ``grad_fn``, if given, returns
     d total / d pred in pred's shape, and decides ``iou_grad``. ``per_term``: when nothing matches, fit each term
-    on its own family of probes (:mod:`conformance.term_probes`), which says which terms match
+    on its own family of probes (:mod:`conformance.dialects.term_probes`), which says which terms match
     when the whole does not.
     """
     candidates = _candidate_columns(S, B, C)

@@ -1,5 +1,5 @@
 """Load a user's loss from ``package.module:attr`` or ``path/to/file.py:attr``, and wrap it as
-an :class:`~yolov1_loss.conformance.implementation.Implementation` (:func:`user_implementation`:
+an :class:`~yolov1_loss.conformance.user_loss.implementation.Implementation` (:func:`user_implementation`:
 what ``check``'s worker process runs, and what a pasted reproduction uses).
 
 ``attr`` (dots allowed, e.g. ``losses.Yolo``) may be a function, an ``nn.Module`` instance or
@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from yolov1_loss.conformance.implementation import Implementation, users_line
+from yolov1_loss.conformance.user_loss.implementation import Implementation, users_line
 from yolov1_loss.reference import LossSpec
 
 
@@ -141,4 +141,4 @@ def user_implementation(
 def repro_of(target: str, options: dict, spec) -> str:
     """Python that rebuilds the implementation of :func:`user_implementation`, for a report."""
     arguments = [repr(target)] + [f"{k}={v!r}" for k, v in options.items()] + [f"spec={spec!r}"]
-    return f"yolov1_loss.conformance.loading.user_implementation({', '.join(arguments)})"
+    return f"yolov1_loss.conformance.user_loss.loading.user_implementation({', '.join(arguments)})"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from yolov1_loss.conformance.compare import bisect, element_fields
-from yolov1_loss.conformance.example import Example
-from yolov1_loss.conformance.implementation import Implementation
+from yolov1_loss.conformance.inputs.example import Example
+from yolov1_loss.conformance.suite.tolerances import bisect, element_fields
+from yolov1_loss.conformance.user_loss.implementation import Implementation
 
 # The step, relative to 1 + the cell's largest input, and the margin from kinks (relative
 # likewise) a cell needs to take part: far more than the step times any slope of the kink

@@ -100,9 +100,9 @@ class ConformanceFailure(AssertionError):
         return "\n".join(
             [
                 "import numpy as np",
-                "import yolov1_loss.conformance.implementation, yolov1_loss.conformance.loading, yolov1_loss.conformance.mutants",
-                "from yolov1_loss.conformance.example import Example, Recipe, build",
-                "from yolov1_loss.conformance.properties import PROPERTIES",
+                "import yolov1_loss.conformance.user_loss.implementation, yolov1_loss.conformance.user_loss.loading, yolov1_loss.conformance.mutants",
+                "from yolov1_loss.conformance.inputs.example import Example, Recipe, build",
+                "from yolov1_loss.conformance.suite.properties import PROPERTIES",
                 "from yolov1_loss.reference import LossSpec",
                 f"impl = {impl}",
                 f"example = {example}",

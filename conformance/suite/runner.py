@@ -15,12 +15,12 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
-from yolov1_loss.conformance import strategies
-from yolov1_loss.conformance.example import Example
-from yolov1_loss.conformance.failure import ConformanceFailure
-from yolov1_loss.conformance.implementation import Implementation
-from yolov1_loss.conformance.profiles import suite_settings
-from yolov1_loss.conformance.properties import PROPERTIES, Property
+from yolov1_loss.conformance.inputs import strategies
+from yolov1_loss.conformance.inputs.example import Example
+from yolov1_loss.conformance.suite.failure import ConformanceFailure
+from yolov1_loss.conformance.suite.profiles import suite_settings
+from yolov1_loss.conformance.suite.properties import PROPERTIES, Property
+from yolov1_loss.conformance.user_loss.implementation import Implementation
 
 
 def examples_for(impl: Implementation):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from yolov1_loss import reference
-from yolov1_loss.conformance.compare import (
+from yolov1_loss.conformance.inputs.example import Example
+from yolov1_loss.conformance.suite.failure import ConformanceFailure
+from yolov1_loss.conformance.suite.tolerances import (
     differs,
     element_fields,
     first_differing_cell,
@@ -23,9 +25,7 @@ from yolov1_loss.conformance.compare import (
     value_tolerance,
     worst_element,
 )
-from yolov1_loss.conformance.example import Example
-from yolov1_loss.conformance.failure import ConformanceFailure
-from yolov1_loss.conformance.implementation import OUTPUT_NAMES, Evaluation, Implementation
+from yolov1_loss.conformance.user_loss.implementation import OUTPUT_NAMES, Evaluation, Implementation
 from yolov1_loss.reference.loss import COMPONENTS, ious, responsible, split_cells
 
 Outputs = Callable[[Example], dict]  # an example → {output name: value (() or (N,))}

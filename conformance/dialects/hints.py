@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from yolov1_loss.conformance.diagnosis import describe
-from yolov1_loss.conformance.implementation import ARGUMENTS, Implementation
+from yolov1_loss.conformance.dialects.words import describe
+from yolov1_loss.conformance.user_loss.implementation import ARGUMENTS, Implementation
 from yolov1_loss.reference import LAYOUTS
 
 

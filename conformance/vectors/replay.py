@@ -13,7 +13,12 @@ from collections import Counter
 
 import numpy as np
 
-from yolov1_loss.conformance.compare import (
+from yolov1_loss.conformance.dialects.words import describe
+from yolov1_loss.conformance.inputs.example import Example
+from yolov1_loss.conformance.reports.check_report import CheckReport
+from yolov1_loss.conformance.suite.comparison import grad_size
+from yolov1_loss.conformance.suite.failure import ConformanceFailure
+from yolov1_loss.conformance.suite.tolerances import (
     comparable_cells,
     differs,
     element_fields,
@@ -21,13 +26,8 @@ from yolov1_loss.conformance.compare import (
     value_tolerance,
     worst_element,
 )
-from yolov1_loss.conformance.comparison import grad_size
-from yolov1_loss.conformance.diagnosis import describe
-from yolov1_loss.conformance.example import Example
-from yolov1_loss.conformance.failure import ConformanceFailure
-from yolov1_loss.conformance.implementation import Implementation, ImplementationError
-from yolov1_loss.conformance.report import CheckReport
-from yolov1_loss.conformance.vectors import VectorError, entry_spec, read_index, read_vector
+from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
+from yolov1_loss.conformance.vectors.write import VectorError, entry_spec, read_index, read_vector
 from yolov1_loss.reference import LossSpec
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yolov1_loss.conformance.example import Example, Recipe, build
+from yolov1_loss.conformance.inputs.example import Example, Recipe, build
 from yolov1_loss.reference import LossSpec
 
 
