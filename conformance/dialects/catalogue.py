@@ -1,0 +1,151 @@
+"""The catalogue of known dialects: the presets and the dialects of public implementations.
+
+The entries are data (``catalogue.json`` beside this module): each names its knobs (a preset's,
+or LossSpec fields on top of the paper's defaults), where it comes from (project, file, commit),
+what it is known for, and, where it computes a plain bug rather than a convention, the bug in
+words. A loss "computes the same as" an entry when every knob that decides values agrees
+(:func:`values_key`): the word knobs that change values under the others, the ε's, and the
+weights as they act (λ_k · loss_scale, and the weight of the object cells' other predictors'
+no-object term), so that darknet's loss_scale 0.5 with λ 5, 1, 0.5, 1 is the same dialect as
+λ 2.5, 0.5, 0.25, 0.5.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+
+from yolov1_loss.reference import PRESETS, LossSpec
+
+# Weights agree when within this, relative: fitted weights are snapped to written values, and a
+# written value is exact; 1e-6 leaves room for float32 rounding of a weight like 1/64.
+WEIGHT_RTOL = 1e-6
+
+# Knobs that change values only when another has a value: (knob, needs knob, value).
+ONLY_UNDER = {
+    "signed_sqrt_eps": ("wh_mode", "signed_sqrt"),
+    "sqrt_clamp_eps": ("wh_mode", "clamped_sqrt"),
+    "iou_grad": ("conf_target", "iou"),
+}
+WORD_KNOBS = (
+    "noobj_scope",
+    "iou_frame",
+    "wh_mode",
+    "signed_sqrt_eps",
+    "conf_target",
+    "iou_grad",
+    "responsible",
+    "reduction",
+)
+EFFECTIVE_WEIGHTS = ("coord", "obj", "noobj", "noobj_object", "cls")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One known dialect."""
+
+    name: str
+    knobs: dict = field(hash=False)  # LossSpec fields, S, B, C excluded
+    source: str
+    known_for: str
+    bug: str | None = None  # the plain bug it computes, in words; None for a convention
+    preset: str | None = None  # the preset it is, if any
+    notes: str | None = None  # what else a user should know (layout, S, B, C it was written for)
+
+    def spec(self, S: int = 7, B: int = 2, C: int = 20) -> LossSpec:
+        """The entry's dialect on a grid."""
+        return LossSpec(S=S, B=B, C=C, **self.knobs)
+
+    def line(self) -> str:
+        """One line for a listing: name, what it is known for, and its bug if any."""
+        bug = f" BUG: {self.bug}" if self.bug else ""
+        return f"{self.name}: {self.known_for}.{bug}"
+
+
+def _entry(raw: dict) -> Entry:
+    preset = raw.get("preset")
+    knobs = dict(PRESETS[preset]) if preset else {}
+    knobs.update(raw.get("knobs", {}))
+    LossSpec(**knobs)  # a catalogue entry that is not a valid spec is a broken catalogue: fail loudly
+    return Entry(
+        name=raw["name"],
+        knobs=knobs,
+        source=raw["source"],
+        known_for=raw["known_for"],
+        bug=raw.get("bug"),
+        preset=preset,
+        notes=raw.get("notes"),
+    )
+
+
+@functools.cache
+def entries() -> tuple[Entry, ...]:
+    """Every entry, in the catalogue's order (the presets first)."""
+    text = resources.files("yolov1_loss.conformance.dialects").joinpath("catalogue.json").read_text()
+    return tuple(_entry(raw) for raw in json.loads(text)["entries"])
+
+
+def by_name(name: str) -> Entry:
+    """The entry called ``name`` (ValueError listing the names when there is none)."""
+    for entry in entries():
+        if entry.name == name:
+            return entry
+    raise ValueError(f"no known dialect {name!r}; known dialects are {', '.join(e.name for e in entries())}")
+
+
+def _matters(spec: LossSpec, knob: str) -> bool:
+    needs = ONLY_UNDER.get(knob)
+    return needs is None or getattr(spec, needs[0]) == needs[1]
+
+
+def values_key(spec: LossSpec, ignore=()) -> dict:
+    """What decides ``spec``'s values and gradients, knob by knob (``ignore``: knobs left out, as
+    those the probes could not tell apart): each word knob where it matters, iou_eps,
+    sqrt_clamp_eps under clamped_sqrt, and the weights as they act (:data:`EFFECTIVE_WEIGHTS`)."""
+    key = {k: getattr(spec, k) for k in WORD_KNOBS if k != "noobj_scope" and k not in ignore and _matters(spec, k)}
+    key["iou_eps"] = spec.iou_eps
+    if _matters(spec, "sqrt_clamp_eps"):
+        key["sqrt_clamp_eps"] = spec.sqrt_clamp_eps
+    s = spec.loss_scale
+    weights = (
+        spec.lambda_coord,
+        spec.lambda_obj,
+        spec.lambda_noobj,
+        spec.lambda_noobj * spec.noobj_object_factor,
+        spec.lambda_class,
+    )
+    key.update({f"weight_{name}": s * w for name, w in zip(EFFECTIVE_WEIGHTS, weights)})
+    if "noobj_scope" in ignore:
+        del key["weight_noobj_object"]
+    return key
+
+
+def differing(spec: LossSpec, other: LossSpec, ignore=()) -> list[str]:
+    """The keys of :func:`values_key` in which two specs differ (weights within WEIGHT_RTOL agree)."""
+    a, b = values_key(spec, ignore), values_key(other, ignore)
+    out = []
+    for name in dict.fromkeys([*a, *b]):
+        x, y = a.get(name), b.get(name)
+        if isinstance(x, float) and isinstance(y, float):
+            if not math.isclose(x, y, rel_tol=WEIGHT_RTOL, abs_tol=0.0):
+                out.append(name)
+        elif x != y:
+            out.append(name)
+    return out
+
+
+def computing(spec: LossSpec, ignore=()) -> tuple[Entry, ...]:
+    """The entries that compute the same values as ``spec`` (on its grid)."""
+    return tuple(e for e in entries() if not differing(spec, e.spec(spec.S, spec.B, spec.C), ignore))
+
+
+def nearest(spec: LossSpec, ignore=()) -> Entry:
+    """The entry that differs from ``spec`` in the fewest keys (the first of equals; entries
+    without a bug before those with one)."""
+    ranked = sorted(
+        entries(), key=lambda e: (len(differing(spec, e.spec(spec.S, spec.B, spec.C), ignore)), e.bug is not None)
+    )
+    return ranked[0]
