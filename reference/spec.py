@@ -78,8 +78,9 @@ class LossSpec:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"LossSpec.{name} must be a finite number, got {value!r}")
             object.__setattr__(self, name, float(value))
-        if self.iou_eps < 0:
-            raise ValueError(f"LossSpec.iou_eps must be >= 0, got {self.iou_eps!r}")
+        for name in NON_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ValueError(f"LossSpec.{name} must be >= 0, got {getattr(self, name)!r}")
         if not self.sqrt_clamp_eps > 0:  # (at 0, g'(0) would be infinite, which the clamp is there to avoid)
             raise ValueError(f"LossSpec.sqrt_clamp_eps must be > 0, got {self.sqrt_clamp_eps!r}")
         if self.noobj_scope == "own_weight" and self.lambda_noobj == 0:
@@ -151,6 +152,10 @@ class LossSpec:
 
 
 WEIGHTS = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
+
+# The numbers that may not be negative: a negative weight or loss_scale rewards the errors it
+# weighs (training would push them up), and an ε below 0 could make the union 0 or negative.
+NON_NEGATIVE = ("iou_eps", "loss_scale", *WEIGHTS, "lambda_noobj_object")
 FIELDS = tuple(f.name for f in dataclasses.fields(LossSpec))
 
 

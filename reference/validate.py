@@ -24,11 +24,15 @@ def target_channel_name(k: int, C: int) -> str:
 
 
 def _as_cells(x, name: str, channels: int, spec: LossSpec) -> np.ndarray:
-    """A float64 copy of ``x`` shaped (N, S, S, channels), or a ValueError about its shape."""
+    """A float64 copy of ``x`` shaped (N, S, S, channels), or a ValueError about its values or shape."""
     try:
-        arr = np.array(x, dtype=np.float64)  # a copy: the caller's input is never touched
+        given = np.asarray(x)
+        complex_dtype = given.dtype.kind == "c"
+        arr = None if complex_dtype else np.array(given, dtype=np.float64)  # a copy: the input is never touched
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: cannot be read as an array of real numbers ({err})") from None
+    if complex_dtype:  # (float64 would drop the imaginary parts, with only a warning)
+        raise ValueError(f"{name}: complex values (dtype {given.dtype}); inputs must be real numbers")
     S = spec.S
     if arr.ndim == 4 and arr.shape[1:] == (S, S, channels):
         return arr

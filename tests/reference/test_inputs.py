@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -104,6 +105,38 @@ def test_negative_predicted_size_under_sqrt(inputs):
 def test_non_numeric_input(inputs):
     _, target = inputs
     refuses([["a"]], target, SPEC, "pred: cannot be read as an array of real numbers")
+
+
+@pytest.mark.parametrize("which", ["pred", "target"])
+def test_complex_input_is_refused_not_cut_to_its_real_part(inputs, which):
+    pred, target = inputs
+    given = {"pred": pred, "target": target}
+    given[which] = given[which] + 0j  # (NumPy's float64 conversion would drop 0j with only a warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning on the way to the refusal
+        refuses(
+            given["pred"], given["target"], SPEC, f"{which}: complex values (dtype complex128); inputs must be real"
+        )
+    with pytest.raises(ValueError, match=f"^{which}: complex values"):
+        loss_and_grad(given["pred"].tolist(), given["target"].tolist(), SPEC)  # nested lists of complex too
+
+
+@pytest.mark.parametrize(
+    "name", ["lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class", "lambda_noobj_object", "loss_scale"]
+)
+def test_a_negative_weight_or_scale_is_refused_on_every_path(name):
+    message = f"LossSpec.{name} must be >= 0, got -0.5"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LossSpec(**{name: -0.5})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LossSpec.preset("darknet", **{name: -0.5})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LossSpec().replace(**{name: -0.5})
+
+
+@pytest.mark.parametrize("name", ["lambda_coord", "lambda_obj", "lambda_class", "lambda_noobj_object", "loss_scale"])
+def test_a_zero_weight_or_scale_is_accepted(name):
+    assert getattr(LossSpec(**{name: 0}), name) == 0.0
 
 
 def test_empty_batch_is_zero_loss_and_empty_gradient():
