@@ -180,12 +180,38 @@ def _times_upstream(grad: Tensor, upstream: Tensor) -> Tensor:
     return grad.mul_(upstream if upstream.dim() == 0 else upstream.reshape(-1, 1, 1, 1))
 
 
-# FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
-# wrappers and calls autograd's C++ apply; its walk over every argument costs several
-# microseconds (about 5% of a whole forward and backward at N = 1), so the call does the same
-# for the two tensors only.
-_cpp_apply = super(torch.autograd.Function, FusedLoss).apply
-_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+def _choose_apply() -> Callable:
+    """FusedLoss.apply, or where this torch has the private pieces it takes, a shortcut past it.
+
+    FusedLoss.apply's Python wrapper, outside functorch's transforms, unwraps dead functorch
+    wrappers and calls autograd's C++ apply; its walk over every argument costs several
+    microseconds (about 5% of a whole forward and backward at N = 1). The shortcut does the same
+    for the two tensors only, through three private names of torch (``_FunctionBase.apply``,
+    ``_functorch.unwrap_if_dead``, ``_are_functorch_transforms_active``); a torch without any one
+    of them gets the public path.
+    """
+    function_base = getattr(torch._C, "_FunctionBase", None)
+    unwrap_if_dead = getattr(getattr(torch._C, "_functorch", None), "unwrap_if_dead", None)
+    transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    if (
+        unwrap_if_dead is None
+        or transforms_active is None
+        or not isinstance(function_base, type)
+        or not issubclass(FusedLoss, function_base)
+        or "apply" not in vars(function_base)
+    ):
+        return FusedLoss.apply
+    cpp_apply = vars(function_base)["apply"].__get__(None, FusedLoss)
+
+    def apply(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend) -> tuple[Tensor, ...]:
+        if transforms_active():
+            return FusedLoss.apply(pred, target, spec, backend)
+        return cpp_apply(unwrap_if_dead(pred), unwrap_if_dead(target), spec, backend)
+
+    return apply
+
+
+_apply = _choose_apply()
 
 
 def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | None = None) -> tuple[Tensor, ...]:
@@ -197,7 +223,4 @@ def fused_loss(pred: Tensor, target: Tensor, spec: LossSpec, backend: Backend | 
     """
     if torch.compiler.is_compiling():
         return torch.compiler.disable(fused_loss)(pred, target, spec, backend)  # (not compiling in there)
-    backend = backend or backend_for(pred)
-    if torch._C._are_functorch_transforms_active():
-        return FusedLoss.apply(pred, target, spec, backend)
-    return _cpp_apply(_unwrap_if_dead(pred), _unwrap_if_dead(target), spec, backend)
+    return _apply(pred, target, spec, backend or backend_for(pred))
