@@ -76,7 +76,7 @@ def cpu_backend() -> Backend:
     except ImportError as err:
         warnings.warn(
             f"torch_impl: numba does not import ({err}); the fused path on the CPU falls back to "
-            "vectorized torch, several times slower. Install numba>=0.60 for the compiled kernel.",
+            "vectorized torch, several times slower. Install numba>=0.68 for the compiled kernel.",
             RuntimeWarning,
             stacklevel=2,
         )
