@@ -1,13 +1,19 @@
 """The catalogue of known dialects: the presets and the dialects of public implementations.
 
 The entries are data (``catalogue.json`` beside this module): each names its knobs (a preset's,
-or LossSpec fields on top of the paper's defaults), where it comes from (project, file, commit),
-what it is known for, and, where it computes a plain bug rather than a convention, the bug in
-words. A loss "computes the same as" an entry when every knob that decides values agrees
+or LossSpec fields on top of the paper's defaults), where it comes from (project, file, commit)
+and how that was confirmed, what it is known for, the layout and S, B, C its code was written
+for, and, where it computes a plain bug rather than a convention, the bug in words. An entry
+whose source does something no knob expresses says so (``not_expressible``): its knobs are the
+nearest the knobs come, and no loss is said to compute it.
+
+A loss "computes the same as" an entry when every knob that decides values agrees
 (:func:`values_key`): the word knobs that change values under the others, the ε's, and the
 weights as they act (λ_k · loss_scale, and the weight of the object cells' other predictors'
 no-object term), so that darknet's loss_scale 0.5 with λ 5, 1, 0.5, 1 is the same dialect as
-λ 2.5, 0.5, 0.25, 0.5.
+λ 2.5, 0.5, 0.25, 0.5. Two entries may compute the same values (the article and its notebook,
+whose bug is in its backward, not in its values); the one without a bug comes first, and
+:func:`known` names it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from yolov1_loss.reference import PRESETS, LossSpec
+from yolov1_loss.reference.layouts import LAYOUTS
 
 # Weights agree when within this, relative: fitted weights are snapped to written values, and a
 # written value is exact; 1e-6 leaves room for float32 rounding of a weight like 1/64.
@@ -41,6 +48,7 @@ WORD_KNOBS = (
     "reduction",
 )
 EFFECTIVE_WEIGHTS = ("coord", "obj", "noobj", "noobj_object", "cls")
+GRID = ("S", "B", "C")
 
 
 @dataclass(frozen=True)
@@ -53,23 +61,56 @@ class Entry:
     known_for: str
     bug: str | None = None  # the plain bug it computes, in words; None for a convention
     preset: str | None = None  # the preset it is, if any
-    notes: str | None = None  # what else a user should know (layout, S, B, C it was written for)
+    notes: str | None = None  # what else a user should know about the source
+    layout: str | None = None  # the --layout its tensors take; None where none of the project's fits
+    written_for: dict = field(default_factory=dict, hash=False)  # the S, B, C its code uses
+    not_expressible: str | None = None  # what it does that no knob expresses; None when the knobs say it all
+    checked: str = ""  # how its facts were confirmed (read at the source, or as given by whom)
+
+    @property
+    def expressible(self) -> bool:
+        """Whether the knobs compute exactly what the source does (a loss can then compute it)."""
+        return self.not_expressible is None
 
     def spec(self, S: int = 7, B: int = 2, C: int = 20) -> LossSpec:
         """The entry's dialect on a grid."""
         return LossSpec(S=S, B=B, C=C, **self.knobs)
 
+    def native_spec(self) -> LossSpec:
+        """The entry's dialect on the grid its code was written for."""
+        return LossSpec(**self.written_for, **self.knobs)
+
     def line(self) -> str:
         """One line for a listing: name, what it is known for, and its bug if any."""
-        bug = f" BUG: {self.bug}" if self.bug else ""
-        return f"{self.name}: {self.known_for}.{bug}"
+        bug = f" BUG: {self.bug}." if self.bug else ""
+        loose = " (not expressible by the knobs)" if not self.expressible else ""
+        return f"{self.name}: {self.known_for}.{loose}{bug}"
+
+
+_FIELDS = frozenset(
+    {"name", "preset", "knobs", "source", "known_for", "bug", "notes", "layout", "written_for"}
+    | {"not_expressible", "checked"}
+)
 
 
 def _entry(raw: dict) -> Entry:
+    """One entry of catalogue.json, validated: a broken catalogue fails loudly, naming the entry."""
+    name = raw.get("name", "?")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise ValueError(f"catalogue entry {name!r}: unknown field(s) {', '.join(unknown)}")
     preset = raw.get("preset")
     knobs = dict(PRESETS[preset]) if preset else {}
     knobs.update(raw.get("knobs", {}))
-    LossSpec(**knobs)  # a catalogue entry that is not a valid spec is a broken catalogue: fail loudly
+    written_for = dict(raw.get("written_for", {}))
+    try:
+        if set(written_for) - set(GRID) or set(knobs) & set(GRID):
+            raise ValueError("written_for holds S, B, C (all or some) and knobs none of them")
+        LossSpec(**written_for, **knobs)
+        if raw.get("layout") is not None and raw["layout"] not in LAYOUTS:
+            raise ValueError(f"layout {raw['layout']!r} is none of {', '.join(LAYOUTS)}")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"catalogue entry {name!r}: {err}") from None
     return Entry(
         name=raw["name"],
         knobs=knobs,
@@ -78,6 +119,10 @@ def _entry(raw: dict) -> Entry:
         bug=raw.get("bug"),
         preset=preset,
         notes=raw.get("notes"),
+        layout=raw.get("layout"),
+        written_for=written_for,
+        not_expressible=raw.get("not_expressible"),
+        checked=raw.get("checked", ""),
     )
 
 
@@ -138,14 +183,35 @@ def differing(spec: LossSpec, other: LossSpec, ignore=()) -> list[str]:
 
 
 def computing(spec: LossSpec, ignore=()) -> tuple[Entry, ...]:
-    """The entries that compute the same values as ``spec`` (on its grid)."""
-    return tuple(e for e in entries() if not differing(spec, e.spec(spec.S, spec.B, spec.C), ignore))
+    """The entries that compute the same values as ``spec`` (on its grid), in the catalogue's
+    order; entries the knobs cannot express are never among them."""
+    return tuple(e for e in entries() if e.expressible and not differing(spec, e.spec(spec.S, spec.B, spec.C), ignore))
+
+
+def known(spec: LossSpec, ignore=()) -> Entry | None:
+    """The entry a loss computing ``spec`` conforms to: the first of :func:`computing` without a
+    bug, or None (there is none, or every entry it computes is a bug)."""
+    return next((e for e in computing(spec, ignore) if e.bug is None), None)
 
 
 def nearest(spec: LossSpec, ignore=()) -> Entry:
     """The entry that differs from ``spec`` in the fewest keys (the first of equals; entries
-    without a bug before those with one)."""
+    without a bug before those with one), among those the knobs express."""
     ranked = sorted(
-        entries(), key=lambda e: (len(differing(spec, e.spec(spec.S, spec.B, spec.C), ignore)), e.bug is not None)
+        (e for e in entries() if e.expressible),
+        key=lambda e: (len(differing(spec, e.spec(spec.S, spec.B, spec.C), ignore)), e.bug is not None),
     )
     return ranked[0]
+
+
+def same_values() -> list[tuple[str, ...]]:
+    """The names of the entries that compute the same values as one another, in groups (each in
+    the catalogue's order), on the paper's grid."""
+    groups: list[list[Entry]] = []
+    for entry in entries():
+        group = next((g for g in groups if not differing(entry.spec(), g[0].spec())), None)
+        if group is None:
+            groups.append([entry])
+        else:
+            group.append(entry)
+    return [tuple(e.name for e in g) for g in groups if len(g) > 1]
