@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from yolov1_loss import __version__, bench, check, explain, vectors
+from yolov1_loss import __version__, bench, check, dialects, explain, vectors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(commands)
     vectors.add_parser(commands)
     check.add_parser(commands)
+    dialects.add_parser(commands)
     return parser
 
 
