@@ -15,31 +15,37 @@ Sub-packages, in the order a check runs through them:
 :mod:`~yolov1_loss.conformance.check` runs a check through them; the pytest plugin is
 :mod:`~yolov1_loss.conformance.pytest_plugin`; :mod:`~yolov1_loss.conformance.mutants` holds
 deliberately wrong losses the suite must catch (imports torch).
+
+The names below are imported on first use, as yolov1_loss's everyday names are (importing this package, as
+loading the pytest plugin does, loads neither NumPy nor Hypothesis).
 """
 
-from yolov1_loss.conformance.inputs import example, strategies
-from yolov1_loss.conformance.inputs.example import Example, Recipe, build
-from yolov1_loss.conformance.suite import profiles, properties, runner
-from yolov1_loss.conformance.suite.failure import ConformanceFailure, ImplementationRaised
-from yolov1_loss.conformance.suite.properties import PROPERTIES
-from yolov1_loss.conformance.suite.runner import find_failure, first_failure
-from yolov1_loss.conformance.user_loss import implementation
-from yolov1_loss.conformance.user_loss.implementation import Implementation
+from importlib import import_module
 
-__all__ = [
-    "PROPERTIES",
-    "ConformanceFailure",
-    "Example",
-    "Implementation",
-    "ImplementationRaised",
-    "Recipe",
-    "build",
-    "example",
-    "find_failure",
-    "first_failure",
-    "implementation",
-    "profiles",
-    "properties",
-    "runner",
-    "strategies",
-]
+# name -> the module that defines it (a module's own name: the module itself)
+_NAMES = {
+    "example": "inputs.example",
+    "strategies": "inputs.strategies",
+    "Example": "inputs.example",
+    "Recipe": "inputs.example",
+    "build": "inputs.example",
+    "profiles": "suite.profiles",
+    "properties": "suite.properties",
+    "runner": "suite.runner",
+    "PROPERTIES": "suite.properties",
+    "ConformanceFailure": "suite.failure",
+    "ImplementationRaised": "suite.failure",
+    "find_failure": "suite.runner",
+    "first_failure": "suite.runner",
+    "implementation": "user_loss.implementation",
+    "Implementation": "user_loss.implementation",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        module = import_module(f"{__name__}.{_NAMES[name]}")
+        return module if _NAMES[name].endswith(f".{name}") else getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,9 +8,11 @@ dialect (``test_dialect``), collected under the file that defines the loss, so t
 ``-k``, deselected, and marked expected to fail with ``--yolov1-xfail NAME``.
 
 Registered through the ``pytest11`` entry point, so it is loaded in every pytest session of
-the environment: until ``--yolov1-impl`` is given it imports nothing of the project (nor NumPy
-or torch), so a project with modules of its own named ``reference`` or ``conformance`` is
-untouched.
+the environment: until ``--yolov1-impl`` is given it imports nothing of the project (nor NumPy,
+Hypothesis or torch) and registers no Hypothesis profile, so a project with modules of its own
+named ``reference`` or ``conformance``, or profiles of its own, is untouched. Given it, the
+suite's profiles (``--hypothesis-profile yolov1-dev``, see ``conformance.suite.profiles``) are
+registered before Hypothesis reads that option.
 """
 
 from __future__ import annotations
@@ -60,11 +62,13 @@ def pytest_addoption(parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis's plugin loads --hypothesis-profile
 def pytest_configure(config) -> None:
     target = config.getoption("yolov1_impl")
     if not target:
         return
     from yolov1_loss.conformance.check import CheckOptions
+    from yolov1_loss.conformance.suite import profiles  # noqa: F401 (registers the suite's yolov1-* profiles)
 
     option = config.getoption
     try:

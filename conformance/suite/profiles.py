@@ -1,14 +1,16 @@
-"""Hypothesis settings profiles for the suite: ``dev``, ``ci`` and ``thorough``.
+"""Hypothesis settings profiles for the suite: ``yolov1-dev``, ``yolov1-ci`` and ``yolov1-thorough``.
 
-Importing this module registers them. Pytest loads it early (``-p yolov1_loss.conformance.suite.profiles`` in
-pyproject.toml), so ``--hypothesis-profile dev|ci|thorough`` works from any directory. The
-suite's tests run under :func:`suite_settings`: the profile named on the command line, or
-``ci`` when none is.
+Importing this module registers them, under names of their own (a project that defines a ``dev``
+profile, or expects an error for one it does not define, is untouched). Only the project's own
+suite (``-p yolov1_loss.conformance.suite.profiles`` in pyproject.toml) and a session that uses the
+pytest plugin (``--yolov1-impl``) import it before Hypothesis reads ``--hypothesis-profile``; an
+unrelated session never does. The suite's tests run under :func:`suite_settings`: the profile
+named on the command line, or ``yolov1-ci`` when none of these is.
 
-- ``ci``: derandomized (the same examples on every run, so CI cannot flake), no deadline (the
-  first torch call of a process is slow), no example database, one bug reported per test.
-- ``dev``: a quick look while editing: few examples, random, the local example database.
-- ``thorough``: ten times ``ci``'s examples, random, to look further before a release.
+- ``yolov1-ci``: derandomized (the same examples on every run, so CI cannot flake), no deadline
+  (the first torch call of a process is slow), no example database, one bug reported per test.
+- ``yolov1-dev``: a quick look while editing: few examples, random, the local example database.
+- ``yolov1-thorough``: ten times ``yolov1-ci``'s examples, random, to look further before a release.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow],
 }
 
-settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True, database=None, print_blob=False, **_COMMON)
-settings.register_profile("dev", max_examples=10, **_COMMON)
-settings.register_profile("thorough", max_examples=10 * CI_EXAMPLES, **_COMMON)
-
-PROFILES = ("dev", "ci", "thorough")
+CI = "yolov1-ci"
+PROFILES = {
+    "yolov1-dev": dict(max_examples=10),
+    CI: dict(max_examples=CI_EXAMPLES, derandomize=True, database=None, print_blob=False),
+    "yolov1-thorough": dict(max_examples=10 * CI_EXAMPLES),
+}
+for _name, _options in PROFILES.items():
+    settings.register_profile(_name, **_options, **_COMMON)
 
 
 def suite_settings() -> settings:
-    """The loaded profile if it is one of the suite's (chosen with --hypothesis-profile), else ``ci``."""
+    """The loaded profile if it is one of the suite's (chosen with --hypothesis-profile), else ``yolov1-ci``."""
     if settings.get_current_profile_name() in PROFILES:
         return settings.default
-    return settings.get_profile("ci")
+    return settings.get_profile(CI)

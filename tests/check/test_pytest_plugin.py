@@ -39,13 +39,23 @@ def user_loss(pytester, source: str, name: str = "losses"):
 
 def test_a_conforming_loss_passes_every_property_under_real_test_ids(pytester):
     user_loss(pytester, CONFORMING)
-    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--hypothesis-profile", "dev", "-v")
+    result = pytester.runpytest("--yolov1-impl=losses.py:loss", "--hypothesis-profile", "yolov1-dev", "-v")
     # One item per property and one for the dialect, under the loss's own file; the one that
     # needs a loss honouring any spec is skipped with its reason.
     result.assert_outcomes(passed=len(PROPERTIES), skipped=1)
     result.stdout.fnmatch_lines(
         ["losses.py::test_dialect PASSED*", "losses.py::test_conforms?values_match_oracle? PASSED*"]
     )
+
+
+def test_a_suite_profile_is_registered_before_hypothesis_reads_the_option(pytester):
+    # A fresh interpreter: in this one the profiles were registered long ago.
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--yolov1-impl=losses.py:loss", "--hypothesis-profile", "yolov1-dev", "--collect-only"
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()  # (else "Profile 'yolov1-dev' is not registered")
+    result.stdout.fnmatch_lines([f"*{len(PROPERTIES) + 1} tests collected*"])
 
 
 def test_an_item_id_can_be_passed_back_to_pytest(pytester):
@@ -156,6 +166,25 @@ PROJECT = {
     "conformance/rules.py": "def ok():\n    return True\n",
     "benchmarks/__init__.py": "",
     "benchmarks/speed.py": "FAST = True\n",
+    # first, before anything imports them: the plugin, loaded but not used, has imported nothing
+    "tests/test_a_nothing_loaded.py": textwrap.dedent("""
+        import sys
+
+        def test_the_unused_plugin_imported_nothing():
+            assert not [name for name in ("numpy", "hypothesis", "torch", "yolov1_loss.reference") if name in sys.modules]
+    """),
+    "tests/test_b_no_profiles.py": textwrap.dedent("""
+        import pytest
+
+        # ("ci" is left out: Hypothesis registers one of its own)
+        @pytest.mark.parametrize("name", ["dev", "thorough", "yolov1-dev", "yolov1-ci", "yolov1-thorough"])
+        def test_the_unused_plugin_registered_no_profile(name):
+            from hypothesis import settings  # (here: collecting this file must not import it)
+            from hypothesis.errors import InvalidArgument
+
+            with pytest.raises(InvalidArgument):
+                settings.get_profile(name)
+    """),
     "tests/test_own.py": textwrap.dedent("""
         import reference
         from benchmarks.speed import FAST
@@ -185,7 +214,7 @@ def test_a_project_with_its_own_reference_conformance_and_benchmarks_is_untouche
     # from its entry point, before the project's modules are imported.
     make_project(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=7)
 
 
 def test_check_loads_a_loss_that_imports_the_users_own_reference(pytester, monkeypatch, capsys):
