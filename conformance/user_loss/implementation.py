@@ -225,6 +225,8 @@ def _as_array(name: str, value, to_numpy) -> np.ndarray:
 
 
 def _check_value(name: str, value: np.ndarray, spec: LossSpec, n_images: int) -> np.ndarray:
+    """The output as the spec's reduction shapes it: () for a total (an output of any
+    single-element shape, [1] or [1, 1], is one), (N,) per image; else an ImplementationError."""
     expected = (n_images,) if spec.reduction == "none" else ()
     if value.shape != expected and value.size == 1 and expected == ():
         value = value.reshape(())
@@ -320,7 +322,9 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         if not (isinstance(output, torch.Tensor) and output.requires_grad):
             gradients[name] = np.zeros(np.shape(pred))  # a constant: its gradient is zero
             continue
+        # Shaped like the output itself: a total of shape [1] or [1, 1] gets a weight of that shape.
         weight = torch.tensor(_weights(upstream, values[name].shape), dtype=output.dtype, device=output.device)
+        weight = weight.reshape(output.shape)
         try:
             (g,) = torch.autograd.grad(output, p, grad_outputs=weight, retain_graph=True, allow_unused=True)
         except Exception as err:
