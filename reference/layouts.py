@@ -10,6 +10,8 @@ Canonical ("classes-first"), per cell:
 "darknet" planar, per image (cell index ``row·S + col``):
     prediction ``[S²·C class values][S²·B confidences][S²·B·4 boxes]``,
     target ``[(o, q_1 … q_C, x, y, w, h) per cell]``.
+"channels-first", as a convolutional head gives it: the canonical channels on the second axis,
+    prediction (N, C + 5B, S, S), target (N, C + 5, S, S): channel k of cell (i, j) at ``[n, k, i, j]``.
 
 Every adapter is a gather along the flattened per-image values, so it works on NumPy arrays
 and torch tensors alike and never copies more than the result. Gradients have the
@@ -22,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-LAYOUTS = ("classes-first", "boxes-first", "classes-first-conf-last", "darknet")
+LAYOUTS = ("classes-first", "boxes-first", "classes-first-conf-last", "darknet", "channels-first")
 
 
 def _check_layout(layout: str) -> None:
@@ -44,6 +46,8 @@ def pred_gather(layout: str, S: int, B: int, C: int) -> np.ndarray:
     boxes = canon[..., C:].reshape(S, S, B, 5)  # (S, S, B, [c, x, y, w, h])
     if layout == "classes-first":
         order = canon.reshape(-1)
+    elif layout == "channels-first":
+        order = canon.transpose(2, 0, 1).reshape(-1)
     elif layout == "boxes-first":
         xywhc = boxes[..., [1, 2, 3, 4, 0]].reshape(S, S, 5 * B)
         order = np.concatenate([xywhc, classes], axis=-1).reshape(-1)
@@ -67,6 +71,8 @@ def target_gather(layout: str, S: int, B: int, C: int) -> np.ndarray:
     classes, o, xywh = canon[..., :C], canon[..., C : C + 1], canon[..., C + 1 :]
     if layout == "classes-first":
         order = canon.reshape(-1)
+    elif layout == "channels-first":
+        order = canon.transpose(2, 0, 1).reshape(-1)
     elif layout == "boxes-first":
         slot = np.concatenate([xywh, o], axis=-1)  # (S, S, 5): x, y, w, h, o
         order = np.concatenate([np.tile(slot, (1, 1, B)), classes], axis=-1).reshape(-1)
@@ -96,6 +102,17 @@ def _flat(x, per_image: int, what: str):
     return x.reshape(x.shape[0], per_image)
 
 
+def _in_layout(flat, layout: str, S: int):
+    """(N, S²·K) values in ``layout``'s order → the layout's own shape: (N, S²·K) darknet,
+    (N, K, S, S) channels-first, (N, S, S, K) otherwise."""
+    if layout == "darknet":
+        return flat
+    channels = flat.shape[1] // (S * S)
+    if layout == "channels-first":
+        return flat.reshape(flat.shape[0], channels, S, S)
+    return flat.reshape(flat.shape[0], S, S, channels)
+
+
 def pred_to_canonical(pred, layout: str, S: int, B: int, C: int):
     """A prediction (or gradient) in ``layout`` → canonical, shape (N, S, S, C + 5B)."""
     g = pred_gather(layout, S, B, C)
@@ -104,10 +121,10 @@ def pred_to_canonical(pred, layout: str, S: int, B: int, C: int):
 
 
 def pred_from_canonical(pred, layout: str, S: int, B: int, C: int):
-    """A canonical prediction (or gradient) → ``layout``: (N, S, S, 5B + C) or (N, S²(C + 5B))."""
+    """A canonical prediction (or gradient) → ``layout``: (N, S, S, C + 5B), (N, C + 5B, S, S)
+    channels-first, or (N, S²(C + 5B)) darknet."""
     g = pred_gather(layout, S, B, C)
-    flat = _take(_flat(pred, len(g), "canonical prediction"), g)
-    return flat if layout == "darknet" else flat.reshape(flat.shape[0], S, S, C + 5 * B)
+    return _in_layout(_take(_flat(pred, len(g), "canonical prediction"), g), layout, S)
 
 
 def target_to_canonical(target, layout: str, S: int, B: int, C: int):
@@ -133,7 +150,7 @@ def target_to_canonical(target, layout: str, S: int, B: int, C: int):
 
 
 def target_from_canonical(target, layout: str, S: int, B: int, C: int):
-    """A canonical target → ``layout``: (N, S, S, 5B + C), (N, S, S, C + 5) or (N, S²(C + 5))."""
+    """A canonical target → ``layout``: (N, S, S, 5B + C) boxes-first, (N, C + 5, S, S)
+    channels-first, (N, S²(C + 5)) darknet, else (N, S, S, C + 5)."""
     g = target_gather(layout, S, B, C)
-    flat = _take(_flat(target, S * S * (C + 5), "canonical target"), g)
-    return flat if layout == "darknet" else flat.reshape(flat.shape[0], S, S, len(g) // (S * S))
+    return _in_layout(_take(_flat(target, S * S * (C + 5), "canonical target"), g), layout, S)
