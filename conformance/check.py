@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import settings as Settings
 
+from yolov1_loss.conformance.dialects.blame import locate
 from yolov1_loss.conformance.dialects.fitting import identify, prepare
 from yolov1_loss.conformance.dialects.hints import hint
 from yolov1_loss.conformance.dialects.words import changed_knobs, describe, unusual_knobs
@@ -353,6 +354,7 @@ def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress
         if failure is not None:
             report.failures.append(failure)
     report.left_out = [c.words for c in excluded]
+    _blame(report, impl)
     findings = [f for f in report.inputs if report.strict or not f.degenerate]
     matched = dialect != "auto" or report.identified.matches
     # Under --strict, a dialect no preset uses (the knobs of a classic bug) is a difference too.
@@ -376,16 +378,18 @@ def _property_failure(report, impl, name, excluded, settings, seed):
             continue
         if named:  # say what kind of input it failed on, in words
             failure.message = f"on {named[0].words}, {failure.message}"
-        failure.blame(_term_from_probes(report.identified))
         return failure
 
 
-def _term_from_probes(identified) -> str | None:
-    """The terms that do not match on their own probes, when some do and some do not."""
-    failing = [term.family for term in identified.terms if not term.matches]
-    if not failing or len(failing) == len(identified.terms):
-        return None
-    return " and ".join(dict.fromkeys("noobj" if family == "noobj_object" else family for family in failing))
+def _blame(report: CheckReport, impl: Implementation) -> None:
+    """When no dialect reproduces the values or a property fails: where the loss parts from the
+    oracle, in its structure (:func:`conformance.dialects.blame.locate`), on the report, and named
+    in each failure that could not tell the part itself."""
+    if report.identified.matches and not report.failures:
+        return
+    report.blame = locate(impl, report.identified, search=report.named_dialect is None and not report.identified.matches)
+    for failure in report.failures:
+        failure.blame(report.blame.part if report.blame else None)
 
 
 class CheckSession:

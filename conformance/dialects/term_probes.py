@@ -17,6 +17,12 @@ S + 2 cells to the right (IoU 0 in both frames). What a family changes from ther
 - ``obj``: predictor 0's confidence off 1 (c* is 1 under both conf_target, as the IoU is 1): only obj.
 - ``coord``: predictor 0's box moved and resized (its IoU stays the largest): coord, and obj,
   whose c* is then the IoU or 1 (no probe can move a box without changing its IoU).
+- ``empty``: as ``noobj``, but the empty cells also hold class scores and boxes (against a zero
+  target), which no dialect reads: a loss that applies cls or coord in every cell differs here.
+
+In every other family an empty cell's target echoes its prediction's class scores and box (every
+predictor of the cell holding the same box): the target of an empty cell is ignored, and a class
+or box term applied in every cell adds nothing there, so that it spoils ``empty`` alone.
 """
 
 from __future__ import annotations
@@ -36,12 +42,13 @@ FAMILIES = {
     "cls": ("cls",),
     "obj": ("obj",),
     "coord": ("coord", "obj"),
+    "empty": ("noobj",),
 }
 
 # The families whose columns are the same under every candidate dialect (the exact predictor
 # 0 makes them so): the oracle need evaluate them once per grid, not once per candidate. (Not
 # obj's: iou_eps moves its c* = IoU off 1 by 1e-6, which shows in (c* − ĉ)² at 1e-5 relative.)
-KNOB_FREE = ("noobj", "noobj_object", "cls")
+KNOB_FREE = ("noobj", "noobj_object", "cls", "empty")
 
 # What each family's term is, in words.
 TERM_WORDS = {
@@ -50,6 +57,7 @@ TERM_WORDS = {
     "noobj": "noobj of empty cells",
     "noobj_object": "noobj of the object cells' other predictors",
     "cls": "cls (class scores)",
+    "empty": "the class scores and boxes of empty cells (no term reads them)",
 }
 
 BATCH_SIZES = (1, 2, 3, 1, 2)  # varied, so that sum and mean part
@@ -83,11 +91,16 @@ def _batch(rng, S: int, B: int, C: int, family: str, n_images: int):
     target = np.zeros((n_images, S, S, C + 5))
     pred[..., :C] = rng.uniform(-0.5, 0.5, size=(n_images, S, S, C))  # ignored in empty cells
     boxes = pred[..., C:].reshape(n_images, S, S, B, 5)
-    boxes[..., 1:] = rng.uniform(0.1, 0.9, size=(n_images, S, S, B, 4))  # ignored in empty cells
-    if family == "noobj":
+    if family == "empty":
+        boxes[..., 1:] = rng.uniform(0.1, 0.9, size=(n_images, S, S, B, 4))
+    else:  # one box per cell, echoed by the target with the class scores (see the module's docstring)
+        boxes[..., 1:] = rng.uniform(0.1, 0.9, size=(n_images, S, S, 1, 4))
+        target[..., :C] = pred[..., :C]
+        target[..., C + 1 :] = boxes[..., 0, 1:]
+    if family in ("noobj", "empty"):
         boxes[..., 0] = rng.uniform(0.1, 0.9, size=(n_images, S, S, B)) * rng.choice([-1, 1], size=(n_images, S, S, B))
     pred[..., C:] = boxes.reshape(n_images, S, S, 5 * B)
-    if family != "noobj":
+    if family not in ("noobj", "empty"):
         for n in range(n_images):
             for cell in rng.choice(S * S, size=min(S * S, 1 + n % 3), replace=False):
                 pred[n, cell // S, cell % S], target[n, cell // S, cell % S] = _object_cell(rng, S, B, C, family)

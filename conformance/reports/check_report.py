@@ -50,6 +50,7 @@ class CheckReport:
     inputs: list = field(default_factory=list)  # InputFinding
     left_out: list = field(default_factory=list)  # words of the input classes left out of the properties
     hints: list = field(default_factory=list)  # advice for the usual mistakes (conformance.dialects.hints)
+    blame: object = None  # a conformance.dialects.blame.Blame: where the loss parts from the oracle
     warnings: dict = field(default_factory=dict)  # "Category: message (at where)" -> count, what the loss warned
     error: str | None = None
     setup: dict = field(default_factory=dict)  # layout, framework, dtype, device, S, B, C, examples, seed
@@ -135,6 +136,7 @@ class CheckReport:
             "inputs": [{"input": f.words, "degenerate": f.degenerate, "problem": f.problem} for f in self.inputs],
             "left_out": self.left_out,
             "hints": self.hints,
+            "blame": None if self.blame is None else self.blame.to_dict(),
             "warnings": self.warnings,
             "error": self.error,
             "setup": self.setup,
@@ -144,6 +146,7 @@ class CheckReport:
     def summary(self) -> str:
         lines = [f"yolov1-loss check {self.target}"]
         lines.append(f"verdict: {self.verdict.upper()}" + (f" ({self.error})" if self.error else ""))
+        lines.extend(self.blame.lines() if self.blame is not None else [])
         lines.extend(self._dialect_lines())
         lines.extend(f"hint: {h}" for h in self.hints)
         lines.extend(finding.line() for finding in self.inputs)

@@ -165,7 +165,6 @@ class Run:
                 "cell": (i, j),
                 "predictor": predictor,
                 "note": note,
-                "term": None if self.ex.has_object[cell] else "noobj",  # an empty cell has no other term
                 "actual": at_image(actual_on(alone)[name], n),
                 "expected": at_image(expected_on(alone)[name], n),
                 "tolerance": at_image(value_tolerance(alone, dtype, name), n),

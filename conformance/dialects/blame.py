@@ -1,0 +1,381 @@
+"""Where a loss parts from the oracle, said in the loss's structure: which channels of which kind
+of cell, and what that means for the user's code.
+
+The five outputs (coord, obj, noobj, cls, total) do not say where a difference lies: a class
+term applied in every cell changes the probes of every term. The gradient does. Each element of
+d total / d pred belongs to one *part* of the loss (:data:`PARTS`): the responsible predictor's
+centre, its size, its confidence; the empty cells' confidences; the object cells' other
+predictors' confidences; the object cells' class scores; or channels no term reads (the empty
+cells' class scores and boxes, the other predictors' boxes). :func:`locate` compares the loss's
+gradient with the oracle's part by part on a few random batches (cells near a kink left out) and
+names the first part that differs, with what the difference looks like: a gradient where the
+oracle has none, none where it has one, a multiple of the oracle's, or another. When every
+part's gradient matches and the values differ, the difference has no gradient (a constant or a
+detached term), and its size per object cell is given. Without gradients, the values are
+compared on the term probes (:mod:`.term_probes`), each of which isolates a term.
+
+When no dialect reproduces the values, the closest one may carry knobs that only make up for a
+term no dialect has. The gradients are then compared under the dialect the loss's gradients come
+nearest, searched one knob at a time from the closest (a term without gradient cannot move it).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from yolov1_loss.conformance.dialects.fitting import VALUE_KNOBS
+from yolov1_loss.conformance.dialects.term_probes import TERM_WORDS, family_probes
+from yolov1_loss.conformance.dialects.words import describe
+from yolov1_loss.conformance.inputs.example import Example, Recipe, build
+from yolov1_loss.conformance.suite.comparison import fmt, grad_size, oracle_responsible
+from yolov1_loss.conformance.suite.tolerances import (
+    comparable_cells,
+    differs,
+    element_fields,
+    grad_tolerance,
+    value_tolerance,
+    worst_element,
+)
+from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
+from yolov1_loss.reference import LossSpec, loss, loss_and_grad
+from yolov1_loss.reference.spec import CHOICES
+
+
+class Part(NamedTuple):
+    """A channel group of one kind of cell, and the term whose gradient reaches it."""
+
+    name: str  # short, for a failure's "the difference lies in …"
+    what: str  # the channels, in words (the subject of a sentence)
+    term: str | None  # the term that reaches them, in words; None: no term reads them
+    stray: str | None = None  # for channels no term reads: what a gradient there means
+
+
+PARTS = (
+    Part(
+        "the class scores of empty cells",
+        "the class scores of empty cells",
+        None,
+        "the class term is applied in every cell, the paper applies it only where an object is",
+    ),
+    Part(
+        "the boxes of empty cells",
+        "the box channels (x, y, w, h) of empty cells",
+        None,
+        "a box term is applied in every cell, the paper applies coord only where an object is",
+    ),
+    Part(
+        "the boxes of the other predictors",
+        "the boxes of the object cells' predictors that are not responsible",
+        None,
+        "coord (or the IoU) reaches every predictor of an object cell, the paper only the responsible one "
+        "(the highest IoU)",
+    ),
+    Part(
+        "coord (centres)",
+        "the responsible predictors' centres (x̂, ŷ)",
+        "coord's centre term (λ_coord·((x − x̂)² + (y − ŷ)²))",
+    ),
+    Part(
+        "coord (sizes)",
+        "the responsible predictors' sizes (ŵ, ĥ)",
+        "coord's size term (λ_coord·((f(w) − g(ŵ))² + …), wh_mode)",
+    ),
+    Part("obj", "the responsible predictors' confidences", "obj (λ_obj·(c* − ĉ)², c* the IoU or 1)"),
+    Part("noobj (empty cells)", "the confidences of empty cells", "the empty cells' no-object term (λ_noobj·ĉ²)"),
+    Part(
+        "noobj (object cells)",
+        "the confidences of the object cells' other predictors",
+        "their no-object term (noobj_scope)",
+    ),
+    Part("cls", "the class scores of object cells", "cls (λ_class·Σ(q − p)²)"),
+)
+NO_GRADIENT = "a term with no gradient"  # the part a value-only difference lies in
+
+# The part each family of term probes isolates, for a loss without gradients.
+FAMILY_PARTS = {
+    "noobj": "noobj (empty cells)",
+    "noobj_object": "noobj (object cells)",
+    "cls": "cls",
+    "obj": "obj",
+    "coord": "coord",
+    "empty": "the class scores and boxes of empty cells",
+}
+
+# The knobs the search for the dialect nearest the loss's gradients moves, one at a time
+# (noobj_scope between the two that need no weight of their own).
+SEARCHED = {
+    **{
+        name: CHOICES[name]
+        for name in ("iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "iou_grad", "responsible")
+    },
+    "noobj_scope": ("cell", "predictor"),
+    "iou_eps": VALUE_KNOBS["iou_eps"],
+}
+
+
+class Blame(NamedTuple):
+    """Where a loss parts from the oracle, in words."""
+
+    part: str  # the part that differs first: a name of PARTS, of FAMILY_PARTS, or NO_GRADIENT
+    line: str  # what differs and what it means, in words a user can act on
+    where: str | None  # the element shown: image, cell, channel, both gradients
+    others: tuple  # the names of the other parts that differ
+    spec: LossSpec  # the dialect compared with
+    closest: LossSpec  # the dialect the check holds the loss to
+
+    def lines(self) -> list[str]:
+        """The report's lines, right after its verdict."""
+        lines = [f"what differs: {self.line}"]
+        if self.where:
+            lines.append(f"  where: {self.where}")
+        if self.others:
+            lines.append(f"  also differ: {', '.join(self.others)}")
+        if self.spec != self.closest:
+            lines.append(f"  compared with the dialect the loss's gradients come nearest: {describe(self.spec)}")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "line": self.line, "where": self.where, "others": list(self.others),
+                "dialect": self.spec.knobs()}  # fmt: skip
+
+
+class _Probe(NamedTuple):
+    """One batch: the inputs (rounded to the loss's dtype), the loss's total and its gradient."""
+
+    pred: np.ndarray
+    target: np.ndarray
+    total: np.ndarray  # () or (N,)
+    grad: np.ndarray | None  # canonical d total / d pred
+
+
+def probe_recipes(spec: LossSpec) -> tuple[Recipe, ...]:
+    """Random batches where every part is non-zero (about a third of the cells hold an object,
+    predictors scattered around it), and one with no object, where a term present in every
+    image shows."""
+    return (
+        Recipe(spec, images=2, seed=11),
+        Recipe(spec, images=3, seed=12),
+        Recipe(spec, images=1, occupancy="empty", seed=13),
+    )
+
+
+def part_masks(example: Example) -> list[np.ndarray]:
+    """One (N, S, S, C + 5B) bool mask per entry of :data:`PARTS`, under ``example.spec``."""
+    spec = example.spec
+    k = np.arange(spec.pred_channels)
+    is_class = k < spec.C
+    predictor = np.where(is_class, -1, (k - spec.C) // 5)
+    field = np.where(is_class, -1, (k - spec.C) % 5)
+    has = example.has_object[..., None]
+    mine = predictor == oracle_responsible(example)[..., None]
+    centre, size, conf = (field == 1) | (field == 2), (field == 3) | (field == 4), field == 0
+    box = centre | size
+    return [
+        ~has & is_class,
+        ~has & box,
+        has & ~mine & box,
+        has & mine & centre,
+        has & mine & size,
+        has & mine & conf,
+        ~has & conf,
+        has & ~mine & conf,
+        has & is_class,
+    ]
+
+
+def _observe(impl: Implementation, spec: LossSpec) -> list[_Probe]:
+    """The loss on each probe batch; batches it fails on, or gives non-finite values on, are left out."""
+    grads = "total" if impl.has_gradient else "none"
+    out = []
+    for recipe in probe_recipes(spec):
+        ex = build(recipe).rounded(impl.dtype)
+        try:
+            got = impl.evaluate(ex.pred, ex.target, spec, grads=grads)
+        except ImplementationError:
+            continue
+        total, grad = got.values["total"], got.grads.get("total")
+        if np.all(np.isfinite(total)) and (grad is None or np.all(np.isfinite(grad))):
+            out.append(_Probe(ex.pred, ex.target, total, grad))
+    return out
+
+
+class _Comparison(NamedTuple):
+    """The loss's gradient against the oracle's under one dialect, on one probe."""
+
+    example: Example
+    expected: np.ndarray  # the oracle's d total / d pred
+    tolerance: np.ndarray
+    bad: np.ndarray  # elements beyond tolerance, in cells away from kinks
+    comparable: np.ndarray  # (N, S, S, 1): the cells away from kinks
+
+
+def _compare(probe: _Probe, spec: LossSpec, dtype: str) -> _Comparison:
+    """Raises ValueError where the oracle refuses the probe under ``spec``."""
+    ex = Example(spec, probe.pred, probe.target)
+    _, grads = loss_and_grad(ex.pred, ex.target, spec)
+    tolerance = grad_tolerance(ex, dtype, "total", grad_size(grads._asdict(), spec, "total"))
+    comparable = comparable_cells(ex, dtype, project=False)[..., None]
+    bad = differs(probe.grad, grads.total, tolerance) & comparable
+    return _Comparison(ex, grads.total, tolerance, bad, comparable)
+
+
+def _mismatches(probes: list[_Probe], spec: LossSpec, dtype: str) -> int | None:
+    """How many gradient elements differ under ``spec``; None where the oracle refuses a probe."""
+    try:
+        return sum(int(_compare(probe, spec, dtype).bad.sum()) for probe in probes)
+    except ValueError:
+        return None
+
+
+def _variants(spec: LossSpec):
+    """``spec`` with one searched knob (or the reduction, between sum and mean) changed."""
+    changes = [{name: value} for name, values in SEARCHED.items() for value in values if value != getattr(spec, name)]
+    if spec.reduction in ("sum", "mean"):
+        changes.append({"reduction": "mean" if spec.reduction == "sum" else "sum"})
+    for change in changes:
+        try:
+            yield spec.replace(**change)
+        except ValueError:  # a combination the spec refuses
+            continue
+
+
+def nearest_by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSpec:
+    """The dialect, from ``spec`` one knob at a time, under which the fewest gradient elements
+    differ (``spec`` itself unless another is strictly better)."""
+    best, count = spec, _mismatches(probes, spec, dtype)
+    if count is None:
+        return spec
+    for _ in SEARCHED:  # each step changes one knob; no more steps than knobs
+        scored = [(n, variant) for variant in _variants(best) if (n := _mismatches(probes, variant, dtype)) is not None]
+        if not scored:
+            break
+        n, variant = min(scored, key=lambda scored_variant: scored_variant[0])
+        if n >= count:
+            break
+        best, count = variant, n
+    return best
+
+
+def _common_multiple(actual: np.ndarray, expected: np.ndarray, tolerance: np.ndarray) -> float | None:
+    """k where ``actual`` is k times ``expected`` within tolerance, k not 1; else None."""
+    if not np.any(expected):
+        return None
+    k = float(actual @ expected / (expected @ expected))
+    if abs(k - 1) < 1e-3 or np.any(np.abs(actual - k * expected) > max(1.0, abs(k)) * tolerance):
+        return None
+    return k
+
+
+def _how(part: Part, actual, expected, tolerance, bad, inside) -> str:
+    """What the difference in one part looks like, as the rest of a sentence about its channels
+    (``bad``: its elements that differ; ``inside``: all of its elements away from kinks)."""
+    if part.term is None:
+        return f"get a gradient: {part.stray}"
+    if np.all(np.abs(expected[bad]) <= tolerance[bad]):
+        return f"get a gradient where the oracle's is 0: {part.term} reaches them"
+    if np.all(np.abs(actual[bad]) <= tolerance[bad]):
+        return f"get no gradient: {part.term} is missing, or detached"
+    k = _common_multiple(actual[inside], expected[inside], tolerance[inside])
+    if k is not None:
+        return f"get {k:.3g} times the oracle's gradient: {part.term} weighs {k:.3g} times the dialect's"
+    return f"get a gradient unlike the oracle's: {part.term} differs"
+
+
+def _by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str):
+    """(the first part that differs, its sentence, where, the other parts) under ``spec``; None
+    when every part matches."""
+    comparisons = [(probe, _compare(probe, spec, dtype)) for probe in probes]
+    differing = []
+    for index, part in enumerate(PARTS):
+        for probe, c in comparisons:
+            mask = part_masks(c.example)[index]
+            bad = c.bad & mask
+            if bad.any():
+                differing.append((part, probe, c, mask, bad))
+                break
+    if not differing:
+        return None
+    part, probe, c, mask, bad = differing[0]
+    how = _how(part, probe.grad, c.expected, c.tolerance, bad, mask & c.comparable)
+    at = worst_element(probe.grad, c.expected, c.tolerance, bad)
+    fields = element_fields(spec, at)
+    where = (
+        f"image {fields['image']}, cell {fields['cell']}, channel {fields['channel']!r}: the loss's gradient "
+        f"{probe.grad[at]:.4g}, the oracle's {c.expected[at]:.4g}"
+    )
+    return part.name, f"{part.what} {how}", where, tuple(p.name for p, *_ in differing[1:])
+
+
+def _without_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, identified) -> str | None:
+    """When every gradient matches: the size of the value-only difference, in words; None when
+    the values match too."""
+    extra, cells, per_image = 0.0, 0, None
+    for probe in probes:
+        ex = Example(spec, probe.pred, probe.target)
+        expected = np.asarray(loss(ex.pred, ex.target, spec).total)
+        if not differs(probe.total, expected, value_tolerance(ex, dtype, "total")).any():
+            continue
+        difference = float(np.sum(probe.total - expected))
+        if ex.has_object.any():
+            extra, cells = extra + difference, cells + int(ex.has_object.sum())
+        else:
+            per_image = difference / ex.images
+    if per_image is not None:
+        size = f"about {per_image:.3g} per image, also in images with no object"
+    elif cells:
+        size = f"about {extra / cells:.3g} per object cell"
+    else:
+        return None
+    line = f"the difference has no gradient: a constant or detached extra term of {size}"
+    unmatched = [TERM_WORDS[term.family] for term in getattr(identified, "terms", ()) if not term.matches]
+    if unmatched:
+        their = "its" if len(unmatched) == 1 else "their"
+        line += f"; it is what keeps {' and '.join(unmatched)} from matching on {their} own probes"
+    return line
+
+
+def _by_term_probes(impl: Implementation, spec: LossSpec) -> Blame | None:
+    """For a loss without gradients: the first family of term probes on which its values differ."""
+    for family, batches in family_probes(spec.S, spec.B, spec.C).items():
+        for pred, target in batches:
+            ex = Example(spec, pred, target).rounded(impl.dtype)
+            try:
+                got = impl.evaluate(ex.pred, ex.target, spec).values["total"]
+                expected = np.asarray(loss(ex.pred, ex.target, spec).total)
+            except (ImplementationError, ValueError):
+                continue
+            if differs(got, expected, value_tolerance(ex, impl.dtype, "total")).any():
+                line = (
+                    f"the values differ on the probes of {TERM_WORDS[family]}: the loss gives {fmt(got)} where the "
+                    f"oracle gives {fmt(expected)} (without gradients, the check cannot say more)"
+                )
+                return Blame(FAMILY_PARTS[family], line, None, (), spec, spec)
+    return None
+
+
+def locate(impl: Implementation, identified=None, search: bool = True) -> Blame | None:
+    """Where ``impl`` (held to ``impl.fixed_spec``) parts from the oracle, or None where the
+    probes show no difference.
+
+    ``identified``: the identification (its terms that fit no dialect are named when the
+    difference has no gradient). ``search``: compare the gradients under the dialect nearest
+    them (for a loss whose values fit no dialect), not only under ``impl.fixed_spec``.
+    """
+    closest = impl.fixed_spec
+    if not impl.has_gradient:
+        return _by_term_probes(impl, closest)
+    probes = _observe(impl, closest)
+    if not probes:
+        return None
+    spec = nearest_by_gradient(probes, closest, impl.dtype) if search else closest
+    try:
+        found = _by_gradient(probes, spec, impl.dtype)
+    except ValueError:  # the oracle refuses a probe under the closest dialect
+        return None
+    if found is not None:
+        part, line, where, others = found
+        return Blame(part, line, where, others, spec, closest)
+    line = _without_gradient(probes, spec, impl.dtype, identified)
+    return None if line is None else Blame(NO_GRADIENT, line, None, (), spec, closest)

@@ -1,0 +1,167 @@
+"""Blame by part of the loss (issue 17, item 4): which channels of which kind of cell differ from
+the oracle, in words, never a term whose gradient matches.
+
+Each loss is written here in torch (the project's paper loss with one thing changed) and run in
+this process on a small grid; one check end to end asserts the report's first lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from yolov1_loss import LossSpec, YoloV1Loss, reference
+from yolov1_loss.conformance.dialects.blame import NO_GRADIENT, locate
+from yolov1_loss.conformance.user_loss.implementation import Implementation, fixed_dialect
+from yolov1_loss.reference.loss import ious, split_cells
+
+from .helpers import report, run, write
+
+S, B, C = 4, 2, 3
+PAPER = LossSpec(S=S, B=B, C=C)
+_paper = YoloV1Loss(PAPER)
+
+
+def _held_to(loss, spec: LossSpec = PAPER) -> Implementation:
+    return fixed_dialect(loss, spec, name="loss under test")
+
+
+def _objects(target):
+    return target[..., C] == 1
+
+
+def _paper_loss(pred, target):
+    return _paper(pred, target).total
+
+
+def test_a_loss_that_matches_has_nothing_to_blame():
+    assert locate(_held_to(_paper_loss)) is None
+
+
+def test_a_class_term_in_every_cell_is_blamed_on_the_empty_cells_class_scores():
+    without_cls = YoloV1Loss(PAPER.replace(lambda_class=0.0))
+
+    def loss(pred, target):
+        return without_cls(pred, target).total + ((target[..., :C] - pred[..., :C]) ** 2).sum()
+
+    found = locate(_held_to(loss))
+    assert found.part == "the class scores of empty cells"
+    assert found.line == (
+        "the class scores of empty cells get a gradient: the class term is applied in every cell, "
+        "the paper applies it only where an object is"
+    )
+    assert found.others == ()  # the object cells' class scores, and every other part, match
+    assert "channel 'class " in found.where and "the oracle's 0" in found.where
+
+
+def test_a_term_without_gradient_is_said_to_have_none_and_sized_per_object_cell():
+    def loss(pred, target):  # 0.25 per object cell, from the target alone: no gradient
+        return _paper_loss(pred, target) + 0.25 * _objects(target).sum()
+
+    found = locate(_held_to(loss))
+    assert found.part == NO_GRADIENT
+    assert (
+        found.line == "the difference has no gradient: a constant or detached extra term of about 0.25 per object cell"
+    )
+
+
+def test_a_detached_iou_term_is_not_blamed_on_coord_even_from_a_closest_dialect_it_misled():
+    # Σ (1 − IoU)² over the object cells, detached: values only. Fitting values, such a term can pull
+    # the closest dialect's iou_frame and responsible off the paper's; the gradients are compared
+    # under the dialect they come nearest, where every part matches.
+    def loss(pred, target):
+        p, t = pred.detach().numpy(), target.detach().numpy()
+        _, cells, _ = split_cells(p, t, PAPER)
+        best = ious(cells, PAPER)[0].max(axis=-1)
+        return _paper_loss(pred, target) + float(((1 - best) ** 2).sum())
+
+    misled = PAPER.replace(iou_frame="raw", responsible="max_iou_else_min_rmse")
+    found = locate(_held_to(loss, misled))
+    assert found.part == NO_GRADIENT, found
+    assert found.line.startswith("the difference has no gradient: a constant or detached extra term of about ")
+    assert found.line.endswith(" per object cell")
+    assert found.spec.iou_frame == "image"
+    assert found.lines()[-1].startswith("  compared with the dialect the loss's gradients come nearest: ")
+    # Held to that dialect without the search, the frame's gradients are what differs.
+    assert locate(_held_to(loss, misled), search=False).part != NO_GRADIENT
+
+
+def test_a_term_weighted_otherwise_is_given_as_a_multiple_of_the_oracles_gradient():
+    triple_cls = YoloV1Loss(PAPER.replace(lambda_class=3.0))
+    found = locate(_held_to(lambda pred, target: triple_cls(pred, target).total), search=False)
+    assert found.part == "cls"
+    assert found.line == (
+        "the class scores of object cells get 3 times the oracle's gradient: cls (λ_class·Σ(q − p)²) weighs 3 "
+        "times the dialect's"
+    )
+
+
+def test_a_missing_term_is_said_to_give_no_gradient():
+    def loss(pred, target):  # the empty cells' confidences pay nothing
+        confidences = pred[..., C::5][..., :B]
+        empty = ~_objects(target)
+        return _paper_loss(pred, target) - PAPER.lambda_noobj * (confidences**2).sum(-1)[empty].sum()
+
+    found = locate(_held_to(loss))
+    assert found.part == "noobj (empty cells)"
+    assert found.line == (
+        "the confidences of empty cells get no gradient: the empty cells' no-object term (λ_noobj·ĉ²) is "
+        "missing, or detached"
+    )
+
+
+def test_a_stray_box_term_in_every_predictor_is_blamed_on_the_boxes_no_term_reads():
+    def loss(pred, target):  # coord's centre term for every predictor of an object cell
+        has = _objects(target)
+        centres = torch.stack([pred[..., C + 5 * b + 1 : C + 5 * b + 3] for b in range(B)], dim=-2)
+        extra = ((centres - target[..., None, C + 1 : C + 3]) ** 2).sum((-1, -2))[has].sum()
+        return _paper_loss(pred, target) + extra
+
+    found = locate(_held_to(loss))
+    assert found.part == "the boxes of the other predictors"
+    assert found.line.startswith("the boxes of the object cells' predictors that are not responsible get a gradient: ")
+    assert "coord (centres)" in found.others  # the responsible one's centres pay it twice
+
+
+def test_without_gradients_the_term_probes_name_the_part():
+    no_cls = PAPER.replace(lambda_class=0.0)
+
+    def values(pred, target, spec):
+        return reference.loss(pred, target, no_cls).total + float(((target[..., :C] - pred[..., :C]) ** 2).sum())
+
+    impl = Implementation("numpy loss", values, framework="numpy", fixed_spec=PAPER)
+    found = locate(impl)
+    assert found.part == "the class scores and boxes of empty cells"
+    assert found.line.startswith(
+        "the values differ on the probes of the class scores and boxes of empty cells (no term reads them): "
+    )
+
+
+CLASS_TERM_IN_EVERY_CELL = """
+    from yolov1_loss import LossSpec, YoloV1Loss
+    _rest = YoloV1Loss(LossSpec(S=4, C=3, lambda_class=0.0))
+
+    def loss(pred, target):
+        return _rest(pred, target).total + ((target[..., :3] - pred[..., :3]) ** 2).sum()
+"""
+
+
+def test_the_report_opens_with_what_differs_and_every_failure_lies_there(tmp_path):
+    impl = write(tmp_path, "losses.py", CLASS_TERM_IN_EVERY_CELL)
+    out = tmp_path / "r.json"
+    result = run("check", "--in-process", f"{impl}:loss", "--S", 4, "--C", 3, "--max-examples", 3, "--json", out)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("verdict: DIFFERS")
+    assert lines[2] == (
+        "what differs: the class scores of empty cells get a gradient: the class term is applied in every cell, "
+        "the paper applies it only where an object is"
+    )
+    assert lines[3].startswith("  where: image ")
+    # The term probes agree: every term matches on its own; the empty cells' class scores do not.
+    assert "the class scores and boxes of empty cells (no term reads them): no dialect reproduces it" in result.stdout
+    assert "noobj of empty cells: matches" in result.stdout
+    found = report(out)
+    assert found["blame"]["part"] == "the class scores of empty cells"
+    assert found["failures"] and all(f["term"] == "the class scores of empty cells" for f in found["failures"])
+    assert "the difference lies in noobj" not in result.stdout
+    np.testing.assert_equal(found["blame"]["others"], [])
