@@ -9,7 +9,9 @@ ordinary ones comparable). Vectors of other dialects or grids are counted in the
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +29,9 @@ from yolov1_loss.conformance.suite.tolerances import (
     worst_element,
 )
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
-from yolov1_loss.conformance.vectors.write import VectorError, entry_spec, read_index, read_vector
-from yolov1_loss.reference import LossSpec
+from yolov1_loss.conformance.vectors.read import Folder, entry_spec, read_index, read_vector
+from yolov1_loss.conformance.vectors.write import VectorError
+from yolov1_loss.reference import PRESETS, LossSpec
 
 
 def replay(impl: Implementation, directory, spec: LossSpec, identified=None) -> CheckReport:
@@ -44,36 +47,63 @@ def replay(impl: Implementation, directory, spec: LossSpec, identified=None) -> 
         vectors=str(directory),
     )
     try:
-        entries = read_index(directory)
-        mine = [entry for entry in entries if entry_spec(directory, entry) == spec]
-        others = Counter(
-            describe(entry_spec(directory, e)) + f" at S={e['S']}, B={e['B']}, C={e['C']}"
-            for e in entries
-            if e not in mine
-        )
-        vectors = [read_vector(directory, entry) for entry in mine]
+        with Folder(directory) as folder:
+            _replay_folder(report, impl, folder, spec)
     except VectorError as err:
         report.error = str(err)
-        return report
+        report.verdict = "error"
+    return report
+
+
+def _replay_folder(report: CheckReport, impl: Implementation, folder: Folder, spec: LossSpec) -> None:
+    """Each vector of ``spec`` in the folder, read and replayed in turn; the verdict, or an error
+    (the first vector that cannot be read ends the replay: VectorError)."""
+    mine, others = [], Counter()
+    for entry in read_index(folder):
+        theirs = entry_spec(folder, entry)
+        if theirs == spec:
+            mine.append(entry)
+        else:
+            others[theirs] += 1
     if others:
-        listed = "; ".join(f"{count} of {what}" for what, count in others.items())
+        listed = "; ".join(f"{count} of {describe(s)} at S={s.S}, B={s.B}, C={s.C}" for s, count in others.items())
         report.left_out = [f"{sum(others.values())} vector(s) of other dialects or grids ({listed})"]
-    if not vectors:
-        report.error = f"{directory} holds no vectors for this dialect and grid ({describe(spec)}, S={spec.S}, B={spec.B}, C={spec.C})"
-        return report
+    if not mine:
+        raise VectorError(
+            f"{folder.path} holds no vectors for this dialect and grid ({describe(spec)}, S={spec.S}, B={spec.B}, "
+            f"C={spec.C}); to write them: {write_command(spec, folder.path)}"
+        )
     impl = impl if impl.fixed_spec == spec else _held(impl, spec)
-    for vector in vectors:
+    for entry in mine:
+        vector = read_vector(folder, entry)
         example = Example(spec, vector.pred, vector.target)
         try:
             got = impl.evaluate(vector.pred, vector.target, spec, grads="total" if impl.has_gradient else "none")
         except ImplementationError as err:
             report.error = f"{vector.name}: the loss raised in {err.stage}: {err.detail}"
-            return report
+            return
         _check_total(report, impl, vector, example, got)
         if impl.has_gradient:
-            _check_gradient(report, impl, vector, example, got)
+            _check_gradient(report, impl, vector, example, got, folder.path / str(entry["file"]))
     report.verdict = "differs" if report.failures else "conforms"
-    return report
+
+
+def write_command(spec: LossSpec, directory: Path) -> str:
+    """The ``yolov1-loss vectors`` command that writes vectors of exactly ``spec`` (the preset
+    nearest it, every knob that differs set on top), into a folder beside ``directory``."""
+
+    def differing(preset: str) -> dict:
+        theirs = LossSpec.preset(preset, S=spec.S, B=spec.B, C=spec.C).knobs()
+        return {k: v for k, v in spec.knobs().items() if theirs[k] != v}
+
+    preset = min(PRESETS, key=lambda name: len(differing(name)))
+    out = directory.parent / f"{directory.name}-{preset}"
+    words = ["yolov1-loss vectors --out", shlex.quote(str(out)), f"--preset {preset}"]
+    words += [f"--set {k}={v}" for k, v in differing(preset).items()]  # (a float's str gives it back exactly)
+    words += [
+        f"--{k} {getattr(spec, k)}" for k, default in (("S", 7), ("B", 2), ("C", 20)) if getattr(spec, k) != default
+    ]
+    return " ".join(words)
 
 
 def _held(impl: Implementation, spec: LossSpec) -> Implementation:
@@ -96,7 +126,7 @@ def _check_total(report, impl, vector, example, got) -> None:
         )
 
 
-def _check_gradient(report, impl, vector, example, got) -> None:
+def _check_gradient(report, impl, vector, example, got, path) -> None:
     name = f"vector {vector.name} gradient"
     report.gradient_checks.add(name)
     cells = comparable_cells(example, impl.dtype, project=False)
@@ -104,6 +134,12 @@ def _check_gradient(report, impl, vector, example, got) -> None:
         report.properties[name] = "not applicable: every object cell of this vector lies at or near a kink"
         return
     expected = vector.grads["total"]
+    corrupt = ~np.isfinite(expected) & cells[..., None]
+    if corrupt.any():  # (the oracle's gradient is finite away from kinks)
+        where = tuple(int(i) for i in np.argwhere(corrupt)[0])
+        raise VectorError(
+            f"{path}: a corrupt vector: its grad_total{list(where)} is {expected[where]} in a cell away from every kink"
+        )
     size = grad_size(vector.grads, example.spec, "total")
     tolerance = np.broadcast_to(grad_tolerance(example, impl.dtype, "total", size), expected.shape)
     mask = np.broadcast_to(cells[..., None], expected.shape)

@@ -11,21 +11,26 @@ can replay them). Inputs are in the canonical layout, float64:
         implementations are comparable only where it is positive, conventions decide at 0.
 
 ``index.json`` lists every vector with its file, preset, hard case, S, B, C and every knob.
+
+The folder is written without following a link: each file is written under a new name of its
+own and renamed into place (a link, symbolic or hard, in its place is replaced, never written
+through), and a folder that holds a symbolic link is refused. Reading is :mod:`.read`.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import stat
-import zipfile
+import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from yolov1_loss.conformance.grid_limits import too_large
 from yolov1_loss.conformance.inputs.example import CELL_CASES, Recipe, build
-from yolov1_loss.conformance.user_loss.implementation import OUTPUT_NAMES
-from yolov1_loss.reference import LossSpec, loss_and_grad
+from yolov1_loss.reference import OUTPUT_NAMES, LossSpec, loss_and_grad
 from yolov1_loss.reference.kinks import kink_margin
 
 FORMAT = "yolov1-loss test vectors"
@@ -55,26 +60,45 @@ def vector_recipes(spec: LossSpec) -> list[tuple[str, Recipe]]:
 
 
 class VectorError(ValueError):
-    """A vector folder that cannot be read: the message names the file and what is wrong."""
+    """A vector folder that cannot be written or read: the message names the file and what is wrong."""
 
 
-MAX_FILE_BYTES = 64 * 2**20  # a vector at S = 7 takes a few kB; nothing legitimate comes near this
+# What a vector file may hold, on disk and unpacked: a vector at S = 7 takes a few kB, and no
+# grid whose vector takes more is written (the reader refuses the same).
+MAX_FILE_BYTES = 64 * 2**20
+
+
+def array_names() -> tuple[str, ...]:
+    """The arrays of a vector file, as its .npz names them (without '.npy')."""
+    return ("pred", "target", "kink_margin", *OUTPUT_NAMES, *(f"grad_{field}" for field in OUTPUT_NAMES))
+
+
+def vector_bytes(spec: LossSpec) -> int:
+    """The most a vector of ``spec`` holds (its largest recipe's images): pred and its five
+    gradients, target, and a value per image of each output."""
+    images = max(recipe.images for _, recipe in vector_recipes(spec))
+    cells = images * spec.S * spec.S
+    floats = cells * ((1 + len(OUTPUT_NAMES)) * spec.pred_channels + spec.target_channels)
+    return 8 * (floats + images * len(OUTPUT_NAMES) + 1)
 
 
 def holds_vectors(directory) -> bool:
-    """Whether ``directory`` already holds a vector index."""
-    return (Path(directory) / "index.json").exists()
+    """Whether ``directory`` already holds a vector index (a link of that name counts)."""
+    return os.path.lexists(Path(directory) / "index.json")
 
 
 def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> Path:
     """Write one vector per recipe for each named spec; returns the path of index.json.
 
-    Refuses (VectorError) to write over a folder that holds vectors already, unless ``force``.
+    Refuses (VectorError), before computing anything: a path that is not a folder or cannot be
+    written; a folder that holds a symbolic link; a folder that holds vectors already, unless
+    ``force``; a spec whose vector would exceed MAX_FILE_BYTES.
     """
-    out = Path(out_dir)
-    if holds_vectors(out) and not force:
-        raise VectorError(f"{out} holds test vectors already; choose another folder, or --force to overwrite them")
-    out.mkdir(parents=True, exist_ok=True)
+    for spec in specs.values():
+        problem = too_large("a vector", vector_bytes, spec, MAX_FILE_BYTES, "a vector file may hold")
+        if problem:
+            raise VectorError(problem)
+    out = prepare_folder(out_dir, force)
     entries = []
     for dialect, spec in specs.items():
         for case, recipe in vector_recipes(spec):
@@ -85,7 +109,9 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
             arrays.update({field: np.asarray(getattr(parts, field)) for field in OUTPUT_NAMES})
             arrays.update({f"grad_{field}": getattr(grads, field) for field in OUTPUT_NAMES})
             arrays["kink_margin"] = np.asarray(kink_margin(example.pred, example.target, spec))
-            np.savez(out / f"{name}.npz", **arrays)
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            write_new(out, f"{name}.npz", buffer.getvalue())
             entries.append(
                 {
                     "name": name,
@@ -99,99 +125,56 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
                     "knobs": spec.knobs(),
                 }
             )
-    index = out / "index.json"
-    index.write_text(
-        json.dumps({"format": FORMAT, "version": VERSION, "layout": "classes-first", "vectors": entries}, indent=1)
-    )
-    return index
+    index = {"format": FORMAT, "version": VERSION, "layout": "classes-first", "vectors": entries}
+    write_new(out, "index.json", json.dumps(index, indent=1).encode())
+    return out / "index.json"
 
 
-def _regular_file_inside(directory: Path, name) -> Path:
-    """``directory / name`` if it is a regular file inside ``directory`` (no absolute path, no
-    '..', no symbolic link, no FIFO or device) of at most MAX_FILE_BYTES; else VectorError."""
-    if not isinstance(name, str) or not name:
-        raise VectorError(f"{directory / 'index.json'}: an entry's file is {name!r}, not a file name")
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise VectorError(f"{directory / 'index.json'}: the file {name!r} lies outside {directory}")
-    path = directory / relative
+def prepare_folder(out_dir, force: bool) -> Path:
+    """``out_dir``, made if missing, checked: a folder, writable, holding no symbolic link, and
+    no vectors unless ``force``; else VectorError."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise VectorError(f"{out}: not a folder")
     try:
-        info = path.lstat()
+        out.mkdir(parents=True, exist_ok=True)
+        links = sorted(entry.name for entry in os.scandir(out) if entry.is_symlink())
     except OSError as err:
-        raise VectorError(f"{path}: {err.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise VectorError(f"{path}: a symbolic link; vector files must be plain files inside {directory}")
-    if not stat.S_ISREG(info.st_mode):
-        raise VectorError(f"{path}: not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise VectorError(f"{path}: {info.st_size} bytes, more than the {MAX_FILE_BYTES} a vector file may have")
-    return path
-
-
-def read_index(directory) -> list[dict]:
-    """The entries of ``directory``'s index.json, checked; VectorError when it is not a vector index."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise VectorError(f"{directory}: no such folder")
-    path = _regular_file_inside(directory, "index.json")
-    try:
-        index = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise VectorError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("version") != VERSION:
-        raise VectorError(f"{path}: not a version-{VERSION} '{FORMAT}' index")
-    entries = index.get("vectors")
-    if not isinstance(entries, list):
-        raise VectorError(f"{path}: 'vectors' is not a list")
-    for k, entry in enumerate(entries):
-        missing = {"name", "file", "S", "B", "C", "knobs"} - set(entry if isinstance(entry, dict) else ())
-        if missing:
-            raise VectorError(f"{path}: entry {k} lacks {', '.join(sorted(missing))}")
-    return entries
-
-
-def entry_spec(directory, entry: dict) -> LossSpec:
-    try:
-        return LossSpec(entry["S"], entry["B"], entry["C"], **entry["knobs"])
-    except (TypeError, ValueError) as err:
+        raise VectorError(f"{out}: cannot be made or read ({err.strerror})") from None
+    if links:
         raise VectorError(
-            f"{Path(directory) / 'index.json'}: entry {entry['name']!r} is not a valid spec ({err})"
-        ) from None
-
-
-def read_vector(directory, entry: dict) -> Vector:
-    """The vector an index entry names, its arrays checked against its spec."""
-    directory = Path(directory)
-    spec = entry_spec(directory, entry)
-    path = _regular_file_inside(directory, entry["file"])
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {
-                key: np.asarray(data[key], dtype=np.float64)
-                for key in ("pred", "target", "kink_margin", *OUTPUT_NAMES, *(f"grad_{f}" for f in OUTPUT_NAMES))
-            }
-    except KeyError as err:
-        raise VectorError(f"{path}: lacks the array {err}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise VectorError(f"{path}: not a readable .npz file ({err})") from None
-    pred, target = arrays["pred"], arrays["target"]
-    if (
-        pred.ndim != 4
-        or pred.shape[1:] != (spec.S, spec.S, spec.pred_channels)
-        or target.shape != (*pred.shape[:3], spec.target_channels)
-    ):
-        raise VectorError(
-            f"{path}: arrays of shapes {pred.shape} and {target.shape} do not fit S={spec.S}, B={spec.B}, C={spec.C}"
+            f"{out}: holds a symbolic link ({links[0]}{f' and {len(links) - 1} more' if len(links) > 1 else ''}); "
+            "vectors are written only into a folder without links"
         )
-    values = {field: arrays[field] for field in OUTPUT_NAMES}
-    grads = {field: arrays[f"grad_{field}"] for field in OUTPUT_NAMES}
-    if any(g.shape != pred.shape for g in grads.values()):
-        raise VectorError(f"{path}: a gradient is not shaped like pred {pred.shape}")
-    return Vector(
-        entry["name"], spec, entry.get("case", "?"), pred, target, values, grads, float(arrays["kink_margin"])
-    )
+    if holds_vectors(out) and not force:
+        raise VectorError(f"{out} holds test vectors already; choose another folder, or --force to overwrite them")
+    try:  # whether the folder takes files: one made and removed
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise VectorError(f"{out}: cannot be written ({err.strerror})") from None
+    return out
 
 
-def read_vectors(directory) -> list[Vector]:
-    """Every vector of a folder written by :func:`write_vectors`, checked against its index."""
-    return [read_vector(directory, entry) for entry in read_index(directory)]
+def write_new(out: Path, name: str, data: bytes) -> None:
+    """Write ``out / name``: as a new file of its own (created exclusively, no link followed), then
+    renamed over whatever had that name (a link is replaced, never written through)."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.chmod(temporary, 0o666 & ~_umask())  # (as open() would make it: mkstemp makes it 0o600)
+            os.replace(temporary, out / name)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as err:
+        raise VectorError(f"{out / name}: cannot be written ({err.strerror})") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
