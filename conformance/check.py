@@ -382,12 +382,15 @@ def _property_failure(report, impl, name, excluded, settings, seed):
 
 
 def _blame(report: CheckReport, impl: Implementation) -> None:
-    """When no dialect reproduces the values or a property fails: where the loss parts from the
-    oracle, in its structure (:func:`conformance.dialects.blame.locate`), on the report, and named
-    in each failure that could not tell the part itself."""
-    if report.identified.matches and not report.failures:
+    """When no dialect reproduces the values, or a property fails though the loss is held to the
+    dialect its values match: where the loss parts from the oracle, in its structure
+    (:func:`conformance.dialects.blame.locate`), on the report, and named in each failure that
+    could not tell the part itself. (Held to another dialect than its values match, the knobs
+    that differ say where.)"""
+    identified = report.identified
+    if identified.matches and (not report.failures or identified.spec != report.spec):
         return
-    report.blame = locate(impl, report.identified, search=report.named_dialect is None and not report.identified.matches)
+    report.blame = locate(impl, identified, search=not identified.matches and report.named_dialect is None)
     for failure in report.failures:
         failure.blame(report.blame.part if report.blame else None)
 
