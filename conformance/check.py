@@ -111,11 +111,20 @@ class CheckOptions:
         for name, allowed in choices:
             if getattr(made, name) not in allowed:
                 raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
-        if not made.timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {made.timeout!r}")
-        LossSpec(made.S, made.B, made.C)  # the grid size
+        import math
+
+        from yolov1_loss.conformance.grid_limits import check_bytes, machine_memory, too_large
+
+        if not (made.timeout > 0 and math.isfinite(made.timeout)):
+            raise ValueError(f"timeout must be a positive, finite number of seconds, got {made.timeout!r}")
+        grid = LossSpec(made.S, made.B, made.C)
+        problem = too_large("a check", check_bytes, grid, machine_memory(), "this machine's memory")
+        if problem:
+            raise ValueError(problem)
         if made.dialect != "auto":
             LossSpec.preset(made.dialect, S=made.S, B=made.B, C=made.C, **dict(made.overrides))
+        else:
+            grid.replace(**dict(made.overrides))  # (each value as LossSpec takes it: no negative weight)
         return made
 
 

@@ -91,6 +91,13 @@ def usage_error(args) -> str | None:
         return "--baseline goes with --targets on the CPU (it is the CPU target's yardstick)"
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return "--plot needs matplotlib: pip install 'yolov1-loss[plot]' (or matplotlib)"
+    from yolov1_loss.check import check_output_file
+
+    try:
+        check_output_file("--json", args.json)
+        check_output_file("--plot", args.plot)
+    except ValueError as err:
+        return str(err)
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from yolov1_loss.reference import LAYOUTS, PRESETS
@@ -128,6 +129,10 @@ def run(args) -> int:
         options = loss_options(args)
         if args.max_examples < 1:
             raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
+        if args.json != "-":
+            check_output_file("--json", args.json)
+        if args.vectors is not None and not os.path.isdir(args.vectors):
+            raise ValueError(f"--vectors {args.vectors}: no such folder")
     except ValueError as err:
         print(f"yolov1-loss check: {err}", file=sys.stderr)
         return 2
@@ -169,3 +174,24 @@ def run(args) -> int:
     if args.json:
         write_json(report, args.json)
     return report.exit_code
+
+
+def check_output_file(option: str, path: str | None) -> None:
+    """Raise ValueError (one line naming ``option``) unless ``path`` (None: not given) can be
+    written as a file: not a folder, in a folder that exists, writable. Tried by opening it for
+    appending, without blocking (a FIFO with no reader is refused), and removed again if it was
+    made, so that a command finds out before its work, not after."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: a folder; give the path of a file")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: no folder {folder}")
+    existed = os.path.lexists(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666))
+    except OSError as err:
+        raise ValueError(f"{option} {path}: cannot be written ({err.strerror})") from None
+    if not existed:
+        os.unlink(path)
