@@ -20,14 +20,14 @@ Need = Callable[[LossSpec], int]  # the bytes a job needs on a grid
 def too_large(job: str, need: Need, spec: LossSpec, limit: int, limit_words: str) -> str | None:
     """None when ``need(spec)`` is at most ``limit``; else one line that says how much ``job``
     needs and the largest value that fits of the option furthest beyond its default (S, B or C),
-    the other two as they are: '... (at B=2, C=20, --S can be at most 143)'."""
+    the other two as they are: '... (at B=2, C=20, S can be at most 143)'."""
     needed = need(spec)
     if needed <= limit:
         return None
     option = max(DEFAULT_GRID, key=lambda name: getattr(spec, name) / DEFAULT_GRID[name])
     largest = _largest(lambda value: need(spec.replace(**{option: value})) <= limit)
     others = ", ".join(f"{name}={getattr(spec, name)}" for name in DEFAULT_GRID if name != option)
-    bound = f"--{option} can be at most {largest}" if largest else f"no --{option} fits"
+    bound = f"{option} can be at most {largest}" if largest else f"no {option} fits"
     return (
         f"{job} at S={spec.S}, B={spec.B}, C={spec.C} needs about {readable(needed)}, more than {limit_words} "
         f"({readable(limit)}): at {others}, {bound}"

@@ -99,7 +99,7 @@ def test_a_grid_whose_vectors_exceed_the_file_cap_is_refused_with_the_bound_befo
     assert "a vector at S=100000, B=2, C=20 needs about" in result.stderr
     # the bound from the arrays a vector holds: 2 images, pred and 5 gradients of 30 channels,
     # a target of 25, 8 bytes each: 2·8·S²·(6·30 + 25) + 8·(2·5 + 1) <= 64 MiB gives S <= 143
-    assert "at B=2, C=20, --S can be at most 143" in result.stderr
+    assert "at B=2, C=20, S can be at most 143" in result.stderr
     assert not (tmp_path / "big").exists() and time.perf_counter() - started < 5
 
 
