@@ -1,4 +1,5 @@
-"""pyproject.toml's lower bounds are versions the project was run with, as its comments list them."""
+"""pyproject.toml's lower bounds are versions the project was run with, as its comments list them;
+the README's set-up says what its main command leaves out."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+README = PYPROJECT.with_name("README.md")
 BOUND = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)\s*(;.*)?$")
 
 
@@ -37,3 +39,22 @@ def test_every_lower_bound_is_a_version_a_listed_run_used():
         assert re.search(rf"(^|\s){re.escape(name)} {re.escape(bound)}([.+][0-9a-z.]*)?[\s,;)]", listed), (
             f"{name}>={bound}: no run of {name} {bound} is listed in pyproject.toml's comments"
         )
+
+
+# What a feature the README shows needs beyond the package's requirements, and how to get it.
+LEFT_OUT = {
+    "bench --plot": ("matplotlib", "pip install -e '.[plot]'"),
+    "pytest --yolov1-impl": ("pytest", "pip install pytest"),
+}
+
+
+def test_the_readme_set_up_names_what_its_main_command_leaves_out():
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    required = {BOUND.match(requirement)[1].lower() for requirement in project["dependencies"]}
+    text = README.read_text()
+    set_up = text.split("## Set up and run", 1)[1].split("\n## ", 1)[0]
+    for feature, (package, install) in LEFT_OUT.items():
+        assert feature.split()[-1] in text, f"the README no longer shows {feature}"
+        assert package not in required
+        assert package in set_up and install in set_up, f"the set-up does not say that {feature} needs {package}"
+    assert any(r.startswith("matplotlib") for r in project["optional-dependencies"]["plot"])
