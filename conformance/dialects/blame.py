@@ -15,8 +15,9 @@ detached term), and its size per object cell is given. Without gradients, the va
 compared on the term probes (:mod:`.term_probes`), each of which isolates a term.
 
 When no dialect reproduces the values, the closest one may carry knobs that only make up for a
-term no dialect has. The gradients are then compared under the dialect the loss's gradients come
-nearest, searched one knob at a time from the closest (a term without gradient cannot move it).
+term no dialect has. Where the loss's gradients are exactly those of a dialect a few knobs away
+(searched one knob at a time from the closest; a term without gradient cannot move them), they
+are compared under that one.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from yolov1_loss.conformance.suite.tolerances import (
 )
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
-from yolov1_loss.reference.spec import CHOICES
+from yolov1_loss.reference.spec import CHOICES, WEIGHTS
+
+WEIGHT_NAMES = (*WEIGHTS, "lambda_noobj_object")
 
 
 class Part(NamedTuple):
@@ -50,6 +53,8 @@ class Part(NamedTuple):
     what: str  # the channels, in words (the subject of a sentence)
     term: str | None  # the term that reaches them, in words; None: no term reads them
     stray: str | None = None  # for channels no term reads: what a gradient there means
+    squared: str | None = None  # what an extra w·v² on them (v their value) means
+    weight: str | None = None  # the λ that weighs their term
 
 
 PARTS = (
@@ -76,22 +81,42 @@ PARTS = (
         "coord (centres)",
         "the responsible predictors' centres (x̂, ŷ)",
         "coord's centre term (λ_coord·((x − x̂)² + (y − ŷ)²))",
+        weight="lambda_coord",
     ),
     Part(
         "coord (sizes)",
         "the responsible predictors' sizes (ŵ, ĥ)",
         "coord's size term (λ_coord·((f(w) − g(ŵ))² + …), wh_mode)",
+        weight="lambda_coord",
     ),
-    Part("obj", "the responsible predictors' confidences", "obj (λ_obj·(c* − ĉ)², c* the IoU or 1)"),
-    Part("noobj (empty cells)", "the confidences of empty cells", "the empty cells' no-object term (λ_noobj·ĉ²)"),
+    Part(
+        "obj",
+        "the responsible predictors' confidences",
+        "obj (λ_obj·(c* − ĉ)², c* the IoU or 1)",
+        squared="they pay the no-object term too, the paper spares the responsible predictor",
+        weight="lambda_obj",
+    ),
+    Part(
+        "noobj (empty cells)",
+        "the confidences of empty cells",
+        "the empty cells' no-object term (λ_noobj·ĉ²)",
+        weight="lambda_noobj",
+    ),
     Part(
         "noobj (object cells)",
         "the confidences of the object cells' other predictors",
         "their no-object term (noobj_scope)",
+        weight="lambda_noobj_object",
     ),
-    Part("cls", "the class scores of object cells", "cls (λ_class·Σ(q − p)²)"),
+    Part("cls", "the class scores of object cells", "cls (λ_class·Σ(q − p)²)", weight="lambda_class"),
 )
 NO_GRADIENT = "a term with no gradient"  # the part a value-only difference lies in
+# What the other predictors' boxes getting a gradient means where the responsible one's gets none.
+ANOTHER_RESPONSIBLE = (
+    "another predictor than the oracle's is made responsible (the oracle's: the highest IoU with the target, "
+    "in the dialect's IoU frame), and coord reaches that one"
+)
+OTHER_BOXES, RESPONSIBLE_BOX = 2, (3, 4)  # indices in PARTS
 
 # The part each family of term probes isolates, for a loss without gradients.
 FAMILY_PARTS = {
@@ -122,7 +147,7 @@ class Blame(NamedTuple):
     line: str  # what differs and what it means, in words a user can act on
     where: str | None  # the element shown: image, cell, channel, both gradients
     others: tuple  # the names of the other parts that differ
-    spec: LossSpec  # the dialect compared with
+    spec: LossSpec  # the dialect compared with: the closest, or the one whose gradients the loss's are
     closest: LossSpec  # the dialect the check holds the loss to
 
     def lines(self) -> list[str]:
@@ -132,8 +157,11 @@ class Blame(NamedTuple):
             lines.append(f"  where: {self.where}")
         if self.others:
             lines.append(f"  also differ: {', '.join(self.others)}")
-        if self.spec != self.closest:
-            lines.append(f"  compared with the dialect the loss's gradients come nearest: {describe(self.spec)}")
+        if describe(self.spec) != describe(self.closest):
+            lines.append(
+                f"  the loss's gradients are those of {describe(self.spec)}, not of the closest by values, "
+                f"{describe(self.closest)}"
+            )
         return lines
 
     def to_dict(self) -> dict:
@@ -241,71 +269,98 @@ def _variants(spec: LossSpec):
             continue
 
 
-def nearest_by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSpec:
-    """The dialect, from ``spec`` one knob at a time, under which the fewest gradient elements
-    differ (``spec`` itself unless another is strictly better)."""
+def gradient_dialect(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSpec | None:
+    """The dialect whose gradients the loss's match on every element, searched from ``spec`` one
+    knob at a time (each step to the variant under which the fewest differ); None where the
+    search ends with some still differing (a partial fit says nothing about the dialect)."""
     best, count = spec, _mismatches(probes, spec, dtype)
-    if count is None:
-        return spec
     for _ in SEARCHED:  # each step changes one knob; no more steps than knobs
-        scored = [(n, variant) for variant in _variants(best) if (n := _mismatches(probes, variant, dtype)) is not None]
-        if not scored:
+        if not count:  # 0: found; None: the oracle refuses a probe under spec
             break
-        n, variant = min(scored, key=lambda scored_variant: scored_variant[0])
+        scored = [(n, variant) for variant in _variants(best) if (n := _mismatches(probes, variant, dtype)) is not None]
+        n, variant = min(scored, key=lambda scored_variant: scored_variant[0], default=(count, best))
         if n >= count:
             break
         best, count = variant, n
-    return best
+    return best if count == 0 else None
 
 
-def _common_multiple(actual: np.ndarray, expected: np.ndarray, tolerance: np.ndarray) -> float | None:
-    """k where ``actual`` is k times ``expected`` within tolerance, k not 1; else None."""
-    if not np.any(expected):
+def _combination(actual: np.ndarray, columns: list, tolerance: np.ndarray) -> np.ndarray | None:
+    """The coefficients c with ``actual`` = Σ c_k·columns_k within tolerance (by least squares),
+    or None where no combination comes that close."""
+    A = np.stack(columns, axis=-1)
+    if not A.any():
         return None
-    k = float(actual @ expected / (expected @ expected))
-    if abs(k - 1) < 1e-3 or np.any(np.abs(actual - k * expected) > max(1.0, abs(k)) * tolerance):
-        return None
-    return k
+    c = np.linalg.lstsq(A, actual, rcond=None)[0]
+    return None if np.any(np.abs(A @ c - actual) > max(1.0, float(np.abs(c).max())) * tolerance) else c
 
 
-def _how(part: Part, actual, expected, tolerance, bad, inside) -> str:
+def _how(part: Part, probe: _Probe, c: _Comparison, bad, inside) -> str:
     """What the difference in one part looks like, as the rest of a sentence about its channels
     (``bad``: its elements that differ; ``inside``: all of its elements away from kinks)."""
+    actual, expected, tolerance = probe.grad, c.expected, c.tolerance
     if part.term is None:
         return f"get a gradient: {part.stray}"
     if np.all(np.abs(expected[bad]) <= tolerance[bad]):
         return f"get a gradient where the oracle's is 0: {part.term} reaches them"
     if np.all(np.abs(actual[bad]) <= tolerance[bad]):
         return f"get no gradient: {part.term} is missing, or detached"
-    k = _common_multiple(actual[inside], expected[inside], tolerance[inside])
-    if k is not None:
+    multiple = _combination(actual[inside], [expected[inside]], tolerance[inside])
+    if multiple is not None:
+        k = multiple[0]
         return f"get {k:.3g} times the oracle's gradient: {part.term} weighs {k:.3g} times the dialect's"
+    with_square = _combination(actual[inside], [expected[inside], probe.pred[inside]], tolerance[inside])
+    if part.squared and with_square is not None and with_square[1] > 1e-3:
+        twice_w = with_square[1]
+        return f"get an extra gradient, {twice_w:.3g} times their value: {part.squared} (an extra {twice_w / 2:.3g}·v²)"
     return f"get a gradient unlike the oracle's: {part.term} differs"
 
 
-def _by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str):
+def _responsible_left_out(probe: _Probe, c: _Comparison, bad, masks) -> bool:
+    """Whether, in the cells where the other predictors' boxes get a gradient (``bad``), the
+    responsible one's box gets none where the oracle's gets some: another predictor is responsible."""
+    cells = bad.any(axis=-1, keepdims=True)
+    box = (masks[RESPONSIBLE_BOX[0]] | masks[RESPONSIBLE_BOX[1]]) & cells & c.comparable
+    expected_some = box & (np.abs(c.expected) > c.tolerance)
+    return bool(expected_some.any() and np.all(np.abs(probe.grad[expected_some]) <= c.tolerance[expected_some]))
+
+
+def _by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, unfitted=frozenset()):
     """(the first part that differs, its sentence, where, the other parts) under ``spec``; None
-    when every part matches."""
-    comparisons = [(probe, _compare(probe, spec, dtype)) for probe in probes]
+    when every part matches. ``unfitted``: the weights identification could not fit (the
+    paper's stand in for them): a part whose gradient differs from the oracle's only by such a
+    weight matches."""
+    comparisons = [
+        (probe, _compare(probe, spec, dtype), part_masks(Example(spec, probe.pred, probe.target))) for probe in probes
+    ]
     differing = []
     for index, part in enumerate(PARTS):
-        for probe, c in comparisons:
-            mask = part_masks(c.example)[index]
-            bad = c.bad & mask
+        for probe, c, masks in comparisons:
+            bad = c.bad & masks[index]
+            inside = masks[index] & c.comparable
+            if (
+                part.weight in unfitted
+                and _combination(probe.grad[inside], [c.expected[inside]], c.tolerance[inside]) is not None
+            ):
+                continue
             if bad.any():
-                differing.append((part, probe, c, mask, bad))
+                differing.append((index, probe, c, masks, bad))
                 break
     if not differing:
         return None
-    part, probe, c, mask, bad = differing[0]
-    how = _how(part, probe.grad, c.expected, c.tolerance, bad, mask & c.comparable)
+    index, probe, c, masks, bad = differing[0]
+    part = PARTS[index]
+    if index == OTHER_BOXES and _responsible_left_out(probe, c, bad, masks):
+        how = f"get a gradient: {ANOTHER_RESPONSIBLE}"
+    else:
+        how = _how(part, probe, c, bad, masks[index] & c.comparable)
     at = worst_element(probe.grad, c.expected, c.tolerance, bad)
     fields = element_fields(spec, at)
     where = (
         f"image {fields['image']}, cell {fields['cell']}, channel {fields['channel']!r}: the loss's gradient "
         f"{probe.grad[at]:.4g}, the oracle's {c.expected[at]:.4g}"
     )
-    return part.name, f"{part.what} {how}", where, tuple(p.name for p, *_ in differing[1:])
+    return part.name, f"{part.what} {how}", where, tuple(PARTS[i].name for i, *_ in differing[1:])
 
 
 def _without_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, identified) -> str | None:
@@ -360,8 +415,9 @@ def locate(impl: Implementation, identified=None, search: bool = True) -> Blame 
     probes show no difference.
 
     ``identified``: the identification (its terms that fit no dialect are named when the
-    difference has no gradient). ``search``: compare the gradients under the dialect nearest
-    them (for a loss whose values fit no dialect), not only under ``impl.fixed_spec``.
+    difference has no gradient). ``search``: where the loss's gradients are those of another
+    dialect (:func:`gradient_dialect`), compare under that one (for a loss whose values fit no
+    dialect: the closest may have knobs that make up for a term without gradient).
     """
     closest = impl.fixed_spec
     if not impl.has_gradient:
@@ -369,9 +425,10 @@ def locate(impl: Implementation, identified=None, search: bool = True) -> Blame 
     probes = _observe(impl, closest)
     if not probes:
         return None
-    spec = nearest_by_gradient(probes, closest, impl.dtype) if search else closest
+    spec = (gradient_dialect(probes, closest, impl.dtype) if search else None) or closest
+    unfitted = frozenset(WEIGHT_NAMES) - identified.fitted_weights if search and identified is not None else frozenset()
     try:
-        found = _by_gradient(probes, spec, impl.dtype)
+        found = _by_gradient(probes, spec, impl.dtype, unfitted)
     except ValueError:  # the oracle refuses a probe under the closest dialect
         return None
     if found is not None:

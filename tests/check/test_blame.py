@@ -11,6 +11,7 @@ import torch
 
 from yolov1_loss import LossSpec, YoloV1Loss, reference
 from yolov1_loss.conformance.dialects.blame import NO_GRADIENT, locate
+from yolov1_loss.conformance.mutants import MUTANTS
 from yolov1_loss.conformance.user_loss.implementation import Implementation, fixed_dialect
 from yolov1_loss.reference.loss import ious, split_cells
 
@@ -66,8 +67,8 @@ def test_a_term_without_gradient_is_said_to_have_none_and_sized_per_object_cell(
 
 def test_a_detached_iou_term_is_not_blamed_on_coord_even_from_a_closest_dialect_it_misled():
     # Σ (1 − IoU)² over the object cells, detached: values only. Fitting values, such a term can pull
-    # the closest dialect's iou_frame and responsible off the paper's; the gradients are compared
-    # under the dialect they come nearest, where every part matches.
+    # the closest dialect's iou_frame and responsible off the paper's; the gradients, which are the
+    # paper's, are compared under the paper's dialect, where every part matches.
     def loss(pred, target):
         p, t = pred.detach().numpy(), target.detach().numpy()
         _, cells, _ = split_cells(p, t, PAPER)
@@ -80,7 +81,7 @@ def test_a_detached_iou_term_is_not_blamed_on_coord_even_from_a_closest_dialect_
     assert found.line.startswith("the difference has no gradient: a constant or detached extra term of about ")
     assert found.line.endswith(" per object cell")
     assert found.spec.iou_frame == "image"
-    assert found.lines()[-1].startswith("  compared with the dialect the loss's gradients come nearest: ")
+    assert found.lines()[-1].startswith("  the loss's gradients are those of paper")
     # Held to that dialect without the search, the frame's gradients are what differs.
     assert locate(_held_to(loss, misled), search=False).part != NO_GRADIENT
 
@@ -120,6 +121,32 @@ def test_a_stray_box_term_in_every_predictor_is_blamed_on_the_boxes_no_term_read
     assert found.part == "the boxes of the other predictors"
     assert found.line.startswith("the boxes of the object cells' predictors that are not responsible get a gradient: ")
     assert "coord (centres)" in found.others  # the responsible one's centres pay it twice
+
+
+def _mutant(name: str) -> Implementation:
+    """A loss of the mutant zoo computing the paper's dialect but for its bug."""
+    loss = MUTANTS[name].loss_class(PAPER)
+    return _held_to(lambda pred, target: loss(pred, target)["total"])
+
+
+def test_a_responsible_predictor_chosen_otherwise_is_said_so():
+    found = locate(_mutant("responsible_by_confidence"))  # the most confident, not the highest IoU
+    assert found.part == "the boxes of the other predictors"
+    assert found.line == (
+        "the boxes of the object cells' predictors that are not responsible get a gradient: another predictor than "
+        "the oracle's is made responsible (the oracle's: the highest IoU with the target, in the dialect's IoU "
+        "frame), and coord reaches that one"
+    )
+
+
+def test_a_responsible_predictor_that_pays_the_no_object_term_too_is_said_so():
+    found = locate(_mutant("responsible_pays_noobj"))
+    assert found.part == "obj"
+    # λ_noobj·ĉ² more on the responsible predictor's confidence: 2·0.5·ĉ more gradient.
+    assert found.line == (
+        "the responsible predictors' confidences get an extra gradient, 1 times their value: they pay the no-object "
+        "term too, the paper spares the responsible predictor (an extra 0.5·v²)"
+    )
 
 
 def test_without_gradients_the_term_probes_name_the_part():
