@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 LOCATION_FIELDS = (
     "component",  # the output compared (coord, obj, noobj, cls, total)
-    "term",  # the term the difference lies in, where the cell, the channel or the term probes tell
+    "term",  # the term or part of the loss the difference lies in, where the channel or the blame tells
     "image",
     "cell",
     "predictor",
@@ -75,7 +75,8 @@ class ConformanceFailure(AssertionError):
         return dict(self._fields)
 
     def blame(self, term: str | None) -> None:
-        """Name the term the difference lies in, where the report could not tell it itself."""
+        """Name the term or part of the loss the difference lies in (conformance.dialects.blame),
+        where the report could not tell it itself."""
         if self.located()["term"] is None and term is not None:
             self._fields["term"] = term
 
