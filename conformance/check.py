@@ -11,16 +11,18 @@ holds it to stored test vectors instead.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import settings as Settings
 
+from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.blame import locate
 from yolov1_loss.conformance.dialects.fitting import identify, prepare
 from yolov1_loss.conformance.dialects.hints import hint
-from yolov1_loss.conformance.dialects.words import changed_knobs, describe, unusual_knobs
+from yolov1_loss.conformance.dialects.verdict import dialect_names, judge
 from yolov1_loss.conformance.inputs.example import Recipe, build
 from yolov1_loss.conformance.inputs.input_classes import INPUT_CLASSES, InputClass, classes_of
 from yolov1_loss.conformance.reports.check_report import CheckReport, InputFinding
@@ -37,7 +39,7 @@ from yolov1_loss.conformance.user_loss.implementation import (
 )
 from yolov1_loss.conformance.user_loss.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
 from yolov1_loss.conformance.user_loss.loading import LoadError, repro_of, user_implementation
-from yolov1_loss.reference import LAYOUTS, PRESETS, LossSpec, loss_and_grad
+from yolov1_loss.reference import LAYOUTS, LossSpec, loss_and_grad
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -105,7 +107,7 @@ class CheckOptions:
             ("layout", LAYOUTS),
             ("framework", FRAMEWORKS),
             ("dtype", DTYPES),
-            ("dialect", ("auto", *PRESETS)),
+            ("dialect", ("auto", *dialect_names())),
             ("arguments", ARGUMENTS),
         )
         for name, allowed in choices:
@@ -122,10 +124,15 @@ class CheckOptions:
         if problem:
             raise ValueError(problem)
         if made.dialect != "auto":
-            LossSpec.preset(made.dialect, S=made.S, B=made.B, C=made.C, **dict(made.overrides))
+            dialect_spec(made.dialect, made.S, made.B, made.C, dict(made.overrides))
         else:
             grid.replace(**dict(made.overrides))  # (each value as LossSpec takes it: no negative weight)
         return made
+
+
+def dialect_spec(name: str, S: int, B: int, C: int, overrides: dict | None = None) -> LossSpec:
+    """The known dialect ``name`` (a catalogue entry) on a grid, with ``overrides`` on top."""
+    return catalogue.by_name(name).spec(S, B, C).replace(**(overrides or {}))
 
 
 def _runs_elsewhere(pred, target, spec):
@@ -209,16 +216,62 @@ def settings_for(max_examples: int, seed: int | None) -> Settings:
     return Settings(suite_settings(), max_examples=max_examples, derandomize=seed is None)
 
 
-def resolve_dialect(impl: Implementation, S: int, B: int, C: int, dialect: str = "auto", overrides: dict | None = None):
+def resolve_dialect(
+    impl: Implementation,
+    S: int,
+    B: int,
+    C: int,
+    dialect: str = "auto",
+    overrides: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+):
     """(the spec to hold ``impl`` to, the identification of its values).
 
     The dialect is identified in any case (so a report can say what the loss looks like); under
-    ``dialect='auto'`` the identified one is used, else the named preset; ``overrides`` go on top.
-    Raises ValueError when the loss fails on every probe.
+    ``dialect='auto'`` the identified one is used, else the named known dialect (a catalogue
+    entry); ``overrides`` go on top. ``progress(k, total)``: before the loss's k-th call of about
+    ``total``. Raises ValueError when the loss fails on every probe.
     """
-    identified = identify(_values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C))
-    base = identified.spec if dialect == "auto" else LossSpec.preset(dialect, S=S, B=B, C=C)
-    return base.replace(**(overrides or {})), identified
+    identified = identify(_values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C), progress=progress)
+    if dialect == "auto":
+        return identified.spec.replace(**(overrides or {})), identified
+    return dialect_spec(dialect, S, B, C, overrides), identified
+
+
+class Steps:
+    """A stage's numbered steps as progress lines, each with an estimate of the time left once a
+    step has been timed; at most one line every ``every`` seconds (the first always)."""
+
+    def __init__(
+        self, progress: Callable[[str], None], every: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ):
+        self.progress, self.every, self.clock = progress, every, clock
+        self.started: float | None = None
+        self.shown: float | None = None
+
+    def __call__(self, k: int, total: int, line: str) -> None:
+        """Step ``k`` (from 1) of ``total`` starts; ``line`` says what it is."""
+        now = self.clock()
+        if self.started is None or k == 1:
+            self.started = now
+        if self.shown is not None and now - self.shown < self.every:
+            return
+        self.shown = now
+        left = f", about {seconds_words((now - self.started) / (k - 1) * (total - k + 1))} left" if k > 1 else ""
+        self.progress(line + left)
+
+
+def identifying(progress: Callable[[str], None]) -> Callable[[int, int], None]:
+    """Identification's ``progress(k, total)`` as numbered lines: 'identifying the dialect: call 5
+    of 36 of the loss, about 12 s left' (at most one a second)."""
+    steps = Steps(progress, every=1.0)
+    return lambda k, n: steps(k, n, f"identifying the dialect: call {k} of {n} of the loss")
+
+
+def seconds_words(t: float) -> str:
+    """A duration as a person says it: '8 s', '2 min 5 s'."""
+    t = round(t)
+    return f"{t} s" if t < 60 else f"{t // 60} min {t % 60} s"
 
 
 def _fails_on(impl: Implementation, input_class: InputClass) -> str | None:
@@ -278,11 +331,15 @@ def run_check(
     progress: Callable[[str], None] = lambda line: None,
     strict: bool = False,
     command: str = "",
+    accept_any: bool = False,
 ) -> CheckReport:
     """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property.
 
-    The loss's failures on a class of input are findings about that class, which is then left
-    out of the properties; the loss's process dying (``impl.worker``) ends the check with an error.
+    It conforms when what it computes is the dialect named (``dialect``, a catalogue entry, with
+    ``overrides``) or, under 'auto', a known dialect (:func:`conformance.dialects.verdict.judge`;
+    ``accept_any``: any dialect with every term), and every property holds. The loss's failures
+    on a class of input are findings about that class, which is then left out of the properties;
+    the loss's process dying (``impl.worker``) ends the check with an error.
     """
     report = CheckReport(
         impl.name,
@@ -290,6 +347,7 @@ def run_check(
         named_dialect=None if dialect == "auto" else dialect,
         strict=strict,
         command=command or f"yolov1-loss check {impl.name}",
+        overrides=dict(overrides or {}),
     )
     report.setup = dict(
         layout=impl.layout,
@@ -304,7 +362,8 @@ def run_check(
     )
     report.gradient_checks = {name for name, prop in PROPERTIES.items() if prop.needs_gradient}
     try:
-        _run(report, impl, dialect, overrides, settings_for(max_examples, seed), seed, progress)
+        _run(report, impl, settings_for(max_examples, seed), seed, progress)
+        hold_to_dialect(report, accept_any)
     except WorkerDied as err:
         report.error = str(err)
         report.verdict = "error"
@@ -317,19 +376,19 @@ def run_check(
     return report
 
 
-def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress) -> None:
+def _run(report: CheckReport, impl, settings, seed, progress) -> None:
     S, B, C = (report.setup[k] for k in "SBC")
-    progress("identifying the dialect")
+    dialect = report.named_dialect or "auto"
     try:
-        report.spec, report.identified = resolve_dialect(impl, S, B, C, dialect, overrides)
+        report.spec, report.identified = resolve_dialect(
+            impl, S, B, C, dialect, report.overrides, identifying(progress)
+        )
     except ValueError as err:
         report.error = str(err)
-        progress("looking for a layout or argument order under which it runs")
-        report.hints = [h for h in [hint(impl, S, B, C, _identify_values(S, B, C))] if h]
+        report.hints = _hints(impl, S, B, C, progress, "under which it runs")
         return
     if not report.identified.matches:
-        progress("looking for a layout or argument order under which a dialect fits")
-        report.hints = [h for h in [hint(impl, S, B, C, _identify_values(S, B, C))] if h]
+        report.hints = _hints(impl, S, B, C, progress, "under which a dialect fits")
     spec = report.spec
     impl = dataclasses.replace(impl, fixed_spec=spec, repro=impl.repro.replace("spec=None", f"spec={spec!r}"))
 
@@ -345,8 +404,9 @@ def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress
             excluded.append(input_class)
 
     names = list(PROPERTIES)
+    steps = Steps(progress)
     for k, name in enumerate(names, 1):
-        progress(f"[{k}/{len(names)}] {name}")
+        steps(k, len(names), f"[{k}/{len(names)}] {name}")
         reason = PROPERTIES[name].applies(impl)
         if backward is not None and PROPERTIES[name].needs_gradient:
             if not report.failures or report.failures[0] is not backward:
@@ -365,10 +425,49 @@ def _run(report: CheckReport, impl, dialect, overrides, settings, seed, progress
     report.left_out = [c.words for c in excluded]
     _blame(report, impl)
     findings = [f for f in report.inputs if report.strict or not f.degenerate]
-    matched = dialect != "auto" or report.identified.matches
-    # Under --strict, a dialect no preset uses (the knobs of a classic bug) is a difference too.
-    odd = report.strict and dialect == "auto" and unusual_knobs(spec, report.identified.undetermined)
-    report.verdict = "conforms" if matched and not report.failures and not findings and not odd else "differs"
+    report.verdict = "conforms" if not report.failures and not findings else "differs"
+
+
+def hold_to_dialect(report: CheckReport, accept_any: bool = False) -> None:
+    """Join the verdict on what the loss computes (:func:`conformance.dialects.verdict.judge`, on
+    ``report.identified``) to the report's: where the properties (or the vectors) pass, the loss
+    still differs unless it computes the dialect named, or a known one (``accept_any``: any with
+    every term)."""
+    ident = report.identified
+    report.accept_any = accept_any
+    if ident is None or not ident.matches:
+        report.dialect = None
+    else:
+        dialect = report.named_dialect or "auto"
+        report.dialect = judge(ident, report.command, dialect, report.overrides, accept_any)
+    if report.verdict == "conforms" and (report.dialect is None or not report.dialect.conforms):
+        report.verdict = "differs"
+
+
+def replay_check(impl: Implementation, options: CheckOptions, directory, progress, accept_any: bool = False):
+    """Hold ``impl`` to the stored test vectors in ``directory`` of its dialect (identified, or the
+    one ``options`` name) instead of the properties: a CheckReport whose verdict joins the
+    dialect's (:func:`hold_to_dialect`)."""
+    from yolov1_loss.conformance.vectors.replay import replay
+
+    o = options
+    spec, identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), identifying(progress))
+    progress(f"replaying {directory}")
+    report = replay(impl, directory, spec, identified)
+    report.command, report.overrides = o.command(), dict(o.overrides)
+    report.named_dialect = None if o.dialect == "auto" else o.dialect
+    hold_to_dialect(report, accept_any)
+    return report
+
+
+def _hints(impl: Implementation, S: int, B: int, C: int, progress, under: str) -> list[str]:
+    """The hint for the usual mistakes (another layout, the arguments swapped), as a list."""
+    steps = Steps(progress, every=1.0)
+    found = hint(
+        impl, S, B, C, _identify_values(S, B, C),
+        lambda k, n, flags: steps(k, n, f"looking for a layout or argument order {under}: {k} of {n}, {flags}"),
+    )  # fmt: skip
+    return [found] if found else []
 
 
 def _property_failure(report, impl, name, excluded, settings, seed):
@@ -423,14 +522,16 @@ class CheckSession:
         return self._resolved
 
     def dialect_problem(self) -> str | None:
-        """Why the loss's values do not match the dialect asked for (any, under 'auto'), or None."""
-        impl, identified = self.resolved()
+        """Why what the loss computes does not conform (:func:`conformance.dialects.verdict.judge`:
+        the dialect named, or a known one under 'auto'), in words; or None."""
+        _, identified = self.resolved()
         if not identified.matches:
             return "; ".join([*identified.notes, *(term.line() for term in identified.terms if not term.matches)])
-        if self.options.dialect != "auto":
-            if changed_knobs(identified.spec, impl.fixed_spec, identified.undetermined):
-                return f"the values match another dialect, {describe(identified.spec)}, not the one named ({describe(impl.fixed_spec)})"
-        return None
+        o = self.options
+        verdict = judge(identified, o.command(), o.dialect, dict(o.overrides))
+        if verdict.conforms:
+            return None
+        return "\n".join([f"the loss's dialect differs {verdict.reason}".replace(" :", ":"), *verdict.lines()])
 
     def not_applicable(self, name: str) -> str | None:
         return PROPERTIES[name].applies(self.resolved()[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from yolov1_loss.reference import LAYOUTS, PRESETS
+from yolov1_loss.reference import LAYOUTS
 
 
 def add_set_option(parser, help: str) -> None:
@@ -22,7 +22,7 @@ def add_loss_options(parser, dialect_help: str) -> None:
     parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
     parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
-    parser.add_argument("--dialect", choices=["auto", *PRESETS], default="auto", help=dialect_help)
+    parser.add_argument("--dialect", choices=["auto", *_dialect_names()], default="auto", help=dialect_help)
     add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
     parser.add_argument(
         "--output",
@@ -52,6 +52,12 @@ def add_loss_options(parser, dialect_help: str) -> None:
     )
 
 
+def _dialect_names() -> tuple[str, ...]:
+    from yolov1_loss.conformance.dialects.verdict import dialect_names
+
+    return dialect_names()
+
+
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "check",
@@ -59,11 +65,13 @@ def add_parser(commands) -> None:
         description="Load a loss (package.module:attr or path/to/file.py:attr; a function, an "
         "nn.Module instance, or a class built with no arguments) in a process of its own, call it as "
         "loss(pred, target), identify its dialect and run the conformance properties. Exit status: "
-        "0 conforms, 1 differs, 2 could not be judged (the loss could not be loaded, failed on every "
-        "probe, or its process died or hung).",
+        "0 conforms (it computes the dialect named, or a known one: yolov1-loss dialects, values and "
+        "gradients), 1 differs (another dialect, a property fails, or it fails on ordinary input), "
+        "2 could not be judged (the loss could not be loaded, failed on every probe, or its process "
+        "died or hung).",
     )
     parser.add_argument("impl", metavar="IMPL", help="package.module:attr or path/to/file.py:attr")
-    add_loss_options(parser, "hold it to a preset, or identify it (default auto)")
+    add_loss_options(parser, "hold it to a known dialect (yolov1-loss dialects), or identify it (default auto)")
     parser.add_argument("--max-examples", type=int, default=30, help="Hypothesis examples per property (default 30)")
     parser.add_argument("--seed", type=int, help="random seed (default: derandomized, the same examples every run)")
     parser.add_argument(
@@ -76,6 +84,12 @@ def add_parser(commands) -> None:
         "--strict",
         action="store_true",
         help="failures on degenerate inputs (an empty batch, zero-size boxes) count as differences, not warnings",
+    )
+    parser.add_argument(
+        "--accept-any-dialect",
+        action="store_true",
+        help="with no --dialect, conform to any dialect the values match with every term, not only a known one "
+        "(the lenient answer: a loss computing a classic bug then conforms)",
     )
     parser.add_argument(
         "--vectors", metavar="DIR", help="replay stored test vectors (yolov1-loss vectors) instead of the properties"
@@ -120,7 +134,7 @@ def loss_options(args):
 
 
 def run(args) -> int:
-    from yolov1_loss.conformance.check import in_process, isolated, resolve_dialect, run_check
+    from yolov1_loss.conformance.check import in_process, isolated, replay_check, run_check
     from yolov1_loss.conformance.reports.check_report import CheckReport, write_json
     from yolov1_loss.conformance.user_loss.isolation import WorkerDied
     from yolov1_loss.conformance.user_loss.loading import LoadError
@@ -141,14 +155,7 @@ def run(args) -> int:
         _progress("loading the loss" if args.in_process else "loading the loss in its own process")
         impl = in_process(options) if args.in_process else isolated(options)
         if args.vectors:
-            from yolov1_loss.conformance.vectors.replay import replay
-
-            _progress("identifying the dialect")
-            spec, identified = resolve_dialect(
-                impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
-            )
-            _progress(f"replaying {args.vectors}")
-            report = replay(impl, args.vectors, spec, identified)
+            report = replay_check(impl, options, args.vectors, _progress, accept_any=args.accept_any_dialect)
         else:
             report = run_check(
                 impl,
@@ -162,6 +169,7 @@ def run(args) -> int:
                 progress=_progress,
                 strict=args.strict,
                 command=options.command(),
+                accept_any=args.accept_any_dialect,
             )
     except (LoadError, WorkerDied, ValueError) as err:
         report = CheckReport(args.impl, "error", error=str(err))

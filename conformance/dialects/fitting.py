@@ -24,9 +24,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from yolov1_loss.conformance.dialects.catalogue import entries, values_key
 from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
 from yolov1_loss.conformance.dialects.words import ONLY_UNDER
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
+from yolov1_loss.reference.boxes import iou_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
 ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -71,6 +73,15 @@ class Identification(NamedTuple):
     notes: tuple[str, ...]  # what still differs when nothing matches
     terms: tuple = ()  # TermFit per family of term probes: which terms match on their own
     fitted_weights: frozenset = frozenset()  # the λ whose terms the values reproduce (all, when it matches)
+    absent: tuple[str, ...] = ()  # the λ (of coord, obj, the empty cells' noobj, cls) fitted 0: a term left out
+    failed_probes: str | None = None  # the probes the loss failed on where the dialect gives values, in words
+
+    @property
+    def plausible(self) -> bool:
+        """Whether the fit is a dialect: it matches, every term is there (no λ of 0), and the loss
+        gave a finite value on every probe where the dialect does. (A λ of 0 the user pinned is
+        the verdict's to accept.)"""
+        return self.matches and not self.absent and self.failed_probes is None
 
 
 def _probe_cell(rng, S: int, B: int, C: int, kind: str):
@@ -139,9 +150,55 @@ def probes(
         for n in range(n_images):
             for cell in rng.choice(S * S, size=min(S * S, 1 + (k + n) % 3), replace=False):
                 kind = kinds[k % len(kinds)]
-                pred[n, cell // S, cell % S], target[n, cell // S, cell % S] = _probe_cell(rng, S, B, C, kind)
+                pred[n, cell // S, cell % S], target[n, cell // S, cell % S] = _decided_cell(rng, S, B, C, kind)
         out.append((pred, target))
     return out
+
+
+# What decides the responsible predictor of a probe cell must stand above float32's rounding:
+# the best IoU ahead of the next by DECIDED_MARGIN times what rounding the inputs and the
+# arithmetic to float32 moves an IoU by (and by 1e-4 of itself); where none overlaps, every box
+# DECIDED_DISTANCE (in the IoU frame's units) or more from overlapping, and the nearest (darknet's
+# fallback) nearer by as much. Float32 moves an edge of a box centred within 20 cells by ~2e-6.
+DECIDED_MARGIN = 100.0
+DECIDED_DISTANCE = 1e-4
+
+
+def _decided_cell(rng, S: int, B: int, C: int, kind: str):
+    """:func:`_probe_cell`, drawn again until the responsible predictor is the same whatever the
+    arithmetic (float32 or float64), in every IoU frame, size treatment and iou_eps. (A near tie is
+    decided by rounding: a float32 loss then picks another predictor than the oracle, and the fit
+    blames a weight or a knob for it.) Negative sizes are left as drawn: predictor 0 is built to win."""
+    while True:
+        row, target = _probe_cell(rng, S, B, C, kind)
+        if kind == "negative" or B == 1 or _responsible_is_decided(row[C:].reshape(B, 5)[:, 1:], target[C + 1 :], S):
+            return row, target
+
+
+def _responsible_is_decided(boxes: np.ndarray, tbox: np.ndarray, S: int) -> bool:
+    """Whether (B, 4) predicted boxes against a (4,) target box name their responsible predictor
+    beyond float32's rounding (:data:`DECIDED_MARGIN`) under both IoU frames, with predicted
+    sizes squared (sqrt_output) or not, and every iou_eps."""
+    for k in (1.0 / S, 1.0):
+        for squared in (False, True):
+            pbox = np.concatenate([k * boxes[:, :2], boxes[:, 2:] ** 2 if squared else boxes[:, 2:]], axis=-1)
+            frame_target = np.concatenate([k * tbox[:2], tbox[2:]])
+            for eps in VALUE_KNOBS["iou_eps"]:
+                exact = iou_and_grad(pbox, frame_target, eps)[0]
+                rounded = iou_and_grad(pbox.astype(np.float32), frame_target.astype(np.float32), eps)[0]
+                noise = float(np.max(np.abs(rounded.astype(np.float64) - exact)))
+                best, second = np.sort(exact)[::-1][:2]
+                if best > 0 and best - second <= max(DECIDED_MARGIN * noise, 1e-4 * best):
+                    return False
+            if best == 0:
+                grown = pbox + np.array([0.0, 0.0, 2 * DECIDED_DISTANCE, 2 * DECIDED_DISTANCE])
+                distances = np.sort(np.linalg.norm(pbox - frame_target, axis=-1))
+                if (
+                    iou_and_grad(grown, frame_target, 0.0)[0].max() > 0
+                    or distances[1] - distances[0] < DECIDED_DISTANCE
+                ):
+                    return False
+    return True
 
 
 @functools.lru_cache(maxsize=8)
@@ -359,24 +416,86 @@ def _scope_of(w: np.ndarray) -> str:
     return "own_weight" if noobj > 0 else "predictor"
 
 
-def _refit(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> np.ndarray:
-    """The weights of :data:`COLUMNS` fitted again with the noobj_scope they show built in: the
-    object cells' column left out ('cell') or merged with the empty cells' ('predictor'), so
-    that rounding in the loss is not spread over a weight the dialect does not have."""
-    scope = _scope_of(weights)
-    if scope == "own_weight" or 3 not in columns:
-        return weights
+def _snapped(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """The weights of :data:`COLUMNS` as a person writes them, and the misfit they leave.
+
+    Column by column (the empty cells' noobj first, so that the object cells' can then equal it),
+    the simplest value within fitting noise replaces the fitted one: the simplest of 0, the
+    noobj_scope values (the object cells' other predictors weighed 0 or as the empty cells), the
+    catalogue's weights and the fitted value's roundings, whose fit, with the columns not yet
+    snapped fitted again around it, leaves a misfit within the noise (:func:`_noise`). So 0.50001
+    reads 0.5 and a weight of 2e-7 reads 0 (an absent term), and a knob whose effect lies within
+    the noise (noobj_scope='own_weight' at the empty cells' weight) is not taken for a dialect.
+    """
     X, y, _ = _design(fit.components, observed, fit.reduction, columns)
+    row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
+    A, b = X * row_scale[:, None], y * row_scale
     at = {column: k for k, column in enumerate(columns)}
-    if scope == "predictor":
-        X = X.copy()
-        X[:, at[2]] += X[:, at[3]]
-    kept = [c for c in columns if c != 3]
-    w, _ = _fit(X[:, [at[c] for c in kept]], y)
+    w = np.asarray(weights, dtype=np.float64)[columns]
+    misfit = float(np.max(np.abs(A @ w - b)))
+    noise = _noise(misfit)
+    fixed: dict[int, float] = {}
+    for column in sorted(columns, key=SNAP_ORDER.index):
+        for value in _written_values(column, float(w[at[column]]), fixed):
+            trial, trial_misfit = _fit_around(A, b, at, {**fixed, column: value})
+            if trial_misfit <= noise:
+                w, misfit, fixed[column] = trial, trial_misfit, value
+                break
     out = np.zeros(len(COLUMNS))
-    out[kept] = w
-    out[3] = out[2] if scope == "predictor" else 0.0
-    return out
+    out[columns] = w
+    return out, misfit
+
+
+# A snapped weight may leave up to this relative misfit whatever the fit's own (16 float32
+# roundings: a loss computed in float32 rounds each value to ~6e-8).
+SNAP_FLOOR = 1e-6
+
+
+def _noise(misfit: float) -> float:
+    """The misfit a fit of ``misfit`` may grow to when its weights are snapped: twice its own, at
+    least :data:`SNAP_FLOOR`, at most :data:`MATCH_TOLERANCE`. (A weight 2% off on a column that
+    weighs little in the totals moves them by 1e-5 or so: within the tolerance of a match, but
+    far beyond the noise of a float32 loss that computes the weight exactly.)"""
+    return min(max(2 * misfit, SNAP_FLOOR), MATCH_TOLERANCE)
+
+
+# The order columns are snapped in: the empty cells' noobj weight before the object cells' (which
+# may equal it), then the others.
+SNAP_ORDER = (2, 3, 0, 1, 4)
+
+
+def _fit_around(A: np.ndarray, b: np.ndarray, at: dict, fixed: dict) -> tuple[np.ndarray, float]:
+    """Weights (in ``at``'s order) with ``fixed`` columns held at their values and the others
+    fitted (non-negative) to what those leave; and the largest misfit."""
+    w = np.zeros(len(at))
+    for column, value in fixed.items():
+        w[at[column]] = value
+    free = [k for column, k in at.items() if column not in fixed]
+    if free:
+        w[free] = _nonnegative_lstsq(A[:, free], b - A @ w)
+    return w, float(np.max(np.abs(A @ w - b)))
+
+
+def _written_values(column: int, fitted: float, fixed: dict) -> list[float]:
+    """The values a person may have written for a weight fitted as ``fitted``, simplest first:
+    for the object cells' noobj, the empty cells' (noobj_scope 'predictor') and 0 ('cell'); then
+    0, the catalogue's weights of that column and ``fitted`` rounded to 1–6 significant digits,
+    by digits, then by distance."""
+    scope = [fixed[2], 0.0] if column == 3 and 2 in fixed else []
+    others = {0.0, *_catalogued_weights()[column], *(float(f"{fitted:.{d}g}") for d in range(1, 7))}
+    return list(dict.fromkeys([*scope, *sorted(others, key=lambda v: (_digits(v), abs(v - fitted)))]))
+
+
+def _digits(value: float) -> int:
+    """Significant digits of ``value`` as written (0 for 0)."""
+    return next((d for d in range(1, 18) if float(f"{value:.{d}g}") == value), 17) if value else 0
+
+
+@functools.cache
+def _catalogued_weights() -> tuple[frozenset, ...]:
+    """Per column of :data:`COLUMNS`, the weights (λ · loss_scale) the catalogue's dialects use."""
+    keys = [values_key(entry.spec()) for entry in entries() if entry.expressible]
+    return tuple(frozenset(key[f"weight_{column}"] for key in keys) for column in COLUMNS)
 
 
 def _tidy(value: float) -> float:
@@ -494,6 +613,7 @@ def identify(
     C: int = 20,
     grad_fn: GradFn | None = None,
     per_term: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Identification:
     """Find the dialect under which the oracle matches ``values_fn``.
 
@@ -501,10 +621,13 @@ def identify(
     and returns the total: a scalar, or (N,) per-image values. ``grad_fn``, if given, returns
     d total / d pred in pred's shape, and decides ``iou_grad``. ``per_term``: when nothing matches, fit each term
     on its own family of probes (:mod:`conformance.dialects.term_probes`), which says which terms match
-    when the whole does not.
+    when the whole does not. ``progress(k, total)`` is called before the loss's k-th call of about
+    ``total`` (the total grows when the term probes are needed, and shrinks when gradients are not).
     """
     candidates = _candidate_columns(S, B, C)
     batches = _probes(S, B, C, "general")
+    calls = _Calls(progress, len(batches) * (2 if grad_fn is not None else 1))
+    values_fn = calls.counted(values_fn)
     sizes = [len(pred) for pred, _ in batches]
     failed: list[tuple[int, str] | None] = []  # per probe
     observed = [_observe(values_fn, batch, failed) for batch in batches]
@@ -526,10 +649,18 @@ def identify(
     matches = best.matches
     # Where the whole matches, every term does: the term probes are only needed to say which do not.
     per_term = per_term and not matches
+    if per_term:
+        calls.total += sum(len(family) for family in family_probes(S, B, C).values())
     terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
-    weights = _refit(best, observed, columns, weights) if matches else _weights_from_terms(terms)
+    residual = best.residual
+    if matches:
+        weights, residual = _snapped(best, observed, columns, weights)
+    else:
+        weights = _weights_from_terms(terms)
     spec = best.spec_none.replace(reduction=best.reduction, **_weights_as_knobs(weights, seen_noobj_object))
-    spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn)
+    if grad_fn is not None and spec.conf_target != "iou":
+        calls.total -= len(batches)  # (gradients tell nothing more)
+    spec, gradients_seen = _settle_iou_grad(spec, batches, grad_fn and calls.counted(grad_fn))
     undetermined = ()
     if matches:  # only knobs that really could not be told apart among the dialects that fit
         ties = [fit for fit in fits if fit.matches and fit.agree == best.agree]
@@ -546,18 +677,36 @@ def identify(
     # The probes the loss failed on where this dialect gives values (where it refuses them too,
     # as 'sqrt' refuses negative sizes, failing is what the dialect does).
     unexplained = [f for f, comps in zip(failed, best.components) if f is not None and comps is not None]
-    if unexplained:
-        notes.append(f"left out of the identification: {failure_summary(unexplained, sizes)}")
+    failed_probes = failure_summary(unexplained, sizes) if unexplained else None
     if best.refused:
         notes.append(
             f"the loss gives values on {best.refused} probe(s) with negative predicted sizes, which "
             f"wh_mode={spec.wh_mode!r} refuses; it was compared on the others"
         )
     fitted = {name for t in terms if t.matches for name in (WEIGHT_OF_COLUMN[c] for c in t.weights)}
+    absent = tuple(name for name, weight in zip(WEIGHTS, spec.weights()) if weight == 0) if matches else ()
     return Identification(
-        spec, matches, best.residual, spec.preset_name(), undetermined, tuple(notes), terms,
-        frozenset(WEIGHT_OF_COLUMN.values()) if matches else frozenset(fitted),
+        spec, matches, residual, spec.preset_name(), undetermined, tuple(notes), terms,
+        frozenset(WEIGHT_OF_COLUMN.values()) if matches else frozenset(fitted), absent, failed_probes,
     )  # fmt: skip
+
+
+class _Calls:
+    """Counts the loss's calls during identification for ``progress(k, total)``."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def counted(self, function: Callable) -> Callable:
+        if self.progress is None:
+            return function
+
+        def call(*args):
+            self.done += 1
+            self.progress(self.done, max(self.total, self.done))
+            return function(*args)
+
+        return call
 
 
 def _weights_from_terms(terms) -> np.ndarray:

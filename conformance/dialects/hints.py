@@ -2,8 +2,9 @@
 
 When no dialect reproduces a loss's values (or it fails on every probe), :func:`hint` tries the
 obvious alternatives (every other layout, the arguments swapped) and names the first under which
-the loss runs and some dialect fits, with the options that say so. A hint is only given when the
-alternative really runs and fits.
+the loss runs and a dialect fits plausibly, with the options that say so. A hint is only given
+when the alternative really runs: it gives a value wherever the dialect does, the fit leaves no
+term out (no λ of 0) and matches within tolerance (``Identification.plausible``).
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ def alternatives(impl: Implementation):
             yield " ".join(flags), dataclasses.replace(impl, layout=layout, arguments=arguments)
 
 
-def hint(impl: Implementation, S: int, B: int, C: int, identify_values) -> str | None:
-    """The first alternative under which a dialect fits the loss's values, as advice; or None.
+def hint(impl: Implementation, S: int, B: int, C: int, identify_values, progress=None) -> str | None:
+    """The first alternative under which a dialect fits the loss's values plausibly, as advice; or None.
 
     ``identify_values(impl)`` identifies an implementation from its values alone (raising
-    ValueError where it fails on every probe)."""
-    for flags, variant in alternatives(impl):
+    ValueError where it fails on every probe). ``progress(k, total, flags)``: before the k-th
+    alternative of ``total``."""
+    tried = list(alternatives(impl))
+    for k, (flags, variant) in enumerate(tried, 1):
+        if progress is not None:
+            progress(k, len(tried), flags)
         try:
             identified = identify_values(variant)
         except ValueError:
             continue
-        if identified.matches:
+        if identified.plausible:
             return f"called with {flags}, the loss runs and its values match {describe(identified.spec, identified.undetermined)}: try yolov1-loss check {impl.name} {flags}"
     return None

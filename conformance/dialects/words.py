@@ -1,9 +1,11 @@
-"""A dialect in plain words: how it differs from a preset, what each difference means for
-training, which values no preset uses, and the command that holds a loss to it in CI."""
+"""A dialect in plain words: how it differs from a known dialect (an entry of the catalogue),
+what each difference means for training, which values no known dialect uses, and the command
+that holds a loss to it in CI."""
 
 from __future__ import annotations
 
-from yolov1_loss.reference import PRESETS, LossSpec
+from yolov1_loss.conformance.dialects import catalogue
+from yolov1_loss.reference import LossSpec
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
 
 # (knob, value) → what a loss with that value does, for a person training with it.
@@ -55,6 +57,13 @@ NUMBER_MEANINGS = {
     "lambda_class": "weighs cls",
     "lambda_noobj_object": "weighs the no-object term of the object cells' other predictors",
 }
+# What a weight of 0 leaves out (the object cells' other predictors' 0 is noobj_scope='cell').
+ZERO_MEANINGS = {
+    "lambda_coord": "the loss has no coord term: box centres and sizes are never trained",
+    "lambda_obj": "the loss has no obj term: the responsible predictor's confidence is never trained",
+    "lambda_noobj": "the loss has no no-object term in empty cells: their confidences are never pushed to 0",
+    "lambda_class": "the loss has no class term: the class scores are never trained",
+}
 # Knobs that change nothing unless another has a value: (knob, needs knob, value).
 ONLY_UNDER = {
     "signed_sqrt_eps": ("wh_mode", "signed_sqrt"),
@@ -69,68 +78,99 @@ def preset_like(name: str, spec: LossSpec) -> LossSpec:
     return LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)
 
 
+def entry_spec(entry: catalogue.Entry, spec: LossSpec) -> LossSpec:
+    """Catalogue entry ``entry``'s dialect on ``spec``'s grid."""
+    return entry.spec(spec.S, spec.B, spec.C)
+
+
 def _matters(spec: LossSpec, knob: str) -> bool:
     needs = ONLY_UNDER.get(knob)
     return needs is None or getattr(spec, needs[0]) == needs[1]
 
 
+def filled(spec: LossSpec, base: LossSpec, ignore=()) -> LossSpec:
+    """``spec`` with the knobs in ``ignore`` (those nothing told apart) taken from ``base``."""
+    fields = base.knobs()
+    return spec.replace(**{k: fields[k] for k in ignore if k in fields and k != "noobj_scope"})
+
+
+def in_terms_of(spec: LossSpec, base: LossSpec) -> LossSpec:
+    """``spec`` with its weights written under ``base``'s loss_scale: the same weights as they act
+    (λ · loss_scale), so that only the λ that differ differ (darknet's loss_scale 0.5 with
+    λ_class 0 is darknet with lambda_class=0, not five changed numbers)."""
+    if spec.loss_scale == base.loss_scale or base.loss_scale == 0:
+        return spec
+    factor = spec.loss_scale / base.loss_scale
+    rescaled = {name: float(f"{getattr(spec, name) * factor:.12g}") for name in (*WEIGHTS, "lambda_noobj_object")}
+    return spec.replace(loss_scale=base.loss_scale, **rescaled)
+
+
 def changed_knobs(spec: LossSpec, base: LossSpec, ignore=()) -> dict:
-    """knob → value, for the knobs of ``spec`` that differ from ``base`` and change values."""
+    """knob → value, for the knobs of ``spec`` (its weights written under ``base``'s loss_scale)
+    that differ from ``base`` and change values."""
+    spec = in_terms_of(spec, base)
     theirs = base.knobs()
     return {
         k: v for k, v in spec.knobs().items() if k not in ignore and theirs[k] != v and _matters(spec, k)
     }  # fmt: skip
 
 
-def nearest_preset(spec: LossSpec, ignore=()) -> str:
-    """The preset that differs from ``spec`` in the fewest knobs (the first of equals)."""
-    return min(PRESETS, key=lambda name: len(changed_knobs(spec, preset_like(name, spec), ignore)))
+def known_base(spec: LossSpec, ignore=()) -> catalogue.Entry:
+    """The known dialect to describe ``spec`` from: the one it computes (without a bug first),
+    else the nearest."""
+    same = catalogue.computing(spec, ignore)
+    return catalogue.known(spec, ignore) or (same[0] if same else catalogue.nearest(spec, ignore))
 
 
-def describe(spec: LossSpec, ignore=()) -> str:
-    """'preset 'paper'', or the nearest preset and the knobs that differ from it (knobs in
-    ``ignore``, which nothing told apart, are taken to be the preset's)."""
-    base = nearest_preset(spec, ignore)
-    changed = changed_knobs(spec, preset_like(base, spec), ignore)
-    return f"preset {base!r}" + (f" with {', '.join(f'{k}={v!r}' for k, v in changed.items())}" if changed else "")
-
-
-def unusual_knobs(spec: LossSpec, ignore=()) -> list[str]:
-    """The knobs of ``spec`` (that change values) whose word value no preset uses."""
-    return [k for k, v in spec.knobs().items() if k not in ignore and _matters(spec, k) and unusual(k, v)]
+def describe(spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> str:
+    """'paper', or a known dialect (``base``; by default the one ``spec`` computes, else the
+    nearest) and the knobs that differ from it: "paper with iou_frame='raw'" (knobs in
+    ``ignore``, which nothing told apart, are taken to be the known dialect's)."""
+    base = base or known_base(spec, ignore)
+    if not catalogue.differing(spec, entry_spec(base, spec), ignore):
+        return base.name
+    changed = changed_knobs(spec, entry_spec(base, spec), ignore)
+    return base.name + (f" with {', '.join(f'{k}={v!r}' for k, v in changed.items())}" if changed else "")
 
 
 def unusual(knob: str, value) -> bool:
-    """A word value no preset uses (wh_mode='linear', say)."""
-    return knob in CHOICES and all(knobs.get(knob, getattr(LossSpec(), knob)) != value for knobs in PRESETS.values())
+    """A word value no known dialect uses (wh_mode='linear', say)."""
+    return knob in CHOICES and all(getattr(e.spec(), knob) != value for e in catalogue.entries() if e.expressible)
 
 
-def explain(knob: str, value, base_value) -> str:
-    """One line: the knob's value, what it means for training, and the base's value."""
-    meaning = MEANINGS.get((knob, value)) or f"{value!r} {NUMBER_MEANINGS.get(knob, '')}".strip()
-    flag = " (unusual: no preset uses it)" if unusual(knob, value) else ""
-    return f"{knob}={value!r}{flag}: {meaning} (there: {base_value!r})"
+def explain(knob: str, value, base_value, base_name: str) -> str:
+    """One line: the knob's value, what it means for training, and the known dialect's value."""
+    meaning = MEANINGS.get((knob, value))
+    if meaning is None and value == 0 and knob in ZERO_MEANINGS:
+        meaning = ZERO_MEANINGS[knob]
+    meaning = meaning or f"{value!r} {NUMBER_MEANINGS.get(knob, '')}".strip()
+    flag = " (unusual: no known dialect uses it)" if unusual(knob, value) else ""
+    return f"{knob}={value!r}{flag}: {meaning} ({base_name}: {base_value!r})"
 
 
-def differences(spec: LossSpec, base: LossSpec, ignore=()) -> list[str]:
-    """One line per knob in which ``spec`` differs from ``base``, in plain words."""
+def differences(spec: LossSpec, base: catalogue.Entry | LossSpec, ignore=(), base_name: str | None = None) -> list[str]:
+    """One line per knob in which ``spec`` differs from a known dialect (an entry, or a spec
+    called ``base_name``), in plain words."""
+    if isinstance(base, catalogue.Entry):
+        base, base_name = entry_spec(base, spec), base.name
     theirs = base.knobs()
-    return [explain(k, v, theirs[k]) for k, v in changed_knobs(spec, base, ignore).items()]
+    return [explain(k, v, theirs[k], base_name or "there") for k, v in changed_knobs(spec, base, ignore).items()]
 
 
-def pin_command(command: str, spec: LossSpec, ignore=()) -> str:
+def pin_command(command: str, spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> str:
     """``command`` (yolov1-loss check TARGET and its loss options) with the --dialect and --set
-    options that hold a loss to ``spec``: the nearest preset and the knobs that differ from it."""
-    base_name = nearest_preset(spec, ignore)
-    sets = changed_knobs(spec, preset_like(base_name, spec), ignore)
-    if spec.noobj_scope == "own_weight":  # (it is refused without its weight's value)
-        sets.setdefault("lambda_noobj_object", spec.lambda_noobj_object)
-    words = [command, f"--dialect {base_name}", *(f"--set {k}={_plain(v)}" for k, v in sets.items())]
+    options that hold a loss to ``spec``: a known dialect (``base``; by default the one ``spec``
+    computes, else the nearest) and the knobs that differ from it."""
+    base = base or known_base(spec, ignore)
+    sets = changed_knobs(spec, entry_spec(base, spec), ignore)
+    if sets.get("noobj_scope") == "own_weight":  # (its weight goes with it)
+        sets.setdefault("lambda_noobj_object", in_terms_of(spec, entry_spec(base, spec)).lambda_noobj_object)
+    words = [command, f"--dialect {base.name}", *(f"--set {k}={_plain(v)}" for k, v in sets.items())]
     return " ".join(words)
 
 
 def _plain(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
 def weights_line(spec: LossSpec, fitted) -> str:

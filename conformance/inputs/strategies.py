@@ -19,6 +19,9 @@ from yolov1_loss.conformance.inputs.example import CELL_CASES, OCCUPANCIES, Reci
 from yolov1_loss.reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
 
 MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
+# The images of a batch as training gives it, in one explicit example of every property: a loss
+# wrong only from 8 images on is caught there (the drawn examples hold at most MAX_IMAGES).
+TRAINING_BATCH = 16
 
 # Values worth meeting for each numeric knob: the presets' own first, then others.
 IOU_EPS_VALUES = (0.0, 1e-6, 0.01)
@@ -130,8 +133,8 @@ def hard_recipes(spec: LossSpec | None = None) -> list:
     """A handful of recipes that meet every hard case in every preset and a few odd dialects.
 
     Each puts one of each CELL_CASES in every cell of two full 3×3 images (B and C vary, C = 22
-    among them); then an empty batch, an all-empty grid, and a large-magnitude 7×7 batch. With
-    ``spec``, the same recipes in that one dialect and grid size. Hypothesis's own examples are
+    among them); then an empty batch, an all-empty grid, a large-magnitude 7×7 batch, and a batch
+    of :data:`TRAINING_BATCH` images. With ``spec``, the same recipes in that one dialect and grid size. Hypothesis's own examples are
     few under the ci profile and start small, so tests run these first as explicit examples.
     """
     if spec is None:
@@ -146,6 +149,7 @@ def hard_recipes(spec: LossSpec | None = None) -> list:
         Recipe(plain, images=0),
         Recipe(plain, images=2, occupancy="empty"),
         Recipe(plain, images=3, cases=("random", "tie", "exact"), magnitude=1024.0, seed=1),
+        Recipe(plain, images=TRAINING_BATCH, cases=("random", "tie", "exact", "disjoint"), seed=2),
     ]
 
 

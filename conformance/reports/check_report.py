@@ -9,15 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yolov1_loss.conformance.dialects.words import (
-    describe,
-    differences,
-    nearest_preset,
-    pin_command,
-    preset_like,
-    unusual_knobs,
-    weights_line,
-)
+from yolov1_loss.conformance.dialects.words import describe, weights_line
 from yolov1_loss.reference import LossSpec
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
@@ -44,7 +36,10 @@ class CheckReport:
     verdict: str  # conforms, differs or error
     spec: LossSpec | None = None  # the dialect held to
     identified: object = None  # a conformance.dialects.fitting.Identification
-    named_dialect: str | None = None  # the preset the user named, None under --dialect auto
+    named_dialect: str | None = None  # the known dialect the user named, None under --dialect auto
+    overrides: dict = field(default_factory=dict)  # the knobs set with --set
+    accept_any: bool = False  # --accept-any-dialect: any dialect with every term conforms
+    dialect: object = None  # a conformance.dialects.verdict.DialectVerdict, where the values match a dialect
     properties: dict = field(default_factory=dict)  # name -> passed / failed / not applicable: why
     failures: list = field(default_factory=list)  # ConformanceFailure
     inputs: list = field(default_factory=list)  # InputFinding
@@ -58,32 +53,34 @@ class CheckReport:
     gradient_checks: set = field(default_factory=set)  # the names in ``properties`` that compare gradients
     command: str = ""  # 'yolov1-loss check TARGET' and the options that load and call the loss
 
-    def _ignored(self) -> tuple:
-        return self.identified.undetermined if self.identified is not None else ()
+    def _undetermined(self) -> tuple:
+        """The knobs identification could not tell apart (none under a named dialect)."""
+        if self.identified is None or self.named_dialect is not None:
+            return ()
+        return self.identified.undetermined
 
-    def other_dialect(self) -> list[str] | None:
-        """Under a named dialect, when the values match another: how they differ from it, in
-        words (one line per knob); else None."""
-        ident = self.identified
-        if self.named_dialect is None or ident is None or not ident.matches or self.spec is None:
-            return None
-        return differences(ident.spec, self.spec, self._ignored()) or None
+    def echo(self) -> str:
+        """The command as run: the loss's options and those that decide the verdict."""
+        words = [self.command or f"yolov1-loss check {self.target}"]
+        if self.named_dialect is not None:
+            words.append(f"--dialect {self.named_dialect}")
+        words += [
+            f"--set {k}={v:.12g}" if isinstance(v, float) else f"--set {k}={v}" for k, v in self.overrides.items()
+        ]
+        words += ["--strict"] * self.strict + ["--accept-any-dialect"] * self.accept_any
+        return " ".join(words)
 
-    def diagnosis(self) -> dict:
-        """The dialect in words: its nearest preset, how it differs (one line per knob), the knobs
-        whose values no preset uses, and the command that holds the loss to it; empty when no
-        dialect matched (the terms say what does)."""
-        ident = self.identified
-        if self.spec is None or ident is None or not ident.matches or self.named_dialect is not None:
-            return {}
-        ignore = self._ignored()
-        base = nearest_preset(self.spec, ignore)
-        return {
-            "nearest_preset": base,
-            "differences": differences(self.spec, preset_like(base, self.spec), ignore),
-            "unusual": unusual_knobs(self.spec, ignore),
-            "pin": pin_command(self.command or f"yolov1-loss check {self.target}", self.spec, ignore),
-        }
+    def verdict_line(self) -> str:
+        """'verdict: CONFORMS', 'verdict: DIFFERS from every known dialect', 'verdict: ERROR (why)'."""
+        if self.verdict == "error":
+            return "verdict: ERROR" + (f" ({self.error})" if self.error else "")
+        reason = ""
+        if self.verdict == "differs":
+            if self.identified is not None and not self.identified.matches:
+                reason = "from the dialect named" if self.named_dialect else "from every known dialect"
+            elif self.dialect is not None and not self.dialect.conforms:
+                reason = self.dialect.reason
+        return f"verdict: {self.verdict.upper()}" + (f" {reason}".replace(" :", ":") if reason else "")
 
     @property
     def exit_code(self) -> int:
@@ -103,31 +100,38 @@ class CheckReport:
     def to_dict(self) -> dict:
         spec = self.spec
         ident = self.identified
+        undetermined = self._undetermined()
         return {
             "target": self.target,
             "verdict": self.verdict,
+            "reason": self.verdict_line().removeprefix(f"verdict: {self.verdict.upper()}").strip(" :") or None,
             "dialect": None
             if spec is None
             else {
-                "preset": spec.preset_name(),
-                "knobs": spec.knobs(),
+                "preset": None if undetermined else spec.preset_name(),
+                # a knob the probes could not tell apart has no value to give
+                "knobs": {k: None if k in undetermined else v for k, v in spec.knobs().items()},
+                "undetermined": list(undetermined),
                 "S": spec.S,
                 "B": spec.B,
                 "C": spec.C,
                 "named": self.named_dialect,
+                "overrides": self.overrides,
                 "identified": None
                 if ident is None
                 else {
                     "matches": ident.matches,
+                    "plausible": ident.plausible,
                     "preset": ident.preset,
                     "residual": ident.residual,
                     "undetermined": list(ident.undetermined),
+                    "absent": list(ident.absent),
+                    "failed_probes": ident.failed_probes,
                     "notes": list(ident.notes),
                     "terms": [term._asdict() for term in ident.terms],
                     "fitted_weights": sorted(ident.fitted_weights),
-                    "other_dialect": self.other_dialect(),
                 },
-                "diagnosis": self.diagnosis(),
+                "diagnosis": {} if self.dialect is None else self.dialect.to_dict(),
             },
             "value_match": self._matched(False),
             "grad_match": self._matched(True),
@@ -144,8 +148,7 @@ class CheckReport:
         }
 
     def summary(self) -> str:
-        lines = [f"yolov1-loss check {self.target}"]
-        lines.append(f"verdict: {self.verdict.upper()}" + (f" ({self.error})" if self.error else ""))
+        lines = [self.echo(), self.verdict_line()]
         lines.extend(self.blame.lines() if self.blame is not None else [])
         lines.extend(self._dialect_lines())
         lines.extend(f"hint: {h}" for h in self.hints)
@@ -175,37 +178,30 @@ class CheckReport:
             return []
         if ident is None:
             return [f"dialect: {describe(spec)}"]
-        if not ident.matches:
-            lines = [f"dialect: {ident.notes[0]}"] if self.named_dialect is None else [f"dialect: {describe(spec)}"]
-            if self.named_dialect is not None:
-                lines.append(f"  and {ident.notes[0]}")
-            if ident.terms:
-                lines.append("  term by term, on probes where only that term can be non-zero:")
-                lines.extend(f"    {term.line()}" for term in ident.terms)
-            if self.named_dialect is None:
-                lines.append(f"  the properties hold it to the closest, {describe(spec)}")
-                lines.append(f"  weights: {weights_line(spec, ident.fitted_weights)}")
-            lines.extend(f"  {note}" for note in ident.notes[1:])
-            return lines
-        lines = [f"dialect: {describe(spec, self._ignored())}"]
-        other = self.other_dialect()
-        if other:
-            lines.append(f"  the values match another dialect: {describe(ident.spec, self._ignored())}; it differs in:")
-            lines.extend(f"    {line}" for line in other)
-        found = self.diagnosis()
-        if found.get("differences"):
-            lines.append(f"  how it differs from preset {found['nearest_preset']!r}:")
-            lines.extend(f"    {line}" for line in found["differences"])
-            if found["unusual"]:
-                lines.append(
-                    f"  no preset uses {', '.join(f'{k}={getattr(spec, k)!r}' for k in found['unusual'])}: no known "
-                    "implementation computes this dialect; if it is not what you meant, that is the bug"
-                )
-        if self.named_dialect is None and ident.undetermined:
-            lines.append(f"  not told apart by the probes: {', '.join(ident.undetermined)}")
-        lines.extend(f"  {note}" for note in ident.notes)
-        if found:
-            lines.append(f"  to hold the loss to this dialect in CI: {found['pin']}")
+        if ident.matches:
+            lines = (
+                self.dialect.lines()
+                if self.dialect is not None
+                else [f"dialect: {describe(spec, self._undetermined())}"]
+            )
+            if self._undetermined():
+                lines.append(f"  not told apart by the probes: {', '.join(self._undetermined())}")
+            return lines + [f"  {note}" for note in ident.notes]
+        named = self.named_dialect is not None
+        lines = (
+            [f"dialect: {describe(spec)}, as named", f"  and {ident.notes[0]}"]
+            if named
+            else [f"dialect: {ident.notes[0]}"]
+        )
+        if ident.terms:
+            lines.append("  term by term, on probes where only that term can be non-zero:")
+            lines.extend(f"    {term.line()}" for term in ident.terms)
+        if not named:
+            lines.append(f"  the properties hold it to the closest, {describe(spec)}")
+            lines.append(f"  weights: {weights_line(spec, ident.fitted_weights)}")
+        if ident.failed_probes:
+            lines.append(f"  left out of the identification: {ident.failed_probes}")
+        lines.extend(f"  {note}" for note in ident.notes[1:])
         return lines
 
 

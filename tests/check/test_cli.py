@@ -68,7 +68,7 @@ def test_the_projects_own_loss_conforms_and_its_preset_is_named(tmp_path, preset
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 10, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: CONFORMS" in result.stdout
-    assert f"dialect: preset {preset!r}" in result.stdout
+    assert f"dialect: computes the same as {preset}: " in result.stdout
     data = report(tmp_path / "r.json")
     assert data["verdict"] == "conforms" and data["dialect"]["preset"] == preset
     assert data["value_match"] is True and data["grad_match"] is True
@@ -87,7 +87,7 @@ def test_the_bundled_boxes_first_example(tmp_path):
         tmp_path / "r.json",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dialect: preset 'motokimura'" in result.stdout
+    assert "dialect: computes the same as motokimura: " in result.stdout
     assert report(tmp_path / "r.json")["setup"]["layout"] == "boxes-first"
 
 
@@ -107,7 +107,7 @@ def test_a_darknet_layout_loss(tmp_path):
     )
     result = run("check", "--in-process", f"{impl}:loss", "--layout", "darknet", "--max-examples", 10)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dialect: preset 'darknet'" in result.stdout
+    assert "dialect: computes the same as darknet: " in result.stdout
 
 
 def test_non_default_weights_are_identified(tmp_path):
@@ -120,10 +120,10 @@ def test_non_default_weights_are_identified(tmp_path):
     """,
     )
     result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 5, "--json", tmp_path / "r.json")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr  # weights no known dialect uses
     knobs = report(tmp_path / "r.json")["dialect"]["knobs"]
     assert (knobs["lambda_coord"], knobs["lambda_noobj"], knobs["lambda_obj"]) == (3.0, 0.2, 1.0)
-    assert "lambda_coord=3.0" in result.stdout
+    assert "dialect: article with lambda_coord=3.0, lambda_noobj=0.2" in result.stdout
 
 
 MUTANT_FILE = """
@@ -306,8 +306,9 @@ def test_held_to_the_wrong_dialect_the_report_names_the_one_that_matches(tmp_pat
         5,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "dialect: preset 'paper'" in result.stdout
-    assert "the values match another dialect: preset 'motokimura'" in result.stdout
+    assert "verdict: DIFFERS from the dialect named" in result.stdout
+    assert "dialect: paper, as named" in result.stdout
+    assert "the values match another dialect: motokimura; it differs in:" in result.stdout
 
 
 def test_when_no_dialect_matches_the_closest_is_named(tmp_path):

@@ -28,30 +28,33 @@ def _check(tmp_path, source: str, *options, examples: int = 3):
 
 
 def test_a_classic_bug_that_is_another_dialect_is_explained_and_pinned(tmp_path):
-    # No square roots on w and h: a dialect no preset uses, which is what a bug looks like.
+    # No square roots on w and h: a dialect no known implementation computes, which is what a bug looks like.
     result, found, target = _check(tmp_path, PAPER_WITH.format(knobs="wh_mode='linear'"))
-    assert result.returncode == 0, result.stdout  # it conforms to what it computes ...
-    out = result.stdout
-    assert "dialect: preset 'paper' with wh_mode='linear'" in out
-    assert "how it differs from preset 'paper':" in out
-    assert "wh_mode='linear' (unusual: no preset uses it): w and h enter without square roots" in out
-    assert "no known implementation computes this dialect" in out  # ... and says so
+    assert result.returncode == 1, result.stdout  # not a known dialect: it differs ...
+    out = result.stdout.splitlines()
+    assert out[1] == "verdict: DIFFERS from every known dialect"
+    assert out[2] == "dialect: paper with wh_mode='linear'"
+    assert out[3].startswith("  the nearest known dialect is paper: the paper's loss")
+    assert out[4].startswith(
+        "    wh_mode='linear' (unusual: no known dialect uses it): w and h enter without square roots"
+    )
     pin = f"yolov1-loss check {target} --dialect paper --set wh_mode=linear"
-    assert f"to hold the loss to this dialect in CI: {pin}" in out
-    assert found["dialect"]["diagnosis"]["unusual"] == ["wh_mode"]
-    # Under --strict, a dialect no preset uses counts as a difference.
-    strict = run("check", "--in-process", target, "--max-examples", 3, "--strict")
-    assert strict.returncode == 1 and "verdict: DIFFERS" in strict.stdout
+    assert out[5] == f"  if this is the dialect you mean, accept it with: {pin}"  # ... and how to accept it
+    assert found["dialect"]["diagnosis"]["pin"] == pin and found["dialect"]["diagnosis"]["nearest"] == "paper"
+    # The lenient answer, clearly named: any dialect the values match conforms.
+    lenient = run("check", "--in-process", target, "--max-examples", 3, "--accept-any-dialect")
+    assert lenient.returncode == 0 and "verdict: CONFORMS" in lenient.stdout, lenient.stdout
+    assert "accepted under --accept-any-dialect" in lenient.stdout
 
 
 def test_the_pinned_command_holds_the_loss_to_its_dialect(tmp_path):
     knobs = "noobj_scope='own_weight', lambda_noobj_object=1.0, wh_mode='clamped_sqrt'"
     result, found, target = _check(tmp_path, PAPER_WITH.format(knobs=knobs))
-    assert result.returncode == 0, result.stdout
+    assert result.returncode == 1, result.stdout
     pin = found["dialect"]["diagnosis"]["pin"]
     assert "--set noobj_scope=own_weight" in pin and "--set lambda_noobj_object=1" in pin
     assert "--set wh_mode=clamped_sqrt" in pin
-    assert "noobj_scope='own_weight' (unusual: no preset uses it)" in result.stdout
+    assert "wh_mode='clamped_sqrt' (unusual: no known dialect uses it)" in result.stdout
     words = pin.split()[2:]  # the command as printed, run again
     again = run("check", "--in-process", *words, "--max-examples", 3)
     assert again.returncode == 0 and "verdict: CONFORMS" in again.stdout, again.stdout
@@ -60,12 +63,16 @@ def test_the_pinned_command_holds_the_loss_to_its_dialect(tmp_path):
 
 def test_the_paper_held_to_a_loss_with_roots_on_both_sides_says_why(tmp_path):
     # √ŵ against √w is wh_mode='sqrt'; the paper's network outputs √w itself.
-    result, found, _ = _check(tmp_path, PAPER_WITH.format(knobs="wh_mode='sqrt'"), "--dialect", "paper")
+    result, found, target = _check(tmp_path, PAPER_WITH.format(knobs="wh_mode='sqrt'"), "--dialect", "paper")
     assert result.returncode == 1
-    assert "the values match another dialect: preset 'paper' with wh_mode='sqrt'; it differs in:" in result.stdout
+    assert "verdict: DIFFERS from the dialect named" in result.stdout
+    assert "dialect: paper, as named" in result.stdout
+    assert "the values match another dialect: paper with wh_mode='sqrt'; it differs in:" in result.stdout
     assert "the paper's network outputs √w" in result.stdout
     assert "not told apart" not in result.stdout  # the dialect was named: nothing to tell apart
     assert "to hold the loss to this dialect" not in result.stdout
+    pin = f"yolov1-loss check {target} --dialect paper --set wh_mode=sqrt"
+    assert f"if this is the dialect you mean, accept it with: {pin}" in result.stdout
 
 
 L1_CLASSES = """
