@@ -78,6 +78,7 @@ class CheckOptions:
     B: int = 2
     C: int = 20
     timeout: float = DEFAULT_TIMEOUT
+    import_timeout: float | None = None  # seconds for importing the loss (None: timeout)
 
     def command(self) -> str:
         """``yolov1-loss check TARGET`` with the options that load and call the loss as these do

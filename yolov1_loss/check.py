@@ -16,14 +16,28 @@ def add_set_option(parser, help: str) -> None:
 def add_loss_options(parser, dialect_help: str) -> None:
     """The options that say how to load and call a user's loss, and what dialect to hold it to
     (``check``, and ``vectors`` and ``bench`` where they take a loss)."""
-    parser.add_argument(
-        "--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)"
-    )
+    add_call_options(parser)
     parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
     parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     parser.add_argument("--dialect", choices=["auto", *_dialect_names()], default="auto", help=dialect_help)
     add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
+    parser.add_argument(
+        "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"
+    )
+    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_timeout_options(parser)
+
+
+def add_call_options(parser) -> None:
+    """``--layout``, ``--output`` and ``--args``: how a torch loss is called (check, bench)."""
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="classes-first", help="the loss's input layout (default classes-first)"
+    )
     parser.add_argument(
         "--output",
         help="which item of a tuple (index) or mapping (key) is the total (default: the total, "
@@ -36,19 +50,21 @@ def add_loss_options(parser, dialect_help: str) -> None:
         default="pred,target",
         help="the order the loss takes its inputs in (default pred,target)",
     )
-    parser.add_argument(
-        "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"
-    )
-    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
-    parser.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+
+
+def add_timeout_options(parser) -> None:
+    """``--timeout`` and ``--import-timeout``: how long the loss's process may take (check, bench)."""
     parser.add_argument(
         "--timeout",
         type=float,
         default=60.0,
         help="seconds one call of the loss may take before it counts as hung (default 60)",
+    )
+    parser.add_argument(
+        "--import-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds importing the loss may take (default: the value of --timeout)",
     )
 
 
@@ -130,6 +146,7 @@ def loss_options(args):
         B=args.B,
         C=args.C,
         timeout=args.timeout,
+        import_timeout=args.import_timeout,
     )
 
 

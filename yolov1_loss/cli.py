@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from yolov1_loss import __version__, bench, check, dialects, explain, vectors
 
@@ -23,13 +25,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a CI job's timeout, say): raised where the command is, so that its
+    cleanup runs (a loss's worker process and all it started are ended) before the exit."""
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command: its exit status; 130 after Ctrl-C, 143 after SIGTERM, each with one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    return args.run(args)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers are set there only
+    before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"yolov1-loss {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"yolov1-loss {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

@@ -85,13 +85,18 @@ def test_a_hung_loss_times_out(tmp_path):
     assert "no answer in 2 s during forward" in data["error"]
 
 
-def test_a_thread_left_running_does_not_hold_the_check(tmp_path):
+def test_a_thread_or_process_left_running_neither_holds_the_check_nor_outlives_it(tmp_path):
+    from .test_untrusted_loss import gone
+
+    pid = tmp_path / "pid"
     start = time.monotonic()
     result, _ = check(
         tmp_path,
-        """
-    import threading, time
+        f"""
+    import subprocess, sys, threading, time
     threading.Thread(target=time.sleep, args=(1e6,)).start()  # not a daemon
+    _child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1e6)"])
+    open({str(pid)!r}, "w").write(str(_child.pid))
     def loss(pred, target):
         return _loss(pred, target).total
     """,
@@ -99,6 +104,7 @@ def test_a_thread_left_running_does_not_hold_the_check(tmp_path):
     )
     assert result.returncode == 0, result.stdout
     assert time.monotonic() - start < 120
+    assert gone([int(pid.read_text())])
 
 
 def test_patching_the_oracle_in_the_loss_process_changes_nothing(tmp_path):
@@ -220,7 +226,7 @@ def test_arguments_in_the_wrong_order_get_a_hint_and_can_be_checked_as_they_are(
     """
     result, data = check(tmp_path, body)
     assert result.returncode == 2
-    assert "hint: called with --args target,pred, the loss runs and its values match preset 'paper'" in result.stdout
+    assert "hint: called with --args target,pred, the loss runs and its values match paper" in result.stdout
     result, _ = check(tmp_path, body, "--args", "target,pred")
     assert result.returncode == 0, result.stdout
 
@@ -232,7 +238,7 @@ def test_a_boxes_first_loss_without_its_layout_gets_a_hint():
     result = run("check", f"{example}:YoloLoss", "--max-examples", 3, "--in-process")
     assert result.returncode == 2
     assert (
-        "hint: called with --layout boxes-first, the loss runs and its values match preset 'motokimura'"
+        "hint: called with --layout boxes-first, the loss runs and its values match motokimura"
         in result.stdout
     )
 
@@ -258,21 +264,24 @@ def test_a_total_and_a_dict_need_no_flag_and_other_outputs_say_what_to_do(tmp_pa
     assert "--output names the item that is the total" in result.stdout
 
 
-def test_the_losss_warnings_are_counted_once_each(tmp_path):
+def test_the_losss_warnings_are_counted_once_each_kind(tmp_path):
     result, data = check(
         tmp_path,
         """
     import warnings
     def loss(pred, target):
         warnings.warn("this loss is deprecated")
+        warnings.warn(f"a batch of shape {tuple(pred.shape)}, {pred.shape[0] * 1.5} half-images")
         return _loss(pred, target).total
     """,
         isolated=True,
     )
     assert result.returncode == 0, result.stdout
-    [(text, count)] = data["warnings"].items()
-    assert text.startswith("UserWarning: this loss is deprecated (at ") and count > 100
+    [(deprecated, count), (sizes, size_count)] = data["warnings"].items()
+    assert deprecated.startswith("UserWarning: this loss is deprecated (at ") and count > 100
+    assert sizes.startswith("UserWarning: a batch of shape (") and size_count == count  # one kind, sizes aside
     assert result.stdout.count("this loss is deprecated") == 1
+    assert result.stdout.count("a batch of shape") == 1
 
 
 def test_progress_numbers_every_property_and_the_summary_names_what_did_not_apply(tmp_path):
