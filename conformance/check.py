@@ -118,8 +118,12 @@ class CheckOptions:
 
         from yolov1_loss.conformance.grid_limits import check_bytes, machine_memory, too_large
 
-        if not (made.timeout > 0 and math.isfinite(made.timeout)):
-            raise ValueError(f"timeout must be a positive, finite number of seconds, got {made.timeout!r}")
+        timeouts = {"timeout": made.timeout}
+        if made.import_timeout is not None:  # (None: the import has timeout's)
+            timeouts["import_timeout"] = made.import_timeout
+        for name, seconds in timeouts.items():
+            if not (isinstance(seconds, (int, float)) and seconds > 0 and math.isfinite(seconds)):
+                raise ValueError(f"{name} must be a positive, finite number of seconds, got {seconds!r}")
         grid = LossSpec(made.S, made.B, made.C)
         problem = too_large("a check", check_bytes, grid, machine_memory(), "this machine's memory")
         if problem:

@@ -56,6 +56,12 @@ def test_timeout_must_be_positive_and_finite(tmp_path, seconds):
     assert line.startswith("yolov1-loss check: timeout must be a positive, finite number of seconds, got ")
 
 
+@pytest.mark.parametrize("seconds", ["inf", "nan", "-1"])
+def test_import_timeout_must_be_positive_and_finite(tmp_path, seconds):
+    line = refused(tmp_path, "--import-timeout", seconds)
+    assert line.startswith("yolov1-loss check: import_timeout must be a positive, finite number of seconds, got ")
+
+
 def test_a_negative_weight_is_refused_under_any_dialect(tmp_path):
     for dialect in ("auto", "paper"):
         line = refused(tmp_path, "--dialect", dialect, "--set", "lambda_coord=-1")
