@@ -83,10 +83,10 @@ def judge(identified, command: str, dialect: str = "auto", overrides: dict | Non
     """
     overrides = dict(overrides or {})
     failed = _failed(identified)
-    if len(identified.absent) == len(WEIGHTS) and not overrides and dialect == "auto":
+    if len(identified.absent) == len(WEIGHTS) and any(overrides.get(name) != 0 for name in WEIGHTS):
         return DialectVerdict(
             False,
-            "from every known dialect",
+            "from every known dialect" if dialect == "auto" else "from the dialect named",
             "none: the loss is 0 on every probe, it computes no term of the YOLOv1 loss",
         )
     if dialect != "auto":
@@ -143,7 +143,7 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
     entry = next((e for e in same if e.bug is None), same[0] if same else None)
     if entry is not None:
         per_image = " (one value per image)" if spec.reduction == "none" else ""
-        headline = f"computes the same as {_about(entry)}{set_words}{per_image}"
+        headline = f"computes the same as {entry.name}{set_words}{per_image}: {entry.known_for} ({entry.source})"
         pin = pin_command(command, spec, ignore, base=entry)
         details = (f"in full: yolov1-loss dialects {entry.name}",)
         if entry.bug is None:

@@ -187,6 +187,8 @@ def test_a_loss_that_raises_in_backward_is_judged_on_its_values_and_the_users_li
     assert data["value_match"] is True and data["properties"]["values_match_oracle"] == "passed"
     assert data["properties"]["gradients_match_oracle"] == "failed"
     assert "iou_grad" in data["dialect"]["identified"]["undetermined"]
+    # Undetermined, so no value: not the preset's "detached".
+    assert data["dialect"]["knobs"]["iou_grad"] is None and "iou_grad" in data["dialect"]["undetermined"]
     [failure] = data["failures"]
     assert "modified by an inplace operation" in failure["message"]
     assert f"the in-place write at {impl}:9 changed what {impl}:8 saved for backward" in failure["message"]

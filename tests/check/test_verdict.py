@@ -242,6 +242,17 @@ def test_any_catalogue_entry_can_be_named_and_a_bug_entry_named_is_accepted_with
         assert (f"  its bug: {entry.bug}" in lines) == (entry.bug is not None)
 
 
+def test_a_term_left_out_is_accepted_where_set_pins_it():
+    no_class = torch_identified(scratch_losses.no_class_term)
+    lines, status = first_lines(no_class, overrides={"lambda_class": 0.0})
+    assert (status, lines[1]) == (0, "verdict: CONFORMS"), lines
+    assert lines[2].startswith("dialect: computes the same as paper with lambda_class=0.0: the paper's loss")
+    zero = torch_identified(scratch_losses.zero)
+    lines, status = first_lines(zero, overrides={"lambda_class": 0.0})  # the other three are not pinned
+    assert (status, lines[1:3]) == (1, ["verdict: DIFFERS from every known dialect",
+                                        "dialect: none: the loss is 0 on every probe, it computes no term of the YOLOv1 loss"])  # fmt: skip
+
+
 def test_the_lenient_answer_accepts_any_dialect_with_every_term_only():
     raw = torch_identified(scratch_losses.raw_iou)
     lines, status = first_lines(raw, accept_any=True)
