@@ -70,17 +70,23 @@ class CheckReport:
         words += ["--strict"] * self.strict + ["--accept-any-dialect"] * self.accept_any
         return " ".join(words)
 
+    def reason(self) -> str:
+        """What the loss differs from, after 'DIFFERS' ('from every known dialect', ': it fails on
+        …'); '' where that is a property's failure alone, or it does not differ."""
+        if self.verdict != "differs":
+            return ""
+        if self.identified is not None and not self.identified.matches:
+            return "from the dialect named" if self.named_dialect else "from every known dialect"
+        if self.dialect is not None and not self.dialect.conforms:
+            return self.dialect.reason
+        return ""
+
     def verdict_line(self) -> str:
         """'verdict: CONFORMS', 'verdict: DIFFERS from every known dialect', 'verdict: ERROR (why)'."""
         if self.verdict == "error":
             return "verdict: ERROR" + (f" ({self.error})" if self.error else "")
-        reason = ""
-        if self.verdict == "differs":
-            if self.identified is not None and not self.identified.matches:
-                reason = "from the dialect named" if self.named_dialect else "from every known dialect"
-            elif self.dialect is not None and not self.dialect.conforms:
-                reason = self.dialect.reason
-        return f"verdict: {self.verdict.upper()}" + (f" {reason}".replace(" :", ":") if reason else "")
+        reason = self.reason()
+        return f"verdict: {self.verdict.upper()}" + ("" if not reason else reason if reason[0] == ":" else f" {reason}")
 
     @property
     def exit_code(self) -> int:
@@ -104,7 +110,7 @@ class CheckReport:
         return {
             "target": self.target,
             "verdict": self.verdict,
-            "reason": self.verdict_line().removeprefix(f"verdict: {self.verdict.upper()}").strip(" :") or None,
+            "reason": self.reason().removeprefix(": ") or None,
             "dialect": None
             if spec is None
             else {
