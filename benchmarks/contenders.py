@@ -3,19 +3,35 @@
 A :class:`Contender` builds, for a spec, a loss function ``fn(pred, target) -> total`` on torch
 tensors (or, for the NumPy oracle, the oracle itself). :func:`steps` turns one into the step
 that a timing round runs, for each mode: the forward pass, the backward pass alone, or both.
+
+A user's loss (``bench --impl``) runs in its worker process, as ``check`` runs it
+(:class:`~yolov1_loss.conformance.user_loss.isolation.Worker`): the worker builds each batch
+itself (:func:`user_case`), calls the loss once and sends back its total and gradient, which are
+checked here against the oracle, then times it there (:func:`time_user_case`) and sends back the
+Timing, so that no transfer between the processes is timed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from yolov1_loss import reference, torch_impl
+from yolov1_loss.benchmarks.inputs import make_batch
 from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
-from yolov1_loss.conformance.user_loss.implementation import named_outputs
+from yolov1_loss.benchmarks.timing import MAX_ROUNDS, WARMUP_ROUNDS, Timing, measure
+from yolov1_loss.conformance.user_loss.implementation import (
+    Implementation,
+    _call,
+    _pred_from_layout,
+    _to_layout,
+    named_outputs,
+)
 from yolov1_loss.reference import LossSpec
 
 MODES = ("forward", "backward", "forward+backward")
@@ -30,11 +46,14 @@ class Contender:
     """
 
     name: str
-    build: Callable[[LossSpec], Callable]
+    build: Callable[[LossSpec], Callable] | None  # None: it runs in ``worker``
     refuses: Callable[..., str | None]
     numpy: bool = False
     # The knobs it computes, where they are not the sweep's (a user's loss, in its own dialect).
     knobs: dict | None = None
+    # A user's loss in its worker process (conformance.user_loss.isolation.Worker), which builds
+    # each batch, calls the loss and times it there (in_worker_first_call, in_worker_timing).
+    worker: Any = None
 
     def spec_for(self, spec: LossSpec) -> LossSpec:
         """The spec this contender is checked and timed under, for the sweep's ``spec`` (and grid)."""
@@ -110,6 +129,98 @@ def user_contender(name: str, fn: Callable, knobs: dict | None = None) -> Conten
     )
 
 
+def isolated_contender(name: str, worker, knobs: dict) -> Contender:
+    """A user's loss loaded in ``worker`` (an isolation.Worker), checked against the oracle in
+    its own dialect (``knobs``)."""
+    return Contender(name, None, runs_anywhere, knobs=knobs, worker=worker)
+
+
+# --- a user's loss in its worker process: this side ------------------------------------------
+
+BEAT_S = 1.0  # at most how often the worker says, between timing rounds, that it is not hung
+
+
+def in_worker_first_call(contender: Contender, spec: LossSpec, n: int, dtype: str, device: str):
+    """The user's loss's first call on the batch of ``n`` images, ``dtype``, built in its worker,
+    with as many torch threads as here: (its total, its gradient on the images the agreement
+    check takes (canonical), seconds)."""
+    wire = "float64" if dtype == "float64" else "float32"  # the gradient as computed (bfloat16's fit float32)
+    shape = (min(n, AGREEMENT_MAX_IMAGES), spec.S, spec.S, spec.C + 5 * spec.B)
+    result, arrays = contender.worker.request(
+        f"its first call on N={n} {dtype}",
+        ("bench_case", spec, n, dtype, device, torch.get_num_threads(), wire),
+        arrays={"grad": (wire, shape)},
+        result={"total": float, "seconds": float},
+    )
+    return result["total"], arrays["grad"], result["seconds"]
+
+
+def in_worker_timing(contender: Contender, mode: str, budget_s: float, copy_bytes_per_s: float | None):
+    """The Timing of the user's loss in ``mode`` on the batch of its last first call, measured in
+    its worker, and its CUDA measures (see sweep.cuda_measures) when ``copy_bytes_per_s`` is given."""
+    worker = contender.worker
+    result, _ = worker.request(
+        f"timing {mode}",
+        ("bench_time", mode, budget_s, copy_bytes_per_s, min(BEAT_S, worker.timeout / 4)),
+        arrays={},
+        result={"timing": {"median_s": float, "q1_s": float, "q3_s": float, "rounds": int}, "cuda": [(str, float)]},
+        beats=WARMUP_ROUNDS + MAX_ROUNDS + 2,  # at most one a round, and one for each CUDA measure
+    )
+    return Timing(**result["timing"]), dict(result["cuda"])
+
+
+# --- a user's loss in its worker process: that side ------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserCase:
+    """A benchmark case of a user's loss, held in its worker process from its first call to its timing."""
+
+    contender: Contender  # the loss as a contender of the worker's process
+    fn: Callable  # fn(pred, target) -> total, in the loss's layout and argument order
+    pred: torch.Tensor  # the case's batch, in the loss's layout
+    target: torch.Tensor
+    impl: Implementation
+    spec: LossSpec
+    device: str
+
+
+def user_case(impl: Implementation, spec: LossSpec, n: int, dtype: str, device: str, threads: int) -> UserCase:
+    """The case of ``n`` images (:func:`make_batch`, as every contender gets it) for the loss of
+    ``impl``, run with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    pred, target = make_batch(spec, n, dtype=getattr(torch, dtype), device=device)
+    pred, target = _to_layout(impl, pred, target, spec)
+    contender = user_contender(impl.name, lambda first, second: _call(impl, first, second, spec))
+    return UserCase(contender, contender.build(spec), pred, target, impl, spec, device)
+
+
+def first_user_call(case: UserCase):
+    """(total, canonical gradient of the total, seconds) of the loss on the images the agreement check takes."""
+    start = time.perf_counter()
+    total, grad = computed(
+        case.contender, case.fn, case.pred[:AGREEMENT_MAX_IMAGES], case.target[:AGREEMENT_MAX_IMAGES], case.spec
+    )
+    seconds = time.perf_counter() - start
+    return total, _pred_from_layout(case.impl, grad, case.spec), seconds
+
+
+def time_user_case(case: UserCase, mode: str, budget_s: float, copy_bytes_per_s: float | None, beat: Callable):
+    """(Timing, CUDA measures or {}) of the case in ``mode``; ``beat()`` runs before each round, untimed."""
+    from yolov1_loss.benchmarks.sweep import cuda_measures  # (sweep builds on this module)
+
+    step, setup = steps(case.contender, case.fn, case.pred, case.target, case.spec, mode)
+
+    def beating_setup():
+        beat()
+        return setup() if setup is not None else ()
+
+    timing = measure(step, beating_setup, device=case.device, budget_s=budget_s)
+    if copy_bytes_per_s is None:
+        return timing, {}
+    return timing, cuda_measures(step, beating_setup, case.pred, case.target, mode, timing, copy_bytes_per_s)
+
+
 # --- steps ----------------------------------------------------------------------------------
 
 
@@ -181,13 +292,20 @@ def disagreement(contender, fn, pred, target, spec, expected=None) -> str | None
     Checks the first AGREEMENT_MAX_IMAGES images. ``expected``: :func:`oracle` of these inputs,
     when already computed.
     """
-    expected_total, expected_grad = expected or oracle(pred, target, spec)
+    expected = expected or oracle(pred, target, spec)
     pred, target = pred[:AGREEMENT_MAX_IMAGES], target[:AGREEMENT_MAX_IMAGES]
     total, grad = computed(contender, fn, pred, target, spec)
-    eps = torch.finfo(pred.dtype).eps * TOLERANCE_EPS[pred.dtype]
+    return difference(total, grad, expected, pred.dtype)
+
+
+def difference(total: float, grad: np.ndarray, expected, dtype: torch.dtype) -> str | None:
+    """Why ``total`` and ``grad`` (a contender's, on inputs of ``dtype``) part from ``expected``
+    (:func:`oracle` of those inputs) beyond tolerance, or None."""
+    expected_total, expected_grad = expected
+    eps = torch.finfo(dtype).eps * TOLERANCE_EPS[dtype]
     if not abs(total - expected_total) <= eps * abs(expected_total):
         return f"total {total!r}, the oracle's {expected_total!r} (relative tolerance {eps:.2g})"
-    if pred.dtype == torch.bfloat16:
+    if dtype == torch.bfloat16:
         return None
     error = np.abs(grad - expected_grad.reshape(grad.shape))
     allowed = eps * np.abs(expected_grad).max()

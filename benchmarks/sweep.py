@@ -9,7 +9,16 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from yolov1_loss.benchmarks.contenders import MODES, Contender, disagreement, oracle, steps
+from yolov1_loss.benchmarks.contenders import (
+    MODES,
+    Contender,
+    difference,
+    disagreement,
+    in_worker_first_call,
+    in_worker_timing,
+    oracle,
+    steps,
+)
 from yolov1_loss.benchmarks.inputs import make_batch
 from yolov1_loss.benchmarks.timing import (
     ROUNDS_BUDGET_S,
@@ -19,6 +28,7 @@ from yolov1_loss.benchmarks.timing import (
     measure,
     peak_extra_bytes,
 )
+from yolov1_loss.conformance.user_loss.implementation import ImplementationError
 from yolov1_loss.reference import LossSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -142,6 +152,11 @@ def run_configuration(
         own = contender.spec_for(spec)
         if own not in expected:
             expected[own] = oracle(pred, target, own)
+        if contender.worker is not None:
+            results += in_worker_results(
+                contender, own, n, dtype, device, modes, expected[own], budget_s, copy_bytes_per_s
+            )
+            continue
         refusals = {mode: contender.refuses(own, device, DTYPES[dtype], mode) for mode in modes}
         fn, first_call_s, fault = None, None, None
         if not all(refusals.values()):
@@ -158,6 +173,33 @@ def run_configuration(
             result.timing = measure(step, setup, device=device, budget_s=budget_s)
             if copy_bytes_per_s is not None:
                 result.cuda = cuda_measures(step, setup, pred, target, mode, result.timing, copy_bytes_per_s)
+    return results
+
+
+def in_worker_results(
+    contender: Contender, spec: LossSpec, n: int, dtype: str, device: str, modes, expected, budget_s, copy_bytes_per_s
+) -> list[Result]:
+    """A user's loss on one batch configuration: called and timed in its worker process, checked
+    here against ``expected`` (the oracle's). Its process dying or hanging ends the sweep (WorkerDied)."""
+    first_call_s, fault = None, None
+    try:
+        total, grad, first_call_s = in_worker_first_call(contender, spec, n, dtype, device)
+        differs = difference(total, grad, expected, DTYPES[dtype])
+        fault = f"differs from the oracle: {differs}" if differs else None
+    except ImplementationError as err:  # the loss raised
+        fault = f"raised {err.detail}"
+    results = []
+    for mode in modes:
+        result = Result(
+            contender.name, mode, n, spec.S, spec.B, spec.C, dtype, device, first_call_s=first_call_s, fault=fault
+        )
+        results.append(result)
+        if fault is not None:
+            continue
+        try:
+            result.timing, result.cuda = in_worker_timing(contender, mode, budget_s, copy_bytes_per_s)
+        except ImplementationError as err:
+            result.fault = f"raised {err.detail}"
     return results
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from yolov1_loss.check import add_set_option
+from yolov1_loss.check import add_call_options, add_set_option, add_timeout_options
 from yolov1_loss.reference import PRESETS, LossSpec
 
 
@@ -24,8 +24,9 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--impl",
         help="your loss, as package.module:attr or path/to/file.py:attr (a function, an nn.Module, or a class "
-        "built with no arguments), called as attr(pred, target) on canonical-layout tensors and returning the "
-        "total, a tuple whose last item is the total, or a mapping with 'total' or 'loss'",
+        "built with no arguments), called as attr(pred, target) (as --layout, --args and --output say) and "
+        "returning the total, a tuple whose last item is the total, or a mapping with 'total' or 'loss'; it runs "
+        "in a process of its own, as check runs it, and is timed there",
     )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     size = parser.add_mutually_exclusive_group()
@@ -71,6 +72,8 @@ def add_parser(commands) -> None:
         help="the dialect --impl computes (default auto: identified, as check does)",
     )
     add_set_option(parser, "a knob or weight on top of --impl's dialect (repeatable)")
+    add_call_options(parser)
+    add_timeout_options(parser)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
     parser.add_argument("--json", metavar="PATH", help="write every result, with the machine, as JSON")
@@ -101,19 +104,39 @@ def usage_error(args) -> str | None:
     return None
 
 
-def contenders(args) -> list:
-    """The project's contenders (without torch.compile under --no-compile), and the user's loss
-    in its dialect: identified (as check identifies it), or the one named, with --set on top."""
-    from yolov1_loss.benchmarks.contenders import project_contenders, user_contender
-    from yolov1_loss.conformance.check import parse_overrides, resolve_dialect
-    from yolov1_loss.conformance.user_loss.loading import load_callable, user_implementation
+def user_contender(args):
+    """The user's loss (--impl), loaded in a worker process of its own as check loads it, and held
+    to its dialect: identified (as check identifies it), or the one named, with --set on top.
+    Says which on standard output."""
+    from yolov1_loss.benchmarks.contenders import isolated_contender
+    from yolov1_loss.conformance.check import CheckOptions, isolated, resolve_dialect
+    from yolov1_loss.conformance.dialects.words import describe
 
-    chosen = list(project_contenders(None if args.no_compile else "inductor"))
-    if args.impl:
-        overrides = parse_overrides(args.overrides)
-        spec, _ = resolve_dialect(user_implementation(args.impl), 7, 2, 20, args.dialect, overrides)
-        chosen.append(user_contender(args.impl, load_callable(args.impl), spec.knobs()))
-    return chosen
+    options = CheckOptions.from_strings(
+        args.impl,
+        layout=args.layout,
+        output=args.output,
+        arguments=args.arguments,
+        dialect=args.dialect,
+        overrides=args.overrides,
+        timeout=args.timeout,
+        import_timeout=args.import_timeout,
+    )
+    impl = isolated(options)
+    try:
+        spec, identified = resolve_dialect(
+            impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
+        )
+    except BaseException:
+        impl.worker.close()
+        raise
+    if options.dialect != "auto":
+        how = "the dialect named (--dialect" + (", --set)" if options.overrides else ")")
+    else:
+        how = "the dialect identified from its values" + (", with --set" if options.overrides else "")
+        how += "" if identified.matches else " (the closest: none reproduces them)"
+    print(f"{args.impl} is checked and timed in {how}: {describe(spec)}")
+    return isolated_contender(args.impl, impl.worker, spec.knobs())
 
 
 def run_targets(args) -> int:
@@ -172,7 +195,8 @@ def run_sweep(args, chosen) -> int:
 
 
 def run(args) -> int:
-    """Exit status: 0, 1 when a contender raised or differs from the oracle, 2 for unusable options."""
+    """Exit status: 0, 1 when a contender raised or differs from the oracle, 2 for unusable options
+    and for a user's loss that cannot be loaded or identified, or whose process dies or hangs."""
     problem = usage_error(args)
     if problem:
         print(f"yolov1-loss bench: {problem}", file=sys.stderr)
@@ -188,14 +212,26 @@ def run(args) -> int:
         return 0 if gpu_verify.passed(gpu_verify.run(Path(args.verify_gpu), args.device)) else 1
     if args.grid == "targets":
         return run_targets(args)
+    from yolov1_loss.benchmarks.contenders import project_contenders
+    from yolov1_loss.conformance.user_loss.isolation import WorkerDied
     from yolov1_loss.conformance.user_loss.loading import LoadError
 
+    chosen = list(project_contenders(None if args.no_compile else "inductor"))
     try:
-        chosen = contenders(args)
-    except LoadError as err:
-        print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
+        if args.impl:
+            try:
+                chosen.append(user_contender(args))
+            except LoadError as err:
+                print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
+                return 2
+            except ValueError as err:  # a wrong --set, or a loss no dialect could be fitted to
+                print(f"yolov1-loss bench: --impl {args.impl}: {err}", file=sys.stderr)
+                return 2
+        return run_sweep(args, chosen)
+    except WorkerDied as err:  # the loss's process exited, crashed, hung or wrote to the channel
+        print(f"yolov1-loss bench: --impl {args.impl}: {err.what}", file=sys.stderr)
         return 2
-    except ValueError as err:  # a wrong --set, or a loss no dialect could be fitted to
-        print(f"yolov1-loss bench: --impl {args.impl}: {err}", file=sys.stderr)
-        return 2
-    return run_sweep(args, chosen)
+    finally:
+        for contender in chosen:
+            if contender.worker is not None:
+                contender.worker.close()
