@@ -25,7 +25,7 @@ from yolov1_loss.conformance.reports.check_report import CheckReport
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
 
 from . import scratch_losses
-from .helpers import report, run
+from .helpers import report, run, write
 
 SCRATCH = Path(scratch_losses.__file__)
 COMMAND = "yolov1-loss check losses.py:loss"
@@ -125,6 +125,32 @@ def test_one_knob_away_from_a_catalogue_entry_differs_and_the_pin_accepts_it(ent
     assert knob in sets, lines
     lines, status = first_lines(identified, dialect, sets)  # the command, run
     assert (status, lines[1]) == (0, "verdict: CONFORMS"), lines
+
+
+def test_end_to_end_a_public_implementations_dialect_conforms_and_one_knob_away_is_pinned(tmp_path):
+    entry = next(e for e in ENTRIES if e.preset is None and e.bug is None)  # beyond the presets
+    impl = write(tmp_path, "public.py", f"from yolov1_loss import YoloV1Loss\nloss = YoloV1Loss(**{entry.knobs!r})\n")
+    result = run("check", "--in-process", f"{impl}:loss", "--max-examples", 1)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stdout
+    assert lines[1:3] == [
+        "verdict: CONFORMS",
+        f"dialect: computes the same as {entry.name}: {entry.known_for} ({entry.source})",
+    ]
+    away = write(
+        tmp_path,
+        "away.py",
+        f"from yolov1_loss import YoloV1Loss\nloss = YoloV1Loss(**{entry.knobs!r}, lambda_coord=3.0)\n",
+    )
+    result = run("check", "--in-process", f"{away}:loss", "--max-examples", 1)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1, result.stdout
+    assert lines[1:3] == ["verdict: DIFFERS from every known dialect", f"dialect: {entry.name} with lambda_coord=3.0"]
+    assert lines[4].startswith("    lambda_coord=3.0: 3.0 weighs coord"), lines
+    pin = f"yolov1-loss check {away}:loss --dialect {entry.name} --set lambda_coord=3"
+    assert lines[5] == f"  if this is the dialect you mean, accept it with: {pin}"
+    again = run("check", "--in-process", *shlex.split(pin)[2:], "--max-examples", 1)
+    assert again.returncode == 0 and again.stdout.splitlines()[1] == "verdict: CONFORMS", again.stdout
 
 
 # --- the losses of issue 17, written from scratch ----------------------------------------------
