@@ -4,14 +4,17 @@ The implementation's values on probe inputs are compared with the oracle's under
 combination of the knobs that change values. Given the other knobs, the total is linear in the
 weights of five columns (coord, obj, the noobj of empty cells, the noobj of the object cells' other
 predictors, cls: each λ · loss_scale), so they are fitted by non-negative least squares rather
-than enumerated; the two noobj weights tell noobj_scope. Gradients, when the implementation has
-them, then settle ``iou_grad``, which values cannot see.
+than enumerated; the two noobj weights tell noobj_scope. The weights are then read as a person
+writes them (each snapped to the simplest value the fit's noise allows: 0.5, not 0.50001; 0, a
+term left out, not 2e-7). Gradients, when the implementation has them, then settle ``iou_grad``,
+which values cannot see.
 
-The general probes are built to tell knobs apart: object cells whose predictors overlap the
-target in one IoU frame and not the other, tiny boxes (where ``iou_eps`` and the ε of
-``signed_sqrt`` show), cells where every IoU is 0 (darknet's fallback), several batch sizes (sum
-against mean), and, in a second round, negative predicted sizes (the square-root modes part
-there). Each term is also fitted on its own, on probes where only it can be non-zero
+The general probes are built to tell knobs apart (each object cell's responsible predictor
+decided beyond what float32's rounding can flip, under every knob): object cells whose
+predictors overlap the target in one IoU frame and not the other, tiny boxes (where ``iou_eps``
+and the ε of ``signed_sqrt`` show), cells where every IoU is 0 (darknet's fallback), several
+batch sizes (sum against mean), and, in a second round, negative predicted sizes (the
+square-root modes part there). Each term is also fitted on its own, on probes where only it can be non-zero
 (:mod:`conformance.dialects.term_probes`): when no dialect reproduces the whole, that says which terms do.
 """
 
@@ -190,7 +193,7 @@ def _responsible_is_decided(boxes: np.ndarray, tbox: np.ndarray, S: int) -> bool
                 best, second = np.sort(exact)[::-1][:2]
                 if best > 0 and best - second <= max(DECIDED_MARGIN * noise, 1e-4 * best):
                     return False
-            if best == 0:
+            if not exact.any():  # no box overlaps the target (under any iou_eps)
                 grown = pbox + np.array([0.0, 0.0, 2 * DECIDED_DISTANCE, 2 * DECIDED_DISTANCE])
                 distances = np.sort(np.linalg.norm(pbox - frame_target, axis=-1))
                 if (
