@@ -160,7 +160,7 @@ def in_worker_timing(contender: Contender, mode: str, budget_s: float, copy_byte
     its worker, and its CUDA measures (see sweep.cuda_measures) when ``copy_bytes_per_s`` is given."""
     worker = contender.worker
     result, _ = worker.request(
-        f"timing {mode}",
+        f"timing {mode} on that batch",
         ("bench_time", mode, budget_s, copy_bytes_per_s, min(BEAT_S, worker.timeout / 4)),
         arrays={},
         result={"timing": {"median_s": float, "q1_s": float, "q3_s": float, "rounds": int}, "cuda": [(str, float)]},

@@ -128,12 +128,11 @@ def send(fd: int, data: bytes, deadline: float) -> None:
     does not take it in time, Closed if it is gone."""
     view = memoryview(data)
     while view:
-        if not _wait(fd, select.POLLOUT, deadline):
-            raise Silence
         try:
             view = view[os.write(fd, view) :]
         except BlockingIOError:
-            continue
+            if not _wait(fd, select.POLLOUT, deadline):
+                raise Silence from None
         except (BrokenPipeError, ConnectionResetError):
             raise Closed from None
 
@@ -144,14 +143,14 @@ def _receive(fd: int, size: int, deadline: float, received: list[int]) -> bytear
     view = memoryview(buffer)
     got = 0
     while got < size:
-        if not _wait(fd, select.POLLIN, deadline):
-            if received[0]:
-                raise ChannelError(f"a frame cut short: {received[0]} bytes, then nothing")
-            raise Silence
         try:
             n = os.readv(fd, [view[got : got + READ_CHUNK]])
         except BlockingIOError:
-            continue
+            if _wait(fd, select.POLLIN, deadline):
+                continue
+            if received[0]:
+                raise ChannelError(f"a frame cut short: {received[0]} bytes, then nothing") from None
+            raise Silence from None
         if n == 0:
             raise Closed
         got += n
@@ -182,10 +181,14 @@ def read_frame(fd: int, deadline: float, call: int, allowed: dict) -> tuple[dict
         raise ChannelError("a header without the keys and types of a reply")
     if header["call"] != call:
         raise ChannelError(f"an answer to request {header['call']}, not to request {call}")
-    arrays = {}
+    names = [name for name, _, _ in header["arrays"]]
     for name, dtype, shape in header["arrays"]:
-        if name in arrays or allowed.get(name) != (dtype, tuple(shape)):
+        if names.count(name) > 1 or allowed.get(name) != (dtype, tuple(shape)):
             raise ChannelError(f"an array {name!r} of {dtype} {shape}, which was not asked for")
-        size = DTYPES[dtype].itemsize * int(np.prod(shape, dtype=np.int64))
-        arrays[name] = np.frombuffer(_receive(fd, size, deadline, received), DTYPES[dtype]).reshape(shape)
+    sizes = [DTYPES[dtype].itemsize * int(np.prod(shape, dtype=np.int64)) for _, dtype, shape in header["arrays"]]
+    data = _receive(fd, sum(sizes), deadline, received)  # all at once: bounded by what was asked for
+    arrays, start = {}, 0
+    for (name, dtype, shape), size in zip(header["arrays"], sizes):
+        arrays[name] = np.frombuffer(data, DTYPES[dtype], size // DTYPES[dtype].itemsize, start).reshape(shape)
+        start += size
     return header, arrays

@@ -24,9 +24,9 @@ with a status: ``ok``; ``error`` with an :class:`ImplementationError`'s stage an
 included). Each lists the kinds of warning the request raised, with a count and one example.
 
 The two descriptors are moved to high numbers, close-on-exec, before the loss is imported, so
-that nothing the loss spawns inherits them. A thread ends the whole process group (this process
-and everything the loss started) once the checker's end of the requests pipe closes, however the
-checker ended. At the end of its input the worker exits at once, without waiting for threads
+that nothing the loss spawns inherits them. A watcher process ends the whole process group (this
+process and everything the loss started) once the checker's end of the requests pipe closes,
+however the checker ended. At the end of its input the worker exits at once, without waiting for threads
 the loss may have left running.
 """
 
@@ -42,7 +42,6 @@ import select
 import signal
 import struct
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -175,23 +174,26 @@ def _hidden(fd: int) -> int:
     return fd
 
 
-def _end_with_checker(requests: int) -> None:
-    """Start a thread that kills this process group (this process and whatever the loss started
-    in it) once no one holds the requests pipe's other end: the checker ended or closed it."""
-
-    def watch():
+def _end_with_checker(requests: int, replies: int) -> None:
+    """Fork a watcher that kills this process group (this process and whatever the loss starts
+    in it) once no one holds the requests pipe's other end: the checker ended or closed it. A
+    process of its own, not a thread: a thread beside the loss slowed each call by ~0.07 ms."""
+    if os.fork() != 0:
+        return
+    try:
+        os.close(replies)  # the checker sees the replies pipe close when the worker ends
         poller = select.poll()
         poller.register(requests, 0)  # only POLLHUP and POLLERR, which are always reported
-        while True:
-            if poller.poll():
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-
-    threading.Thread(target=watch, daemon=True, name="yolov1-loss worker: ends with the checker").start()
+        while not poller.poll():
+            pass
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    finally:
+        os._exit(0)
 
 
 def main(argv: list[str]) -> None:
     request_fd, reply_fd = _hidden(int(argv[1])), _hidden(int(argv[2]))
-    _end_with_checker(request_fd)
+    _end_with_checker(request_fd, reply_fd)
     requests = os.fdopen(request_fd, "rb")
     faulthandler.enable()  # a crash prints the Python stack (the user's line) to the log
     try:
