@@ -237,10 +237,7 @@ def test_a_boxes_first_loss_without_its_layout_gets_a_hint():
     example = Path(__file__).resolve().parents[2] / "examples" / "user_loss.py"
     result = run("check", f"{example}:YoloLoss", "--max-examples", 3, "--in-process")
     assert result.returncode == 2
-    assert (
-        "hint: called with --layout boxes-first, the loss runs and its values match motokimura"
-        in result.stdout
-    )
+    assert "hint: called with --layout boxes-first, the loss runs and its values match motokimura" in result.stdout
 
 
 def test_a_total_and_a_dict_need_no_flag_and_other_outputs_say_what_to_do(tmp_path):
