@@ -141,19 +141,21 @@ def by_name(name: str) -> Entry:
     raise ValueError(f"no known dialect {name!r}; known dialects are {', '.join(e.name for e in entries())}")
 
 
-def _matters(spec: LossSpec, knob: str) -> bool:
+def _matters(spec: LossSpec, knob: str, ignore=()) -> bool:
+    """Whether ``knob`` changes ``spec``'s values: a knob that does only under another's value
+    does where that one has it, and never where that one is in ``ignore`` (what nothing told
+    apart cannot tell the knob under it apart either)."""
     needs = ONLY_UNDER.get(knob)
-    return needs is None or getattr(spec, needs[0]) == needs[1]
+    return needs is None or (needs[0] not in ignore and getattr(spec, needs[0]) == needs[1])
 
 
 def values_key(spec: LossSpec, ignore=()) -> dict:
     """What decides ``spec``'s values and gradients, knob by knob (``ignore``: knobs left out, as
-    those the probes could not tell apart): each word knob where it matters, iou_eps,
-    sqrt_clamp_eps under clamped_sqrt, and the weights as they act (:data:`EFFECTIVE_WEIGHTS`)."""
-    key = {k: getattr(spec, k) for k in WORD_KNOBS if k != "noobj_scope" and k not in ignore and _matters(spec, k)}
-    key["iou_eps"] = spec.iou_eps
-    if _matters(spec, "sqrt_clamp_eps"):
-        key["sqrt_clamp_eps"] = spec.sqrt_clamp_eps
+    those the probes could not tell apart, and the knobs that matter only under one of them):
+    each word knob where it matters, iou_eps, sqrt_clamp_eps under clamped_sqrt, and the weights
+    as they act (:data:`EFFECTIVE_WEIGHTS`)."""
+    knobs = (*WORD_KNOBS, "iou_eps", "sqrt_clamp_eps")
+    key = {k: getattr(spec, k) for k in knobs if k != "noobj_scope" and k not in ignore and _matters(spec, k, ignore)}
     s = spec.loss_scale
     weights = (
         spec.lambda_coord,
@@ -182,10 +184,16 @@ def differing(spec: LossSpec, other: LossSpec, ignore=()) -> list[str]:
     return out
 
 
+def computes(spec: LossSpec, other: LossSpec, ignore=()) -> bool:
+    """Whether ``spec`` computes ``other``'s values and gradients: no key of :func:`values_key`
+    differs, the knobs in ``ignore`` (those nothing told apart) aside."""
+    return not differing(spec, other, ignore)
+
+
 def computing(spec: LossSpec, ignore=()) -> tuple[Entry, ...]:
     """The entries that compute the same values as ``spec`` (on its grid), in the catalogue's
     order; entries the knobs cannot express are never among them."""
-    return tuple(e for e in entries() if e.expressible and not differing(spec, e.spec(spec.S, spec.B, spec.C), ignore))
+    return tuple(e for e in entries() if e.expressible and computes(spec, e.spec(spec.S, spec.B, spec.C), ignore))
 
 
 def known(spec: LossSpec, ignore=()) -> Entry | None:

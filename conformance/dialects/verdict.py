@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.words import computes, describe, differences, entry_spec, pin_command
+from yolov1_loss.conformance.dialects.words import describe, differences, entry_spec, pin_command
 from yolov1_loss.reference.spec import WEIGHTS
 
 # How the command that holds a loss to its dialect is introduced: where it conforms, and where
@@ -112,7 +112,7 @@ def _named(identified, command: str, entry: catalogue.Entry, overrides: dict) ->
     named = entry_spec(entry, spec).replace(**overrides)
     label = entry.name + (f" with {_set_words(overrides)}" if overrides else "")
     bug = (f"its bug: {entry.bug}",) if entry.bug else ()
-    if computes(spec, named, ignore):
+    if catalogue.computes(spec, named, ignore):
         return DialectVerdict(True, "", f"{label}, as named", bug, entry=entry, base=entry)
     lines = tuple(differences(spec, named, ignore, base_name=label))
     details = (f"the values match another dialect: {describe(spec, ignore)}; it differs in:",
@@ -132,7 +132,7 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
     same = [
         e
         for e in catalogue.entries()
-        if e.expressible and computes(spec, entry_spec(e, spec).replace(**overrides), ignore_reduction)
+        if e.expressible and catalogue.computes(spec, entry_spec(e, spec).replace(**overrides), ignore_reduction)
     ]
     set_words = f" with {_set_words(overrides)}" if overrides else ""
     entry = next((e for e in same if e.bug is None), same[0] if same else None)

@@ -88,19 +88,6 @@ def _matters(spec: LossSpec, knob: str) -> bool:
     return needs is None or getattr(spec, needs[0]) == needs[1]
 
 
-def computes(spec: LossSpec, other: LossSpec, ignore=()) -> bool:
-    """Whether ``spec`` computes ``other``'s values and gradients, the knobs in ``ignore`` (those
-    nothing told apart) taken to be ``other``'s."""
-    fields = other.knobs()
-    taken = spec.replace(**{k: fields[k] for k in ignore if k in fields and k != "noobj_scope"})
-    return not catalogue.differing(taken, other, ignore)
-
-
-def computed(spec: LossSpec, ignore=()) -> list[catalogue.Entry]:
-    """The known dialects ``spec`` computes (:func:`computes`), in the catalogue's order."""
-    return [e for e in catalogue.entries() if e.expressible and computes(spec, entry_spec(e, spec), ignore)]
-
-
 def in_terms_of(spec: LossSpec, base: LossSpec) -> LossSpec:
     """``spec`` with its weights written under ``base``'s loss_scale: the same weights as they act
     (λ · loss_scale), so that only the λ that differ differ (darknet's loss_scale 0.5 with
@@ -125,8 +112,8 @@ def changed_knobs(spec: LossSpec, base: LossSpec, ignore=()) -> dict:
 def known_base(spec: LossSpec, ignore=()) -> catalogue.Entry:
     """The known dialect to describe ``spec`` from: the one it computes (without a bug first),
     else the nearest."""
-    same = computed(spec, ignore)
-    return next((e for e in same if e.bug is None), same[0] if same else catalogue.nearest(spec, ignore))
+    same = catalogue.computing(spec, ignore)
+    return catalogue.known(spec, ignore) or (same[0] if same else catalogue.nearest(spec, ignore))
 
 
 def describe(spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> str:
@@ -134,7 +121,7 @@ def describe(spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> 
     nearest) and the knobs that differ from it: "paper with iou_frame='raw'" (knobs in
     ``ignore``, which nothing told apart, are taken to be the known dialect's)."""
     base = base or known_base(spec, ignore)
-    if computes(spec, entry_spec(base, spec), ignore):
+    if catalogue.computes(spec, entry_spec(base, spec), ignore):
         return base.name
     changed = changed_knobs(spec, entry_spec(base, spec), ignore)
     return base.name + (f" with {', '.join(f'{k}={v!r}' for k, v in changed.items())}" if changed else "")

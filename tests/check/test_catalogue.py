@@ -191,6 +191,23 @@ def test_an_entry_is_computed_by_its_weights_as_they_act_and_missed_one_weight_a
     assert catalogue.nearest(one_away).name == "xiongzihua"
 
 
+def test_knobs_nothing_told_apart_are_left_out_of_the_comparison_the_eps_too():
+    # ml_collection adds 1e-6 to the IoU's union; a loss whose probes could not tell iou_eps
+    # (nor, under clamped_sqrt, sqrt_clamp_eps) computes it whatever value the fit left there.
+    ml_collection = catalogue.by_name("ml_collection").spec(S=4, B=2, C=3)
+    eps_open = ml_collection.replace(iou_eps=0.0)
+    assert catalogue.differing(eps_open, ml_collection) == ["iou_eps"]
+    assert "iou_eps" not in catalogue.values_key(eps_open, ignore=("iou_eps",))
+    assert catalogue.differing(eps_open, ml_collection, ignore=("iou_eps",)) == []
+    assert catalogue.known(eps_open, ignore=("iou_eps",)).name == "ml_collection"
+    clamped = LossSpec(wh_mode="clamped_sqrt", sqrt_clamp_eps=1e-4)
+    assert catalogue.values_key(clamped)["sqrt_clamp_eps"] == 1e-4
+    assert "sqrt_clamp_eps" not in catalogue.values_key(clamped, ignore=("sqrt_clamp_eps",))
+    assert catalogue.differing(clamped, clamped.replace(sqrt_clamp_eps=1e-6), ignore=("sqrt_clamp_eps",)) == []
+    # A knob that matters only under another's value is left out with that one.
+    assert "sqrt_clamp_eps" not in catalogue.values_key(clamped, ignore=("wh_mode",))
+
+
 @pytest.mark.parametrize(
     "raw, words",
     [
