@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from yolov1_loss.check import add_call_options, add_set_option, add_timeout_options
+from yolov1_loss.check import add_call_options, add_dialect_option, add_set_option, add_timeout_options
 from yolov1_loss.reference import PRESETS, LossSpec
 
 
@@ -65,11 +65,10 @@ def add_parser(commands) -> None:
         choices=list(PRESETS),
         help="the dialect every contender must compute (default ml_collection, the naive baseline's)",
     )
-    parser.add_argument(
-        "--dialect",
-        choices=["auto", *PRESETS],
-        default="auto",
-        help="the dialect --impl computes (default auto: identified, as check does)",
+    add_dialect_option(
+        parser,
+        "the dialect --impl computes: a known dialect (yolov1-loss dialects), or auto (default): identified, "
+        "as check does",
     )
     add_set_option(parser, "a knob or weight on top of --impl's dialect (repeatable)")
     add_call_options(parser)

@@ -20,7 +20,7 @@ def add_loss_options(parser, dialect_help: str) -> None:
     parser.add_argument("--S", type=int, default=7, help="grid side (default 7)")
     parser.add_argument("--B", type=int, default=2, help="predictors per cell (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
-    parser.add_argument("--dialect", choices=["auto", *_dialect_names()], default="auto", help=dialect_help)
+    add_dialect_option(parser, dialect_help)
     add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
     parser.add_argument(
         "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"
@@ -31,6 +31,11 @@ def add_loss_options(parser, dialect_help: str) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     add_timeout_options(parser)
+
+
+def add_dialect_option(parser, help: str) -> None:
+    """``--dialect NAME``: 'auto' or any catalogue entry ``check`` takes (check, vectors, bench)."""
+    parser.add_argument("--dialect", choices=["auto", *_dialect_names()], default="auto", help=help)
 
 
 def add_call_options(parser) -> None:

@@ -58,6 +58,17 @@ def test_a_user_loss_that_differs_from_its_named_dialect_is_not_timed_and_fails_
     assert f"  {impl}: not timed, differs from the oracle: total " in out
 
 
+def test_dialect_takes_any_catalogue_entry_as_check_does(user_file, capsys):
+    # ml_collection's later revision is an entry of the catalogue, not a preset; the loss computes
+    # ml_collection (confidence pushed to 1), so held to the revision (the IoU target) it differs.
+    impl = f"{user_file}:right"
+    status = main(["bench", "--quick", "--no-compile", "--impl", impl, "--dialect", "ml_collection_658a37d"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert f"{impl} is checked and timed in the dialect named (--dialect): ml_collection_658a37d" in out
+    assert f"  {impl}: not timed, differs from the oracle: total " in out
+
+
 def test_a_user_loss_in_another_dialect_is_timed_in_its_identified_dialect(user_file, capsys):
     # Under --dialect auto (the default) the loss is held to the dialect check identifies, as
     # check holds it: here ml_collection with lambda_coord=1, not the sweep's dialect.
