@@ -171,7 +171,8 @@ class CheckReport:
                 f"  {name}: {status}" for name, status in self.properties.items() if status.startswith("not applicable")
             )
         if self.warnings:
-            lines.append(f"the loss warned ({sum(self.warnings.values())} warnings, each shown once):")
+            total = sum(self.warnings.values())
+            lines.append(f"the loss warned ({total} warnings, one line per kind, with a count and one example):")
             lines.extend(f"  {count}× {text}" for text, count in self.warnings.items())
         for failure in self.failures:
             lines.append("")
