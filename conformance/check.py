@@ -326,48 +326,44 @@ def _left_out(excluded: list[InputClass]) -> Callable | None:
 
 def run_check(
     impl: Implementation,
-    S: int = 7,
-    B: int = 2,
-    C: int = 20,
-    dialect: str = "auto",
-    overrides: dict | None = None,
+    options: CheckOptions,
     max_examples: int = 30,
     seed: int | None = None,
     progress: Callable[[str], None] = lambda line: None,
     strict: bool = False,
-    command: str = "",
     accept_any: bool = False,
 ) -> CheckReport:
-    """Identify ``impl``'s dialect (or take ``dialect``), then run every applicable property.
+    """Identify ``impl``'s dialect (or take the one ``options`` name), then run every applicable property.
 
-    It conforms when what it computes is the dialect named (``dialect``, a catalogue entry, with
-    ``overrides``) or, under 'auto', a known dialect (:func:`conformance.dialects.verdict.judge`;
-    ``accept_any``: any dialect with every term), and every property holds. The loss's failures
-    on a class of input are findings about that class, which is then left out of the properties;
-    the loss's process dying (``impl.worker``) ends the check with an error.
+    It conforms when what it computes is the dialect named (``options.dialect``, a catalogue
+    entry, with ``options.overrides``) or, under 'auto', a known dialect
+    (:func:`conformance.dialects.verdict.judge`; ``accept_any``: any dialect with every term), and
+    every property holds. The loss's failures on a class of input are findings about that class,
+    which is then left out of the properties; the loss's process dying (``impl.worker``) ends the
+    check with an error. ``options`` also give the report's command (:meth:`CheckOptions.command`).
     """
     report = CheckReport(
         impl.name,
         "error",
-        named_dialect=None if dialect == "auto" else dialect,
+        named_dialect=None if options.dialect == "auto" else options.dialect,
         strict=strict,
-        command=command or f"yolov1-loss check {impl.name}",
-        overrides=dict(overrides or {}),
+        command=options.command(),
+        overrides=dict(options.overrides),
     )
     report.setup = dict(
         layout=impl.layout,
         framework=impl.framework,
         dtype=impl.dtype,
         device=impl.device,
-        S=S,
-        B=B,
-        C=C,
+        S=options.S,
+        B=options.B,
+        C=options.C,
         max_examples=max_examples,
         seed=seed,
     )
     report.gradient_checks = {name for name, prop in PROPERTIES.items() if prop.needs_gradient}
     try:
-        _run(report, impl, settings_for(max_examples, seed), seed, progress)
+        _run(report, impl, options, settings_for(max_examples, seed), seed, progress)
         hold_to_dialect(report, accept_any)
     except WorkerDied as err:
         report.error = str(err)
@@ -381,19 +377,18 @@ def run_check(
     return report
 
 
-def _run(report: CheckReport, impl, settings, seed, progress) -> None:
-    S, B, C = (report.setup[k] for k in "SBC")
-    dialect = report.named_dialect or "auto"
+def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progress) -> None:
+    o = options
     try:
         report.spec, report.identified = resolve_dialect(
-            impl, S, B, C, dialect, report.overrides, identifying(progress)
+            impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), identifying(progress)
         )
     except ValueError as err:
         report.error = str(err)
-        report.hints = _hints(impl, S, B, C, progress, "under which it runs")
+        report.hints = _hints(impl, options, progress, "under which it runs")
         return
     if not report.identified.matches:
-        report.hints = _hints(impl, S, B, C, progress, "under which a dialect fits")
+        report.hints = _hints(impl, options, progress, "under which a dialect fits")
     spec = report.spec
     impl = dataclasses.replace(impl, fixed_spec=spec, repro=impl.repro.replace("spec=None", f"spec={spec!r}"))
 
@@ -465,11 +460,13 @@ def replay_check(impl: Implementation, options: CheckOptions, directory, progres
     return report
 
 
-def _hints(impl: Implementation, S: int, B: int, C: int, progress, under: str) -> list[str]:
-    """The hint for the usual mistakes (another layout, the arguments swapped), as a list."""
+def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[str]:
+    """The hint for the usual mistakes (another layout, the arguments swapped), as a list; its
+    command is the check's (``options``) with the layout and argument order that fit."""
     steps = Steps(progress, every=1.0)
     found = hint(
-        impl, S, B, C, _identify_values(S, B, C),
+        impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C),
+        lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(),
         lambda k, n, flags: steps(k, n, f"looking for a layout or argument order {under}: {k} of {n}, {flags}"),
     )  # fmt: skip
     return [found] if found else []

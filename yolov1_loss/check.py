@@ -181,16 +181,11 @@ def run(args) -> int:
         else:
             report = run_check(
                 impl,
-                options.S,
-                options.B,
-                options.C,
-                options.dialect,
-                dict(options.overrides),
+                options,
                 args.max_examples,
                 args.seed,
                 progress=_progress,
                 strict=args.strict,
-                command=options.command(),
                 accept_any=args.accept_any_dialect,
             )
     except (LoadError, WorkerDied, ValueError) as err:

@@ -2,7 +2,8 @@
 
 When no dialect reproduces a loss's values (or it fails on every probe), :func:`hint` tries the
 obvious alternatives (every other layout, the arguments swapped) and names the first under which
-the loss runs and a dialect fits plausibly, with the options that say so. A hint is only given
+the loss runs and a dialect fits plausibly, with the check's command (its other options kept)
+called that way. A hint is only given
 when the alternative really runs: it gives a value wherever the dialect does, the fit leaves no
 term out (no λ of 0) and matches within tolerance (``Identification.plausible``).
 """
@@ -30,12 +31,13 @@ def alternatives(impl: Implementation):
             yield " ".join(flags), dataclasses.replace(impl, layout=layout, arguments=arguments)
 
 
-def hint(impl: Implementation, S: int, B: int, C: int, identify_values, progress=None) -> str | None:
+def hint(impl: Implementation, S: int, B: int, C: int, identify_values, command_for, progress=None) -> str | None:
     """The first alternative under which a dialect fits the loss's values plausibly, as advice; or None.
 
     ``identify_values(impl)`` identifies an implementation from its values alone (raising
-    ValueError where it fails on every probe). ``progress(k, total, flags)``: before the k-th
-    alternative of ``total``."""
+    ValueError where it fails on every probe). ``command_for(variant)``: the check's command with
+    the layout and argument order of ``variant`` (an implementation of :func:`alternatives`).
+    ``progress(k, total, flags)``: before the k-th alternative of ``total``."""
     tried = list(alternatives(impl))
     for k, (flags, variant) in enumerate(tried, 1):
         if progress is not None:
@@ -45,5 +47,6 @@ def hint(impl: Implementation, S: int, B: int, C: int, identify_values, progress
         except ValueError:
             continue
         if identified.plausible:
-            return f"called with {flags}, the loss runs and its values match {describe(identified.spec, identified.undetermined)}: try yolov1-loss check {impl.name} {flags}"
+            match = describe(identified.spec, identified.undetermined)
+            return f"called with {flags}, the loss runs and its values match {match}: try {command_for(variant)}"
     return None

@@ -45,4 +45,5 @@ def test_a_channels_first_loss_conforms_under_its_layout_and_is_hinted_at_under_
     assert default.returncode != 0
     hints = [line for line in default.stdout.splitlines() if line.startswith("hint: ")]
     assert hints and hints[0].startswith("hint: called with --layout channels-first, the loss runs"), default.stdout
-    assert f"try yolov1-loss check {impl}:loss --layout channels-first" in hints[0]
+    # The command to try is the check's own, its grid kept, in the layout that fits.
+    assert hints[0].endswith(f": try yolov1-loss check {impl}:loss --layout channels-first --S 3 --C 2")

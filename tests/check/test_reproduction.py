@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from yolov1_loss.conformance.check import run_check
+from yolov1_loss.conformance.check import CheckOptions, run_check
 from yolov1_loss.conformance.suite.failure import ConformanceFailure
 from yolov1_loss.conformance.user_loss.loading import user_implementation
 
@@ -23,7 +23,7 @@ def test_the_pasted_reproduction_raises_the_same_report(tmp_path):
             return _loss(pred, target)
     """)
     )
-    report = run_check(user_implementation(f"{path}:loss"), dialect="article", max_examples=5)
+    report = run_check(user_implementation(f"{path}:loss"), CheckOptions(f"{path}:loss", dialect="article"), 5)
     assert report.verdict == "differs"
     failure = report.failures[0]
     with pytest.raises(ConformanceFailure) as raised:

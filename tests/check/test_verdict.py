@@ -250,9 +250,13 @@ def test_a_hint_needs_a_plausible_fit():
     good = oracle_identified(LossSpec.preset("paper", **GRID))
     zero = good._replace(spec=good.spec.replace(lambda_class=0.0), absent=("lambda_class",))
     nan = good._replace(failed_probes="on 4 of the 18 probes (every probe of 3 images), it returned nan")
+
+    def command_for(variant):
+        return f"yolov1-loss check losses.py:loss --layout {variant.layout}"
+
     for implausible in (zero, nan):
-        assert hint(impl, 4, 2, 3, lambda variant, found=implausible: found) is None
-    advice = hint(impl, 4, 2, 3, lambda variant: good)
+        assert hint(impl, 4, 2, 3, lambda variant, found=implausible: found, command_for) is None
+    advice = hint(impl, 4, 2, 3, lambda variant: good, command_for)
     assert advice.startswith("called with --layout boxes-first, the loss runs and its values match paper: try ")
 
 
