@@ -19,8 +19,8 @@ import numpy as np
 from hypothesis import settings as Settings
 
 from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.blame import locate
-from yolov1_loss.conformance.dialects.fitting import identify, prepare
+from yolov1_loss.conformance.dialects.blame import closest_by_gradient, locate
+from yolov1_loss.conformance.dialects.fitting import identify, prepare, probe_sets
 from yolov1_loss.conformance.dialects.hints import hint
 from yolov1_loss.conformance.dialects.verdict import dialect_names, judge
 from yolov1_loss.conformance.inputs.example import Recipe, build
@@ -228,19 +228,30 @@ def resolve_dialect(
     C: int,
     dialect: str = "auto",
     overrides: dict | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ):
     """(the spec to hold ``impl`` to, the identification of its values).
 
     The dialect is identified in any case (so a report can say what the loss looks like); under
-    ``dialect='auto'`` the identified one is used, else the named known dialect (a catalogue
-    entry); ``overrides`` go on top. ``progress(k, total)``: before the loss's k-th call of about
-    ``total``. Raises ValueError when the loss fails on every probe.
+    ``dialect='auto'`` the identified one is used (where no dialect reproduces the values, the
+    closest: the one whose gradients the loss's are, :func:`conformance.dialects.blame.closest_by_gradient`,
+    else the closest by values), else the named known dialect (a catalogue entry); ``overrides`` go
+    on top. ``progress(line)``: the loss's calls, numbered (:func:`calls`). Raises ValueError when
+    the loss fails on every probe.
     """
-    identified = identify(_values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C), progress=progress)
-    if dialect == "auto":
-        return identified.spec.replace(**(overrides or {})), identified
-    return dialect_spec(dialect, S, B, C, overrides), identified
+    identified = identify(
+        _values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C), progress=calls(progress, "identifying the dialect")
+    )
+    if dialect != "auto":
+        return dialect_spec(dialect, S, B, C, overrides), identified
+    spec = identified.spec
+    if not identified.matches:
+        held = dataclasses.replace(impl, fixed_spec=spec)
+        positive_sizes = probe_sets(S, B, C)[0]
+        spec = (
+            closest_by_gradient(held, positive_sizes, calls(progress, "finding the dialect of its gradients")) or spec
+        )
+    return spec.replace(**(overrides or {})), identified
 
 
 class Steps:
@@ -266,11 +277,14 @@ class Steps:
         self.progress(line + left)
 
 
-def identifying(progress: Callable[[str], None]) -> Callable[[int, int], None]:
-    """Identification's ``progress(k, total)`` as numbered lines: 'identifying the dialect: call 5
-    of 36 of the loss, about 12 s left' (at most one a second)."""
+def calls(progress: Callable[[str], None] | None, what: str) -> Callable[[int, int], None] | None:
+    """A stage's ``progress(k, total)`` over the loss's calls as numbered lines: 'identifying the
+    dialect: call 5 of 36 of the loss, about 12 s left' (at most one a second); None without
+    ``progress``."""
+    if progress is None:
+        return None
     steps = Steps(progress, every=1.0)
-    return lambda k, n: steps(k, n, f"identifying the dialect: call {k} of {n} of the loss")
+    return lambda k, n: steps(k, n, f"{what}: call {k} of {n} of the loss")
 
 
 def seconds_words(t: float) -> str:
@@ -380,9 +394,7 @@ def run_check(
 def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progress) -> None:
     o = options
     try:
-        report.spec, report.identified = resolve_dialect(
-            impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), identifying(progress)
-        )
+        report.spec, report.identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), progress)
     except ValueError as err:
         report.error = str(err)
         report.hints = _hints(impl, options, progress, "under which it runs")
@@ -451,7 +463,7 @@ def replay_check(impl: Implementation, options: CheckOptions, directory, progres
     from yolov1_loss.conformance.vectors.replay import replay
 
     o = options
-    spec, identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), identifying(progress))
+    spec, identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), progress)
     progress(f"replaying {directory}")
     report = replay(impl, directory, spec, identified)
     report.command, report.overrides = o.command(), dict(o.overrides)
@@ -500,7 +512,7 @@ def _blame(report: CheckReport, impl: Implementation) -> None:
     identified = report.identified
     if identified.matches and (not report.failures or identified.spec != report.spec):
         return
-    report.blame = locate(impl, identified, search=not identified.matches and report.named_dialect is None)
+    report.blame = locate(impl, identified, closest=not identified.matches and report.named_dialect is None)
     for failure in report.failures:
         failure.blame(report.blame.part if report.blame else None)
 

@@ -14,10 +14,10 @@ part's gradient matches and the values differ, the difference has no gradient (a
 detached term), and its size per object cell is given. Without gradients, the values are
 compared on the term probes (:mod:`.term_probes`), each of which isolates a term.
 
-When no dialect reproduces the values, the closest one may carry knobs that only make up for a
-term no dialect has. Where the loss's gradients are exactly those of a dialect a few knobs away
-(searched one knob at a time from the closest; a term without gradient cannot move them), they
-are compared under that one.
+When no dialect reproduces the values, the closest by values may carry knobs that only make up
+for a term no dialect has. :func:`closest_by_gradient` gives the dialect a few knobs away (searched
+one knob at a time) whose gradients the loss's are exactly, where there is one: a term without
+gradient cannot move them, so that is the dialect to hold the loss to.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.fitting import VALUE_KNOBS
 from yolov1_loss.conformance.dialects.term_probes import TERM_WORDS, family_probes
-from yolov1_loss.conformance.dialects.words import describe
 from yolov1_loss.conformance.inputs.example import Example, Recipe, build
 from yolov1_loss.conformance.suite.comparison import fmt, grad_size, oracle_responsible
 from yolov1_loss.conformance.suite.tolerances import (
@@ -118,6 +118,17 @@ ANOTHER_RESPONSIBLE = (
 )
 OTHER_BOXES, RESPONSIBLE_BOX = 2, (3, 4)  # indices in PARTS
 
+# The parts whose gradient each family of term probes is about: where none of them differs, the
+# family's term has the oracle's gradient, whatever its probes' values say.
+FAMILY_GRADIENTS = {
+    "noobj": ("noobj (empty cells)",),
+    "noobj_object": ("noobj (object cells)",),
+    "cls": ("cls",),
+    "obj": ("obj",),
+    "coord": ("coord (centres)", "coord (sizes)", "the boxes of the other predictors"),
+    "empty": ("the class scores of empty cells", "the boxes of empty cells"),
+}
+
 # The part each family of term probes isolates, for a loss without gradients.
 FAMILY_PARTS = {
     "noobj": "noobj (empty cells)",
@@ -147,8 +158,8 @@ class Blame(NamedTuple):
     line: str  # what differs and what it means, in words a user can act on
     where: str | None  # the element shown: image, cell, channel, both gradients
     others: tuple  # the names of the other parts that differ
-    spec: LossSpec  # the dialect compared with: the closest, or the one whose gradients the loss's are
-    closest: LossSpec  # the dialect the check holds the loss to
+    spec: LossSpec  # the dialect compared with: the one the check holds the loss to
+    gradients: bool = True  # whether gradients were compared (False: values on the term probes)
 
     def lines(self) -> list[str]:
         """The report's lines, right after its verdict."""
@@ -157,12 +168,13 @@ class Blame(NamedTuple):
             lines.append(f"  where: {self.where}")
         if self.others:
             lines.append(f"  also differ: {', '.join(self.others)}")
-        if describe(self.spec) != describe(self.closest):
-            lines.append(
-                f"  the loss's gradients are those of {describe(self.spec)}, not of the closest by values, "
-                f"{describe(self.closest)}"
-            )
         return lines
+
+    def gradient_matches(self, family: str) -> bool:
+        """Whether the gradient of the parts a family of term probes is about (:data:`FAMILY_GRADIENTS`)
+        matches the oracle's on every probe (False where no gradient was compared)."""
+        differing = {self.part, *self.others}
+        return self.gradients and not differing.intersection(FAMILY_GRADIENTS[family])
 
     def to_dict(self) -> dict:
         return {"part": self.part, "line": self.line, "where": self.where, "others": list(self.others),
@@ -213,12 +225,20 @@ def part_masks(example: Example) -> list[np.ndarray]:
     ]
 
 
-def _observe(impl: Implementation, spec: LossSpec) -> list[_Probe]:
-    """The loss on each probe batch; batches it fails on, or gives non-finite values on, are left out."""
+def _recipe_batches(spec: LossSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (pred, target) batches of :func:`probe_recipes`, canonical."""
+    return [(ex.pred, ex.target) for ex in map(build, probe_recipes(spec))]
+
+
+def _observe(impl: Implementation, spec: LossSpec, batches, progress=None) -> list[_Probe]:
+    """The loss on each (pred, target) batch, rounded to its dtype; batches it fails on, or gives
+    non-finite values on, are left out. ``progress(k, n)``: before its k-th call of n."""
     grads = "total" if impl.has_gradient else "none"
     out = []
-    for recipe in probe_recipes(spec):
-        ex = build(recipe).rounded(impl.dtype)
+    for k, (pred, target) in enumerate(batches, 1):
+        if progress is not None:
+            progress(k, len(batches))
+        ex = Example(spec, pred, target).rounded(impl.dtype)
         try:
             got = impl.evaluate(ex.pred, ex.target, spec, grads=grads)
         except ImplementationError:
@@ -272,7 +292,9 @@ def _variants(spec: LossSpec):
 def gradient_dialect(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSpec | None:
     """The dialect whose gradients the loss's match on every element, searched from ``spec`` one
     knob at a time (each step to the variant under which the fewest differ); None where the
-    search ends with some still differing (a partial fit says nothing about the dialect)."""
+    search ends with some still differing (a partial fit says nothing about the dialect). A
+    searched knob the gradients cannot tell apart is the nearest known dialect's (the values, no
+    dialect's, cannot tell it either: iou_eps in float32, say)."""
     best, count = spec, _mismatches(probes, spec, dtype)
     for _ in SEARCHED:  # each step changes one knob; no more steps than knobs
         if not count:  # 0: found; None: the oracle refuses a probe under spec
@@ -282,7 +304,17 @@ def gradient_dialect(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSp
         if n >= count:
             break
         best, count = variant, n
-    return best if count == 0 else None
+    if count != 0:
+        return None
+    known = catalogue.nearest(best).spec(best.S, best.B, best.C)
+    for name in SEARCHED:
+        try:
+            theirs = best.replace(**{name: getattr(known, name)})
+        except ValueError:  # a combination the spec refuses
+            continue
+        if theirs != best and _mismatches(probes, theirs, dtype) == 0:
+            best = theirs
+    return best
 
 
 def _combination(actual: np.ndarray, columns: list, tolerance: np.ndarray) -> np.ndarray | None:
@@ -406,33 +438,47 @@ def _by_term_probes(impl: Implementation, spec: LossSpec) -> Blame | None:
                     f"the values differ on the probes of {TERM_WORDS[family]}: the loss gives {fmt(got)} where the "
                     f"oracle gives {fmt(expected)} (without gradients, the check cannot say more)"
                 )
-                return Blame(FAMILY_PARTS[family], line, None, (), spec, spec)
+                return Blame(FAMILY_PARTS[family], line, None, (), spec, gradients=False)
     return None
 
 
-def locate(impl: Implementation, identified=None, search: bool = True) -> Blame | None:
+def closest_by_gradient(impl: Implementation, batches, progress=None) -> LossSpec | None:
+    """The dialect whose gradients the loss's are on every element of ``batches`` (canonical
+    (pred, target): identification's probes, whose responsible predictors are decided), searched
+    from ``impl.fixed_spec`` (:func:`gradient_dialect`); None without gradients, or where no
+    dialect a few knobs away has them. For a loss whose values no dialect reproduces, this is the
+    closest: a term without gradient moves the fit of the values, never the gradients.
+    ``progress(k, n)``: before the loss's k-th call of n."""
+    if not impl.has_gradient:
+        return None
+    probes = _observe(impl, impl.fixed_spec, batches, progress)
+    return gradient_dialect(probes, impl.fixed_spec, impl.dtype) if probes else None
+
+
+def locate(impl: Implementation, identified=None, closest: bool = False) -> Blame | None:
     """Where ``impl`` (held to ``impl.fixed_spec``) parts from the oracle, or None where the
     probes show no difference.
 
     ``identified``: the identification (its terms that fit no dialect are named when the
-    difference has no gradient). ``search``: where the loss's gradients are those of another
-    dialect (:func:`gradient_dialect`), compare under that one (for a loss whose values fit no
-    dialect: the closest may have knobs that make up for a term without gradient).
+    difference has no gradient). ``closest``: the loss is held to the closest dialect of a loss no
+    dialect reproduces (none named), whose weights that fit nothing are the paper's: a part whose
+    gradient differs from the oracle's only by such a weight matches.
     """
-    closest = impl.fixed_spec
+    spec = impl.fixed_spec
     if not impl.has_gradient:
-        return _by_term_probes(impl, closest)
-    probes = _observe(impl, closest)
+        return _by_term_probes(impl, spec)
+    probes = _observe(impl, spec, _recipe_batches(spec))
     if not probes:
         return None
-    spec = (gradient_dialect(probes, closest, impl.dtype) if search else None) or closest
-    unfitted = frozenset(WEIGHT_NAMES) - identified.fitted_weights if search and identified is not None else frozenset()
+    unfitted = (
+        frozenset(WEIGHT_NAMES) - identified.fitted_weights if closest and identified is not None else frozenset()
+    )
     try:
         found = _by_gradient(probes, spec, impl.dtype, unfitted)
-    except ValueError:  # the oracle refuses a probe under the closest dialect
+    except ValueError:  # the oracle refuses a probe under the dialect
         return None
     if found is not None:
         part, line, where, others = found
-        return Blame(part, line, where, others, spec, closest)
+        return Blame(part, line, where, others, spec)
     line = _without_gradient(probes, spec, impl.dtype, identified)
-    return None if line is None else Blame(NO_GRADIENT, line, None, (), spec, closest)
+    return None if line is None else Blame(NO_GRADIENT, line, None, (), spec)

@@ -561,11 +561,18 @@ class TermFit(NamedTuple):
     knobs: dict  # the knobs every fitting candidate agrees on (those that change this term)
     problem: str | None  # what the loss did on these probes, when it failed on some
 
-    def line(self) -> str:
+    def line(self, gradient_matches: bool = False) -> str:
+        """The term in one line: its weight where it matches, its residual where it does not.
+        ``gradient_matches``: its gradient is the oracle's (per the blame), so what keeps it from
+        matching lies elsewhere, and the line sends the reader there."""
         words = TERM_WORDS[self.family]
         if not self.matches:
+            seen = "; its gradient matches: see what differs" if gradient_matches else ""
+            how = f"relative residual {self.residual:.2g}{seen}"
             why = f"; {self.problem}" if self.problem else ""
-            return f"{words}: no dialect reproduces it (relative residual {self.residual:.2g}){why}"
+            return f"{words}: no dialect reproduces it ({how}){why}"
+        if self.family == "empty":  # its probes hold no object: what matches is that nothing reads them
+            return f"{words}: matches: reads none of them"
         column = FAMILIES[self.family][0]  # the family's own term (coord's family shows obj too)
         weight = f"weight {_tidy(self.weights[column]):g} ({WEIGHT_OF_COLUMN[column]} · loss_scale)"
         under = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())

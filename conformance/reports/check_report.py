@@ -202,7 +202,10 @@ class CheckReport:
         )
         if ident.terms:
             lines.append("  term by term, on probes where only that term can be non-zero:")
-            lines.extend(f"    {term.line()}" for term in ident.terms)
+            blame = self.blame
+            lines.extend(
+                f"    {term.line(blame is not None and blame.gradient_matches(term.family))}" for term in ident.terms
+            )
         if not named:
             lines.append(f"  the properties hold it to the closest, {describe(spec)}")
             lines.append(f"  weights: {weights_line(spec, ident.fitted_weights)}")

@@ -6,11 +6,14 @@ this process on a small grid; one check end to end asserts the report's first li
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from yolov1_loss import LossSpec, YoloV1Loss, reference
-from yolov1_loss.conformance.dialects.blame import NO_GRADIENT, locate
+from yolov1_loss.conformance.dialects.blame import FAMILY_GRADIENTS, NO_GRADIENT, closest_by_gradient, locate
+from yolov1_loss.conformance.dialects.fitting import probe_sets
 from yolov1_loss.conformance.mutants import MUTANTS
 from yolov1_loss.conformance.user_loss.implementation import Implementation, fixed_dialect
 from yolov1_loss.reference.loss import ious, split_cells
@@ -65,30 +68,45 @@ def test_a_term_without_gradient_is_said_to_have_none_and_sized_per_object_cell(
     )
 
 
-def test_a_detached_iou_term_is_not_blamed_on_coord_even_from_a_closest_dialect_it_misled():
-    # Σ (1 − IoU)² over the object cells, detached: values only. Fitting values, such a term can pull
-    # the closest dialect's iou_frame and responsible off the paper's; the gradients, which are the
-    # paper's, are compared under the paper's dialect, where every part matches.
+def _with_detached_iou_term(weight: float = 1.0, every_predictor: bool = False):
+    """The paper's loss plus weight · Σ (1 − IoU)² over the object cells (the best IoU, or every
+    predictor's), detached: values only."""
+
     def loss(pred, target):
         p, t = pred.detach().numpy(), target.detach().numpy()
         _, cells, _ = split_cells(p, t, PAPER)
-        best = ious(cells, PAPER)[0].max(axis=-1)
-        return _paper_loss(pred, target) + float(((1 - best) ** 2).sum())
+        iou = ious(cells, PAPER)[0]
+        extra = ((1 - iou) ** 2).sum() if every_predictor else ((1 - iou.max(axis=-1)) ** 2).sum()
+        return _paper_loss(pred, target) + weight * float(extra)
 
+    return loss
+
+
+def test_a_detached_iou_term_is_not_blamed_on_coord_even_from_a_closest_dialect_it_misled():
+    # Fitting values, such a term can pull the closest dialect's iou_frame and responsible off the
+    # paper's; the gradients, which are the paper's, lead back to it, where every part matches.
+    loss = _with_detached_iou_term()
     misled = PAPER.replace(iou_frame="raw", responsible="max_iou_else_min_rmse")
-    found = locate(_held_to(loss, misled))
+    assert closest_by_gradient(_held_to(loss, misled), probe_sets(S, B, C)[0]) == PAPER
+    found = locate(_held_to(loss))
     assert found.part == NO_GRADIENT, found
     assert found.line.startswith("the difference has no gradient: a constant or detached extra term of about ")
     assert found.line.endswith(" per object cell")
-    assert found.spec.iou_frame == "image"
-    assert found.lines()[-1].startswith("  the loss's gradients are those of paper")
-    # Held to that dialect without the search, the frame's gradients are what differs.
-    assert locate(_held_to(loss, misled), search=False).part != NO_GRADIENT
+    assert all(found.gradient_matches(family) for family in FAMILY_GRADIENTS)
+    # Held to the misled dialect, the frame's gradients are what differs.
+    assert locate(_held_to(loss, misled)).part != NO_GRADIENT
+
+
+def test_knobs_the_gradients_cannot_tell_apart_are_the_nearest_known_dialects():
+    # In float32, iou_eps = 1e-6 moves no gradient beyond its tolerance: the paper's 0 it is.
+    loss = _with_detached_iou_term()
+    float32 = dataclasses.replace(_held_to(loss, PAPER.replace(iou_eps=1e-6)), dtype="float32")
+    assert closest_by_gradient(float32, probe_sets(S, B, C)[0]) == PAPER
 
 
 def test_a_term_weighted_otherwise_is_given_as_a_multiple_of_the_oracles_gradient():
     triple_cls = YoloV1Loss(PAPER.replace(lambda_class=3.0))
-    found = locate(_held_to(lambda pred, target: triple_cls(pred, target).total), search=False)
+    found = locate(_held_to(lambda pred, target: triple_cls(pred, target).total))
     assert found.part == "cls"
     assert found.line == (
         "the class scores of object cells get 3 times the oracle's gradient: cls (λ_class·Σ(q − p)²) weighs 3 "
@@ -192,3 +210,37 @@ def test_the_report_opens_with_what_differs_and_every_failure_lies_there(tmp_pat
     assert found["failures"] and all(f["term"] == "the class scores of empty cells" for f in found["failures"])
     assert "the difference lies in noobj" not in result.stdout
     np.testing.assert_equal(found["blame"]["others"], [])
+
+
+DETACHED_IOU_TERM = """
+    from yolov1_loss import LossSpec, YoloV1Loss
+    from yolov1_loss.reference.loss import ious, split_cells
+    PAPER = LossSpec(S=4, C=3)
+    _paper = YoloV1Loss(PAPER)
+
+    def loss(pred, target):  # the paper's, plus 5 · Σ (1 − IoU)² over the object cells' predictors, detached
+        _, cells, _ = split_cells(pred.detach().numpy(), target.detach().numpy(), PAPER)
+        return _paper(pred, target).total + 5 * float(((1 - ious(cells, PAPER)[0]) ** 2).sum())
+"""
+
+
+def test_a_loss_with_a_term_without_gradient_is_held_to_the_dialect_of_its_gradients(tmp_path):
+    # Its values fit paper with responsible='max_iou_else_min_rmse' and iou_eps=1e-06 best: knobs that
+    # make up for the extra term, under which the (right) gradients would fail. Its gradients are the paper's.
+    impl = write(tmp_path, "losses.py", DETACHED_IOU_TERM)
+    out = tmp_path / "r.json"
+    result = run("check", "--in-process", f"{impl}:loss", "--S", 4, "--C", 3, "--max-examples", 3, "--json", out)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1] == "verdict: DIFFERS from every known dialect"
+    assert lines[2].startswith("what differs: the difference has no gradient: a constant or detached extra term of ")
+    assert "  the properties hold it to the closest, paper" in lines
+    found = report(out)
+    assert found["dialect"]["knobs"]["responsible"] == "max_iou" and found["dialect"]["knobs"]["iou_eps"] == 0.0
+    assert found["properties"]["gradients_match_oracle"] == "passed"
+    assert [f["property"] for f in found["failures"]] == ["values_match_oracle"]
+    # The terms whose probes its extra term spoils say that their gradient matches, as the line above does.
+    coord = next(line for line in lines if line.startswith("    coord (box centres and sizes): "))
+    assert coord.startswith("    coord (box centres and sizes): no dialect reproduces it (relative residual ")
+    assert coord.endswith("; its gradient matches: see what differs)")
+    assert "    the class scores and boxes of empty cells (no term reads them): matches: reads none of them" in lines
