@@ -7,6 +7,7 @@ process (``--in-process``), as in test_cli.py."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -85,9 +86,22 @@ L1_CLASSES = """
 """
 
 
-def test_a_loss_that_fits_no_dialect_in_one_term_is_told_term_by_term(tmp_path):
-    result, found, _ = _check(tmp_path, L1_CLASSES)
+def _readme_sample(after: str) -> list[str]:
+    """The lines of the README's first sample output after the words ``after``."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text[text.index(after) :]
+    block = block[block.index("```\n") + 4 :]
+    return block[: block.index("```")].strip("\n").splitlines()
+
+
+def test_a_loss_that_fits_no_dialect_in_one_term_is_told_term_by_term_as_the_readme_shows(tmp_path):
+    write(tmp_path, "losses.py", L1_CLASSES)
+    result = run("check", "--in-process", "losses.py:loss", "--max-examples", 3, "--json", "r.json", cwd=tmp_path)
+    found = report(tmp_path / "r.json")
     assert result.returncode == 1
+    sample = _readme_sample("(`tests/check/test_diagnosis.py`'s `L1_CLASSES`)")
+    assert sample[0] == "yolov1-loss check losses.py:loss" and sample[2].startswith("what differs: ")
+    assert result.stdout.splitlines()[: len(sample)] == sample
     out = result.stdout
     assert "term by term, on probes where only that term can be non-zero:" in out
     assert "cls (class scores): no dialect reproduces it (relative residual" in out
