@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -34,8 +35,36 @@ def add_loss_options(parser, dialect_help: str) -> None:
 
 
 def add_dialect_option(parser, help: str) -> None:
-    """``--dialect NAME``: 'auto' or any catalogue entry ``check`` takes (check, vectors, bench)."""
-    parser.add_argument("--dialect", choices=["auto", *_dialect_names()], default="auto", help=help)
+    """``--dialect NAME``: 'auto' or a catalogue entry (check, bench). An entry the knobs cannot
+    express (``yolov1-loss dialects`` lists it) is refused while the options are read: one line
+    saying why, exit status 2."""
+    from yolov1_loss.conformance.dialects import catalogue
+
+    names = ["auto", *(entry.name for entry in catalogue.entries())]
+    parser.add_argument("--dialect", choices=names, default="auto", action=_ExpressibleDialect, help=help)
+
+
+class _ExpressibleDialect(argparse.Action):
+    """Stores a dialect's name, or exits (status 2, one line) for an entry no loss can be held to."""
+
+    def __call__(self, parser, namespace, name, option_string=None):
+        problem = unexpressible(name)
+        if problem:
+            parser.exit(2, f"{parser.prog}: {problem}\n")
+        setattr(namespace, self.dest, name)
+
+
+def unexpressible(name: str) -> str | None:
+    """Why a loss cannot be held to the dialect ``name`` (a catalogue entry the knobs cannot
+    express), in one line; None for 'auto' and every other entry."""
+    from yolov1_loss.conformance.dialects import catalogue
+
+    if name == "auto":
+        return None
+    entry = catalogue.by_name(name)
+    if entry.expressible:
+        return None
+    return f"{name} cannot be held to: {entry.not_expressible}; yolov1-loss dialects {name} says more"
 
 
 def add_call_options(parser) -> None:
@@ -71,12 +100,6 @@ def add_timeout_options(parser) -> None:
         metavar="SECONDS",
         help="seconds importing the loss may take (default: the value of --timeout)",
     )
-
-
-def _dialect_names() -> tuple[str, ...]:
-    from yolov1_loss.conformance.dialects.verdict import dialect_names
-
-    return dialect_names()
 
 
 def add_parser(commands) -> None:
