@@ -31,11 +31,12 @@ from yolov1_loss.reference.layouts import LAYOUTS
 # written value is exact; 1e-6 leaves room for float32 rounding of a weight like 1/64.
 WEIGHT_RTOL = 1e-6
 
-# Knobs that change values only when another has a value: (knob, needs knob, value).
+# Knobs that change values only when another has a value: knob → (needs knob, value).
 ONLY_UNDER = {
     "signed_sqrt_eps": ("wh_mode", "signed_sqrt"),
     "sqrt_clamp_eps": ("wh_mode", "clamped_sqrt"),
     "iou_grad": ("conf_target", "iou"),
+    "lambda_noobj_object": ("noobj_scope", "own_weight"),
 }
 WORD_KNOBS = (
     "noobj_scope",
@@ -141,7 +142,7 @@ def by_name(name: str) -> Entry:
     raise ValueError(f"no known dialect {name!r}; known dialects are {', '.join(e.name for e in entries())}")
 
 
-def _matters(spec: LossSpec, knob: str, ignore=()) -> bool:
+def matters(spec: LossSpec, knob: str, ignore=()) -> bool:
     """Whether ``knob`` changes ``spec``'s values: a knob that does only under another's value
     does where that one has it, and never where that one is in ``ignore`` (what nothing told
     apart cannot tell the knob under it apart either)."""
@@ -155,7 +156,7 @@ def values_key(spec: LossSpec, ignore=()) -> dict:
     each word knob where it matters, iou_eps, sqrt_clamp_eps under clamped_sqrt, and the weights
     as they act (:data:`EFFECTIVE_WEIGHTS`)."""
     knobs = (*WORD_KNOBS, "iou_eps", "sqrt_clamp_eps")
-    key = {k: getattr(spec, k) for k in knobs if k != "noobj_scope" and k not in ignore and _matters(spec, k, ignore)}
+    key = {k: getattr(spec, k) for k in knobs if k != "noobj_scope" and k not in ignore and matters(spec, k, ignore)}
     s = spec.loss_scale
     weights = (
         spec.lambda_coord,

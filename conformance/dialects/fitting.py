@@ -27,9 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yolov1_loss.conformance.dialects.catalogue import entries, values_key
+from yolov1_loss.conformance.dialects.catalogue import ONLY_UNDER, entries, values_key
 from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
-from yolov1_loss.conformance.dialects.words import ONLY_UNDER
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.boxes import iou_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS

@@ -64,13 +64,6 @@ ZERO_MEANINGS = {
     "lambda_noobj": "the loss has no no-object term in empty cells: their confidences are never pushed to 0",
     "lambda_class": "the loss has no class term: the class scores are never trained",
 }
-# Knobs that change nothing unless another has a value: (knob, needs knob, value).
-ONLY_UNDER = {
-    "signed_sqrt_eps": ("wh_mode", "signed_sqrt"),
-    "sqrt_clamp_eps": ("wh_mode", "clamped_sqrt"),
-    "lambda_noobj_object": ("noobj_scope", "own_weight"),
-    "iou_grad": ("conf_target", "iou"),
-}
 
 
 def preset_like(name: str, spec: LossSpec) -> LossSpec:
@@ -81,11 +74,6 @@ def preset_like(name: str, spec: LossSpec) -> LossSpec:
 def entry_spec(entry: catalogue.Entry, spec: LossSpec) -> LossSpec:
     """Catalogue entry ``entry``'s dialect on ``spec``'s grid."""
     return entry.spec(spec.S, spec.B, spec.C)
-
-
-def _matters(spec: LossSpec, knob: str) -> bool:
-    needs = ONLY_UNDER.get(knob)
-    return needs is None or getattr(spec, needs[0]) == needs[1]
 
 
 def in_terms_of(spec: LossSpec, base: LossSpec) -> LossSpec:
@@ -104,9 +92,8 @@ def changed_knobs(spec: LossSpec, base: LossSpec, ignore=()) -> dict:
     that differ from ``base`` and change values."""
     spec = in_terms_of(spec, base)
     theirs = base.knobs()
-    return {
-        k: v for k, v in spec.knobs().items() if k not in ignore and theirs[k] != v and _matters(spec, k)
-    }  # fmt: skip
+    changed = (k for k, v in spec.knobs().items() if k not in ignore and theirs[k] != v)
+    return {k: getattr(spec, k) for k in changed if catalogue.matters(spec, k, ignore)}
 
 
 def known_base(spec: LossSpec, ignore=()) -> catalogue.Entry:
