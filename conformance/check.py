@@ -19,9 +19,9 @@ import numpy as np
 from hypothesis import settings as Settings
 
 from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.blame import closest_by_gradient, locate
+from yolov1_loss.conformance.dialects.blame import closest_by_gradient, locate, part_shown
 from yolov1_loss.conformance.dialects.fitting import identify, prepare, probe_sets
-from yolov1_loss.conformance.dialects.hints import hint
+from yolov1_loss.conformance.dialects.hints import Hint, hint
 from yolov1_loss.conformance.dialects.verdict import dialect_names, judge
 from yolov1_loss.conformance.inputs.example import Recipe, build
 from yolov1_loss.conformance.inputs.input_classes import INPUT_CLASSES, InputClass, classes_of
@@ -472,7 +472,7 @@ def replay_check(impl: Implementation, options: CheckOptions, directory, progres
     return report
 
 
-def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[str]:
+def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[Hint]:
     """The hint for the usual mistakes (another layout, the arguments swapped), as a list; its
     command is the check's (``options``) with the layout and argument order that fit."""
     steps = Steps(progress, every=1.0)
@@ -507,14 +507,18 @@ def _blame(report: CheckReport, impl: Implementation) -> None:
     """When no dialect reproduces the values, or a property fails though the loss is held to the
     dialect its values match: where the loss parts from the oracle, in its structure
     (:func:`conformance.dialects.blame.locate`), on the report, and named in each failure that
-    could not tell the part itself. (Held to another dialect than its values match, the knobs
-    that differ say where.)"""
+    could not tell the part itself, where it fits the failure's cell
+    (:func:`conformance.dialects.blame.part_shown`). (Held to another dialect than its values
+    match, the knobs that differ say where.) Not where a hint says the loss fits a dialect in
+    another layout or argument order: that is the answer."""
     identified = report.identified
     if identified.matches and (not report.failures or identified.spec != report.spec):
         return
+    if report.hints:  # the likely cause: a blame under the layout checked would point elsewhere
+        return
     report.blame = locate(impl, identified, closest=not identified.matches and report.named_dialect is None)
     for failure in report.failures:
-        failure.blame(report.blame.part if report.blame else None)
+        failure.blame(part_shown(report.blame, failure) if report.blame else None)
 
 
 class CheckSession:

@@ -16,8 +16,9 @@ compared on the term probes (:mod:`.term_probes`), each of which isolates a term
 
 When no dialect reproduces the values, the closest by values may carry knobs that only make up
 for a term no dialect has. :func:`closest_by_gradient` gives the dialect a few knobs away (searched
-one knob at a time) whose gradients the loss's are exactly, where there is one: a term without
-gradient cannot move them, so that is the dialect to hold the loss to.
+one knob at a time) under which the most parts of the loss's gradient are the oracle's: a term
+without gradient cannot move them, and a term no dialect has stays in its own part, so that is the
+dialect to hold the loss to.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from yolov1_loss.conformance.suite.tolerances import (
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES, WEIGHTS
+from yolov1_loss.reference.validate import pred_channel_name
 
 WEIGHT_NAMES = (*WEIGHTS, "lambda_noobj_object")
 
@@ -52,6 +54,7 @@ class Part(NamedTuple):
     name: str  # short, for a failure's "the difference lies in …"
     what: str  # the channels, in words (the subject of a sentence)
     term: str | None  # the term that reaches them, in words; None: no term reads them
+    cells: str  # the kind of cell they lie in: 'empty' or 'object'
     stray: str | None = None  # for channels no term reads: what a gradient there means
     squared: str | None = None  # what an extra w·v² on them (v their value) means
     weight: str | None = None  # the λ that weighs their term
@@ -62,18 +65,21 @@ PARTS = (
         "the class scores of empty cells",
         "the class scores of empty cells",
         None,
+        "empty",
         "the class term is applied in every cell, the paper applies it only where an object is",
     ),
     Part(
         "the boxes of empty cells",
         "the box channels (x, y, w, h) of empty cells",
         None,
+        "empty",
         "a box term is applied in every cell, the paper applies coord only where an object is",
     ),
     Part(
         "the boxes of the other predictors",
         "the boxes of the object cells' predictors that are not responsible",
         None,
+        "object",
         "coord (or the IoU) reaches every predictor of an object cell, the paper only the responsible one "
         "(the highest IoU)",
     ),
@@ -81,18 +87,21 @@ PARTS = (
         "coord (centres)",
         "the responsible predictors' centres (x̂, ŷ)",
         "coord's centre term (λ_coord·((x − x̂)² + (y − ŷ)²))",
+        "object",
         weight="lambda_coord",
     ),
     Part(
         "coord (sizes)",
         "the responsible predictors' sizes (ŵ, ĥ)",
         "coord's size term (λ_coord·((f(w) − g(ŵ))² + …), wh_mode)",
+        "object",
         weight="lambda_coord",
     ),
     Part(
         "obj",
         "the responsible predictors' confidences",
         "obj (λ_obj·(c* − ĉ)², c* the IoU or 1)",
+        "object",
         squared="they pay the no-object term too, the paper spares the responsible predictor",
         weight="lambda_obj",
     ),
@@ -100,15 +109,17 @@ PARTS = (
         "noobj (empty cells)",
         "the confidences of empty cells",
         "the empty cells' no-object term (λ_noobj·ĉ²)",
+        "empty",
         weight="lambda_noobj",
     ),
     Part(
         "noobj (object cells)",
         "the confidences of the object cells' other predictors",
         "their no-object term (noobj_scope)",
+        "object",
         weight="lambda_noobj_object",
     ),
-    Part("cls", "the class scores of object cells", "cls (λ_class·Σ(q − p)²)", weight="lambda_class"),
+    Part("cls", "the class scores of object cells", "cls (λ_class·Σ(q − p)²)", "object", weight="lambda_class"),
 )
 NO_GRADIENT = "a term with no gradient"  # the part a value-only difference lies in
 # What the other predictors' boxes getting a gradient means where the responsible one's gets none.
@@ -137,6 +148,14 @@ FAMILY_PARTS = {
     "obj": "obj",
     "coord": "coord",
     "empty": "the class scores and boxes of empty cells",
+}
+
+# The kind of cell ('empty' or 'object') each part a blame may name lies in, the term probes'
+# parts too; a difference without gradient (NO_GRADIENT) may lie in either.
+CELLS_OF = {
+    **{part.name: part.cells for part in PARTS},
+    FAMILY_PARTS["coord"]: "object",
+    FAMILY_PARTS["empty"]: "empty",
 }
 
 # The knobs the search for the dialect nearest the loss's gradients moves, one at a time
@@ -269,12 +288,26 @@ def _compare(probe: _Probe, spec: LossSpec, dtype: str) -> _Comparison:
     return _Comparison(ex, grads.total, tolerance, bad, comparable)
 
 
-def _mismatches(probes: list[_Probe], spec: LossSpec, dtype: str) -> int | None:
-    """How many gradient elements differ under ``spec``; None where the oracle refuses a probe."""
+class _Score(NamedTuple):
+    """How far the loss's gradient is from the oracle's under one dialect, on the probes."""
+
+    parts: int  # the parts of PARTS in which some element differs
+    elements: int  # the elements that differ
+
+
+def _mismatches(probes: list[_Probe], spec: LossSpec, dtype: str) -> _Score | None:
+    """How many parts, and elements, of the gradient differ under ``spec``; None where the oracle
+    refuses a probe."""
+    parts, elements = set(), 0
     try:
-        return sum(int(_compare(probe, spec, dtype).bad.sum()) for probe in probes)
+        for probe in probes:
+            c = _compare(probe, spec, dtype)
+            if c.bad.any():
+                elements += int(c.bad.sum())
+                parts.update(k for k, mask in enumerate(part_masks(c.example)) if (c.bad & mask).any())
     except ValueError:
         return None
+    return _Score(len(parts), elements)
 
 
 def _variants(spec: LossSpec):
@@ -290,21 +323,29 @@ def _variants(spec: LossSpec):
 
 
 def gradient_dialect(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSpec | None:
-    """The dialect whose gradients the loss's match on every element, searched from ``spec`` one
-    knob at a time (each step to the variant under which the fewest differ); None where the
-    search ends with some still differing (a partial fit says nothing about the dialect). A
-    searched knob the gradients cannot tell apart is the nearest known dialect's (the values, no
-    dialect's, cannot tell it either: iou_eps in float32, say)."""
-    best, count = spec, _mismatches(probes, spec, dtype)
+    """The dialect under which the most parts of the loss's gradient (:data:`PARTS`) are the
+    oracle's, searched from ``spec`` one knob at a time (each step to the variant under which the
+    fewest parts differ, then the fewest elements); None where no part is the oracle's under the
+    dialect found (nothing then says which dialect the loss is near).
+
+    Why parts, not every element: a term no dialect has (a class term in every cell, say) lies in
+    a part of its own, whose elements differ under every dialect. Asking every element to match
+    then rejects even the dialect the rest of the loss computes, and the values, which that term
+    pulls towards whatever knobs make up for it, give a dialect under which the right terms seem
+    wrong. Counting the parts that agree keeps the dialect under which the rest of the loss is the
+    oracle's; the elements only break ties. A searched knob the gradients cannot tell apart is
+    the nearest known dialect's (the values, no dialect's, cannot tell it either: iou_eps in
+    float32, say)."""
+    best, score = spec, _mismatches(probes, spec, dtype)
     for _ in SEARCHED:  # each step changes one knob; no more steps than knobs
-        if not count:  # 0: found; None: the oracle refuses a probe under spec
+        if score is None or score.elements == 0:  # None: the oracle refuses a probe under spec
             break
         scored = [(n, variant) for variant in _variants(best) if (n := _mismatches(probes, variant, dtype)) is not None]
-        n, variant = min(scored, key=lambda scored_variant: scored_variant[0], default=(count, best))
-        if n >= count:
+        n, variant = min(scored, key=lambda scored_variant: scored_variant[0], default=(score, best))
+        if n >= score:
             break
-        best, count = variant, n
-    if count != 0:
+        best, score = variant, n
+    if score is None or score.parts == len(PARTS):
         return None
     known = catalogue.nearest(best).spec(best.S, best.B, best.C)
     for name in SEARCHED:
@@ -312,7 +353,7 @@ def gradient_dialect(probes: list[_Probe], spec: LossSpec, dtype: str) -> LossSp
             theirs = best.replace(**{name: getattr(known, name)})
         except ValueError:  # a combination the spec refuses
             continue
-        if theirs != best and _mismatches(probes, theirs, dtype) == 0:
+        if theirs != best and _mismatches(probes, theirs, dtype) == score:
             best = theirs
     return best
 
@@ -443,11 +484,12 @@ def _by_term_probes(impl: Implementation, spec: LossSpec) -> Blame | None:
 
 
 def closest_by_gradient(impl: Implementation, batches, progress=None) -> LossSpec | None:
-    """The dialect whose gradients the loss's are on every element of ``batches`` (canonical
-    (pred, target): identification's probes, whose responsible predictors are decided), searched
-    from ``impl.fixed_spec`` (:func:`gradient_dialect`); None without gradients, or where no
-    dialect a few knobs away has them. For a loss whose values no dialect reproduces, this is the
-    closest: a term without gradient moves the fit of the values, never the gradients.
+    """The dialect under which the most parts of the loss's gradient are the oracle's on
+    ``batches`` (canonical (pred, target): identification's probes, whose responsible predictors
+    are decided), searched from ``impl.fixed_spec`` (:func:`gradient_dialect`); None without
+    gradients, or where no part is the oracle's under any dialect a few knobs away. For a loss
+    whose values no dialect reproduces, this is the closest: a term without gradient moves the fit
+    of the values, never the gradients, and a term no dialect has moves only its own part.
     ``progress(k, n)``: before the loss's k-th call of n."""
     if not impl.has_gradient:
         return None
@@ -482,3 +524,35 @@ def locate(impl: Implementation, identified=None, closest: bool = False) -> Blam
         return Blame(part, line, where, others, spec)
     line = _without_gradient(probes, spec, impl.dtype, identified)
     return None if line is None else Blame(NO_GRADIENT, line, None, (), spec)
+
+
+def part_shown(blame: Blame, failure) -> str | None:
+    """The part of the loss a property's failure is to name (``failure``: a ConformanceFailure).
+
+    Where it shows an element of the prediction, the part of that element (what the failure
+    itself shows). Otherwise the first part ``blame`` names (the one that differs first,
+    then the others) that lies in the kind of cell the failure's cell holds, or, without a cell,
+    a kind its example holds: a failure on a grid with no empty cell never lies in the class
+    scores of empty cells. None where no part blamed fits it.
+    """
+    found, example = failure.located(), failure.example
+    if example is None:
+        return blame.part
+    cell = None if found["cell"] is None or found["image"] is None else (found["image"], *found["cell"])
+    shown = None if cell is None or found["channel"] is None else _part_of_element(example, cell, found["channel"])
+    if shown is not None:
+        return shown
+    has_object = example.has_object[cell] if cell is not None else example.has_object
+    kinds = {"object"} if np.all(has_object) else {"empty"} if not np.any(has_object) else {"object", "empty"}
+    return next((part for part in (blame.part, *blame.others) if CELLS_OF.get(part) in kinds | {None}), None)
+
+
+def _part_of_element(example: Example, cell: tuple, channel: str) -> str | None:
+    """The name of the part (:data:`PARTS`) holding prediction element ``cell`` (n, i, j),
+    ``channel`` (its name, 'predictor 1 x'), under ``example.spec``; None where the name is none."""
+    spec = example.spec
+    names = [pred_channel_name(k, spec.C) for k in range(spec.pred_channels)]
+    if channel not in names:
+        return None
+    k = names.index(channel)
+    return next((PARTS[index].name for index, mask in enumerate(part_masks(example)) if mask[(*cell, k)]), None)

@@ -134,13 +134,18 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
         for e in catalogue.entries()
         if e.expressible and catalogue.computes(spec, entry_spec(e, spec).replace(**overrides), ignore_reduction)
     ]
-    set_words = f" with {_set_words(overrides)}" if overrides else ""
     entry = next((e for e in same if e.bug is None), same[0] if same else None)
     if entry is not None:
         per_image = " (one value per image)" if spec.reduction == "none" else ""
-        headline = f"computes the same as {entry.name}{set_words}{per_image}: {entry.known_for} ({entry.source})"
+        # Knobs set on top of the entry may contradict what it is known for: their meanings instead.
+        changed = differences(entry_spec(entry, spec).replace(**overrides), entry, ignore_reduction)
+        if changed:
+            headline = f"computes {entry.name} with {_set_words(overrides)} set{per_image}, as --set asks"
+            details = (*changed, f"{entry.name} in full: yolov1-loss dialects {entry.name}")
+        else:
+            headline = f"computes the same as {entry.name}{per_image}: {entry.known_for} ({entry.source})"
+            details = (f"in full: yolov1-loss dialects {entry.name}",)
         pin = pin_command(command, spec, ignore, base=entry)
-        details = (f"in full: yolov1-loss dialects {entry.name}",)
         if entry.bug is None:
             return DialectVerdict(True, "", headline, details, pin, HOLD, entry, entry)
         reason = f"from every known dialect but {entry.name}, a known bug"

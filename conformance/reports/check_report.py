@@ -44,7 +44,7 @@ class CheckReport:
     failures: list = field(default_factory=list)  # ConformanceFailure
     inputs: list = field(default_factory=list)  # InputFinding
     left_out: list = field(default_factory=list)  # words of the input classes left out of the properties
-    hints: list = field(default_factory=list)  # advice for the usual mistakes (conformance.dialects.hints)
+    hints: list = field(default_factory=list)  # conformance.dialects.hints.Hint: the usual mistakes, the likely cause
     blame: object = None  # a conformance.dialects.blame.Blame: where the loss parts from the oracle
     warnings: dict = field(default_factory=dict)  # "Category: message (at where)" -> count, what the loss warned
     error: str | None = None
@@ -145,7 +145,7 @@ class CheckReport:
             "failures": [failure.to_dict() for failure in self.failures],
             "inputs": [{"input": f.words, "degenerate": f.degenerate, "problem": f.problem} for f in self.inputs],
             "left_out": self.left_out,
-            "hints": self.hints,
+            "hints": [h.to_dict() for h in self.hints],
             "blame": None if self.blame is None else self.blame.to_dict(),
             "warnings": self.warnings,
             "error": self.error,
@@ -155,9 +155,9 @@ class CheckReport:
 
     def summary(self) -> str:
         lines = [self.echo(), self.verdict_line()]
+        lines.extend(line for h in self.hints for line in h.lines())  # where there is one, the likely cause
         lines.extend(self.blame.lines() if self.blame is not None else [])
         lines.extend(self._dialect_lines())
-        lines.extend(f"hint: {h}" for h in self.hints)
         lines.extend(finding.line() for finding in self.inputs)
         if self.left_out:
             lines.append(f"left out of the properties: {'; '.join(self.left_out)}")
@@ -195,12 +195,13 @@ class CheckReport:
                 lines.append(f"  not told apart by the probes: {', '.join(self._undetermined())}")
             return lines + [f"  {note}" for note in ident.notes]
         named = self.named_dialect is not None
+        as_checked = "as checked, " if self.hints else ""  # (the hint says how it fits)
         lines = (
-            [f"dialect: {describe(spec)}, as named", f"  and {ident.notes[0]}"]
+            [f"dialect: {describe(spec)}, as named", f"  and {as_checked}{ident.notes[0]}"]
             if named
-            else [f"dialect: {ident.notes[0]}"]
+            else [f"dialect: {as_checked}{ident.notes[0]}"]
         )
-        if ident.terms:
+        if ident.terms and not self.hints:  # (term by term, under a layout the hint says is not the loss's)
             lines.append("  term by term, on probes where only that term can be non-zero:")
             blame = self.blame
             lines.extend(

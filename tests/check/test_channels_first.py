@@ -43,7 +43,8 @@ def test_a_channels_first_loss_conforms_under_its_layout_and_is_hinted_at_under_
     assert right.returncode == 0
     default = run("check", "--in-process", f"{impl}:loss", *grid, "--max-examples", 3)
     assert default.returncode != 0
-    hints = [line for line in default.stdout.splitlines() if line.startswith("hint: ")]
-    assert hints and hints[0].startswith("hint: called with --layout channels-first, the loss runs"), default.stdout
+    lines = default.stdout.splitlines()
+    assert lines[2].startswith("hint: called with --layout channels-first, the loss runs"), default.stdout
+    assert lines[2].endswith(": its layout is probably channels-first")
     # The command to try is the check's own, its grid kept, in the layout that fits.
-    assert hints[0].endswith(f": try yolov1-loss check {impl}:loss --layout channels-first --S 3 --C 2")
+    assert lines[3] == f"  try: yolov1-loss check {impl}:loss --layout channels-first --S 3 --C 2"

@@ -257,7 +257,11 @@ def test_a_hint_needs_a_plausible_fit():
     for implausible in (zero, nan):
         assert hint(impl, 4, 2, 3, lambda variant, found=implausible: found, command_for) is None
     advice = hint(impl, 4, 2, 3, lambda variant: good, command_for)
-    assert advice.startswith("called with --layout boxes-first, the loss runs and its values match paper: try ")
+    assert advice.lines() == [
+        "hint: called with --layout boxes-first, the loss runs and its values match paper: its layout is probably "
+        "boxes-first",
+        "  try: yolov1-loss check losses.py:loss --layout boxes-first",
+    ]
 
 
 # --- the named dialect, the lenient answer, the JSON report, progress --------------------------
@@ -276,7 +280,11 @@ def test_a_term_left_out_is_accepted_where_set_pins_it():
     no_class = torch_identified(scratch_losses.no_class_term)
     lines, status = first_lines(no_class, overrides={"lambda_class": 0.0})
     assert (status, lines[1]) == (0, "verdict: CONFORMS"), lines
-    assert lines[2].startswith("dialect: computes the same as paper with lambda_class=0.0: the paper's loss")
+    # The knob set on top is said with its meaning, not under the paper's description, which it contradicts.
+    assert lines[2:4] == [
+        "dialect: computes paper with lambda_class=0.0 set, as --set asks",
+        "  lambda_class=0.0: the loss has no class term: the class scores are never trained (paper: 1.0)",
+    ]
     zero = torch_identified(scratch_losses.zero)
     lines, status = first_lines(zero, overrides={"lambda_class": 0.0})  # the other three are not pinned
     assert (status, lines[1:3]) == (1, ["verdict: DIFFERS from every known dialect",
