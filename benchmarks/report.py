@@ -43,7 +43,8 @@ def format_seconds(seconds: float) -> str:
 
 
 def table(results: list[Result]) -> str:
-    """One block per group: a row per contender, a column per N, each cell 'median (× the fastest)'.
+    """One block per group: a row per contender, a column per N, each cell 'median (× the fastest)',
+    the medians' units and the ratios' points each in line down a column.
 
     Contenders that were not timed get '-' and one note each saying why.
     """
@@ -53,24 +54,35 @@ def table(results: list[Result]) -> str:
         sizes = sorted({r.n for r in members})
         names = list(dict.fromkeys(r.contender for r in members))
         cells = {(r.contender, r.n): r for r in members}
+        columns = {n: _column({name: cells.get((name, n)) for name in names}, ratios, n) for n in sizes}
         width = max(len(name) for name in names) + 2
         lines = [f"{group_title(key)}: median time per step (× the fastest at that N)"]
-        lines.append(" " * width + "".join(f"{'N=' + str(n):>20}" for n in sizes))
+        lines.append(" " * width + "".join(columns[n][0] for n in sizes))
+        lines += [name.ljust(width) + "".join(columns[n][1][name] for n in sizes) for name in names]
         notes = {}
-        for name in names:
-            row = name.ljust(width)
-            for n in sizes:
-                result = cells.get((name, n))
-                if result is None or result.timing is None:
-                    row += f"{'-':>20}"
-                    if result is not None and result.why_not_timed:
-                        notes.setdefault(name, result.why_not_timed)
-                else:
-                    row += f"{format_seconds(result.timing.median_s) + f' (×{ratios[name, n]:.2f})':>20}"
-            lines.append(row)
+        for r in members:
+            if r.timing is None and r.why_not_timed:
+                notes.setdefault(r.contender, r.why_not_timed)
         lines += [f"  {name}: not timed, {why}" for name, why in notes.items()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _column(results: dict, ratios: dict, n: int) -> tuple[str, dict]:
+    """(the heading 'N=n', each contender's cell) of one column, all of one width (4 spaces
+    before the widest): the median right-aligned, then its ratio right-aligned, so that units and
+    ratios stand in line; '-' under the ratios for a contender not timed."""
+    times = {name: format_seconds(r.timing.median_s) for name, r in results.items() if r and r.timing}
+    marks = {name: f"(×{ratios[name, n]:.2f})" for name in times}
+    time_width = max(map(len, times.values()), default=0)
+    mark_width = max(map(len, marks.values()), default=1)
+    cells = {
+        name: f"{times[name]:>{time_width}} {marks[name]:>{mark_width}}" if name in times else f"{'-':>{mark_width}}"
+        for name in results
+    }
+    heading = f"N={n}"
+    width = max(len(heading), *map(len, cells.values())) + 4
+    return heading.rjust(width), {name: cell.rjust(width) for name, cell in cells.items()}
 
 
 def to_json(results: list[Result], machine: dict, settings: dict) -> str:

@@ -46,6 +46,21 @@ def test_the_table_shows_times_ratios_and_why_a_contender_was_not_timed():
     ]
 
 
+def test_the_units_and_the_ratios_stand_in_line_down_each_column():
+    # The stranger's table: a median of four characters beside ones of three, a ratio of two
+    # digits beside ones of one (medians in µs: 52.2 the fastest, then 344, then 792).
+    rows = table([result("reference", 1, 344e-6), result("naive", 1, 792e-6), result("fused", 1, 52.2e-6)])
+    heading, *lines = rows.splitlines()[1:]
+    assert [line.split()[1:] for line in lines] == [
+        ["344", "µs", "(×6.59)"],
+        ["792", "µs", "(×15.17)"],
+        ["52.2", "µs", "(×1.00)"],
+    ]
+    assert len({line.index("µs") for line in lines}) == 1
+    assert len({line.rindex(".") for line in lines}) == 1
+    assert len({len(line) for line in [heading, *lines]}) == 1  # (the heading right-aligned over the cells)
+
+
 def test_each_mode_gets_its_own_block():
     blocks = table([result("a", 1, 1e-3, mode="forward"), result("a", 1, 2e-3, mode="backward")]).split("\n\n")
     assert [block.split(",")[0] for block in blocks] == ["forward", "backward"]
