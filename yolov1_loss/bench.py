@@ -103,10 +103,21 @@ def usage_error(args) -> str | None:
     return None
 
 
+class NotIdentified(Exception):
+    """``--impl``'s dialect could not be identified (it failed on every probe, or no dialect fits
+    its values' shape): the first cause, and a hint (another --layout or --args under which it
+    runs and a dialect fits, with the command) or None."""
+
+    def __init__(self, cause: str, hint):
+        super().__init__(cause)
+        self.cause, self.hint = cause, hint
+
+
 def user_contender(args):
     """The user's loss (--impl), loaded in a worker process of its own as check loads it, and held
     to its dialect: identified (as check identifies it), or the one named, with --set on top.
-    Says which on standard output."""
+    (the contender, its dialect in words and how it was chosen); NotIdentified where the loss
+    cannot be identified, and a hint on standard output where no dialect reproduces its values."""
     from yolov1_loss.benchmarks.contenders import isolated_contender
     from yolov1_loss.conformance.check import CheckOptions, isolated, resolve_dialect
     from yolov1_loss.conformance.dialects.words import describe
@@ -123,19 +134,49 @@ def user_contender(args):
     )
     impl = isolated(options)
     try:
-        spec, identified = resolve_dialect(
-            impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
-        )
+        try:
+            spec, identified = resolve_dialect(
+                impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
+            )
+        except ValueError as err:
+            raise NotIdentified(first_cause(str(err)), layout_hint(impl, options)) from None
+        if options.dialect == "auto" and not identified.matches:
+            found = layout_hint(impl, options)
+            if found:
+                print("\n".join(found.lines()), flush=True)
     except BaseException:
         impl.worker.close()
         raise
     if options.dialect != "auto":
-        how = "the dialect named (--dialect" + (", --set)" if options.overrides else ")")
+        how = "named by --dialect" + (" and --set" if options.overrides else "")
+    elif identified.matches:
+        how = "identified from its values" + (", with --set" if options.overrides else "")
     else:
-        how = "the dialect identified from its values" + (", with --set" if options.overrides else "")
-        how += "" if identified.matches else " (the closest: none reproduces them)"
-    print(f"{args.impl} is checked and timed in {how}: {describe(spec)}")
-    return isolated_contender(args.impl, impl.worker, spec.knobs())
+        how = "the closest: no dialect reproduces its values" + (", with --set" if options.overrides else "")
+    return isolated_contender(args.impl, impl.worker, spec.knobs()), f"{describe(spec)} ({how})"
+
+
+def first_cause(message: str) -> str:
+    """The first of the causes identification's error gives (fitting.failure_summary: '…: on 8 of
+    the 18 probes (…), it raised …; on 6 of …'), and how many there are."""
+    head, *rest = message.split("; on ")
+    return head + (f" (the first of {len(rest) + 1} causes; yolov1-loss check lists them all)" if rest else "")
+
+
+def layout_hint(impl, options):
+    """check's hint (a conformance.dialects.hints.Hint): another --layout or --args under which
+    the loss runs and a dialect fits, with the bench command that calls it so; None where none does."""
+    import dataclasses
+
+    from yolov1_loss.conformance.check import _identify_values
+    from yolov1_loss.conformance.dialects.hints import hint
+
+    def command_for(variant) -> str:  # check's command, whose options here are all bench's too
+        changed = dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments)
+        return changed.command().replace("yolov1-loss check", "yolov1-loss bench --impl", 1)
+
+    print(f"  looking for a --layout or --args under which {options.target} runs", file=sys.stderr, flush=True)
+    return hint(impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C), command_for)
 
 
 def run_targets(args) -> int:
@@ -171,15 +212,36 @@ def write_outputs(args, results) -> None:
         report.plot(results, args.plot)
 
 
-def run_sweep(args, chosen) -> int:
+def header(args, project: list[str], user_dialect: str | None) -> str:
+    """What the sweep times: the dialect each row computes (the project's contenders --preset's,
+    the user's loss its own), and where."""
+    where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
+    if user_dialect is None:
+        return (
+            f"Every row computes dialect {args.preset} (--preset) and is checked against the oracle before "
+            f"it is timed. Timed on {where}."
+        )
+    return "\n".join(
+        [
+            f"Rows {', '.join(project)} compute dialect {args.preset} (--preset).",
+            f"Row {args.impl} computes its own dialect, {user_dialect}.",
+            "Each row is checked against the oracle in its own dialect before it is timed. Every dialect does "
+            "the same work on the same tensors (the knobs change a few element-wise operations), so the times "
+            f"of rows in different dialects compare. Timed on {where}.",
+        ]
+    )
+
+
+def run_sweep(args, chosen, user_dialect: str | None = None) -> int:
+    """Time ``chosen``, the user's loss (if any) last; ``user_dialect``: its dialect in words, for the header."""
     from yolov1_loss.benchmarks import report, sweep
     from yolov1_loss.benchmarks.timing import pinned_threads
 
     grid = sweep.for_device(
         {"quick": sweep.QUICK, "default": sweep.DEFAULT, "full": sweep.FULL}[args.grid], args.device
     )
-    where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
-    print(f"Dialect {args.preset}; {where}; every contender checked against the oracle before it is timed.", flush=True)
+    project = [c.name for c in chosen if c.worker is None]
+    print(header(args, project, user_dialect), flush=True)
     with pinned_threads(args.threads):
         results = sweep.run_sweep(
             chosen,
@@ -216,17 +278,24 @@ def run(args) -> int:
     from yolov1_loss.conformance.user_loss.loading import LoadError
 
     chosen = list(project_contenders(None if args.no_compile else "inductor"))
+    user_dialect = None
     try:
         if args.impl:
             try:
-                chosen.append(user_contender(args))
+                contender, user_dialect = user_contender(args)
             except LoadError as err:
                 print(f"yolov1-loss bench: cannot load --impl {args.impl}: {err}", file=sys.stderr)
                 return 2
-            except ValueError as err:  # a wrong --set, or a loss no dialect could be fitted to
+            except NotIdentified as err:
+                print(f"yolov1-loss bench: --impl {args.impl}: {err.cause}", file=sys.stderr)
+                if err.hint:
+                    print("\n".join(err.hint.lines()), file=sys.stderr)
+                return 2
+            except ValueError as err:  # a wrong --set
                 print(f"yolov1-loss bench: --impl {args.impl}: {err}", file=sys.stderr)
                 return 2
-        return run_sweep(args, chosen)
+            chosen.append(contender)
+        return run_sweep(args, chosen, user_dialect)
     except WorkerDied as err:  # the loss's process exited, crashed, hung or wrote to the channel
         print(f"yolov1-loss bench: --impl {args.impl}: {err.what}", file=sys.stderr)
         return 2
