@@ -149,7 +149,7 @@ def test_every_mutant_differs_and_the_report_names_a_component(tmp_path, name):
         "--dialect",
         preset,
         "--max-examples",
-        3,
+        1,
         *options,
         "--json",
         tmp_path / "r.json",

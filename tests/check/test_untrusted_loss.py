@@ -135,7 +135,7 @@ def test_the_channel_lies_high_and_is_not_inherited_by_what_the_loss_spawns(tmp_
 
 @pytest.mark.parametrize(
     "options, option",
-    [(("--timeout", 5), "--timeout"), (("--timeout", 60, "--import-timeout", 2), "--import-timeout")],
+    [(("--timeout", 1), "--timeout"), (("--timeout", 60, "--import-timeout", 1), "--import-timeout")],
 )
 def test_the_import_is_bounded_by_the_timeout_that_applies_and_named(tmp_path, options, option):
     impl = write(tmp_path, "slow.py", "import time\ntime.sleep(1e6)\nloss = None\n")
