@@ -211,7 +211,7 @@ def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
     return grad
 
 
-def _identify_values(S: int, B: int, C: int):
+def identify_values(S: int, B: int, C: int):
     """Identification from values alone, on the general probes only (hints try many variants)."""
     return lambda impl: identify(_values_fn(impl, S, B, C), S, B, C, per_term=False)
 
@@ -477,7 +477,7 @@ def _hints(impl: Implementation, options: CheckOptions, progress, under: str) ->
     command is the check's (``options``) with the layout and argument order that fit."""
     steps = Steps(progress, every=1.0)
     found = hint(
-        impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C),
+        impl, options.S, options.B, options.C, identify_values(options.S, options.B, options.C),
         lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(),
         lambda k, n, flags: steps(k, n, f"looking for a layout or argument order {under}: {k} of {n}, {flags}"),
     )  # fmt: skip

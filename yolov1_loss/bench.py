@@ -168,7 +168,7 @@ def layout_hint(impl, options):
     the loss runs and a dialect fits, with the bench command that calls it so; None where none does."""
     import dataclasses
 
-    from yolov1_loss.conformance.check import _identify_values
+    from yolov1_loss.conformance.check import identify_values
     from yolov1_loss.conformance.dialects.hints import hint
 
     def command_for(variant) -> str:  # check's command, whose options here are all bench's too
@@ -176,7 +176,7 @@ def layout_hint(impl, options):
         return changed.command().replace("yolov1-loss check", "yolov1-loss bench --impl", 1)
 
     print(f"  looking for a --layout or --args under which {options.target} runs", file=sys.stderr, flush=True)
-    return hint(impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C), command_for)
+    return hint(impl, options.S, options.B, options.C, identify_values(options.S, options.B, options.C), command_for)
 
 
 def run_targets(args) -> int:

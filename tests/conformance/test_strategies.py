@@ -16,12 +16,13 @@ from yolov1_loss.conformance.inputs.example import (
     encode_target,
     exact_encoding_exists,
 )
+from yolov1_loss.conformance.suite import profiles
 from yolov1_loss.reference import PRESETS, LossSpec, loss
 from yolov1_loss.reference.loss import iou_frame, ious, split_cells
 from yolov1_loss.reference.spec import DISTANCE_CAP
 from yolov1_loss.reference.validate import check_inputs
 
-CI = settings.get_profile("ci")
+CI = settings.get_profile(profiles.CI)  # the suite's own (not Hypothesis's built-in "ci", 100 examples)
 
 
 def _cells(ex: Example):
