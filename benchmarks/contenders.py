@@ -27,10 +27,10 @@ from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
 from yolov1_loss.benchmarks.timing import MAX_ROUNDS, WARMUP_ROUNDS, Timing, measure
 from yolov1_loss.conformance.user_loss.implementation import (
     Implementation,
-    _call,
-    _pred_from_layout,
-    _to_layout,
+    call_in_order,
     named_outputs,
+    pred_from_layout,
+    to_layout,
 )
 from yolov1_loss.reference import LossSpec
 
@@ -190,8 +190,8 @@ def user_case(impl: Implementation, spec: LossSpec, n: int, dtype: str, device: 
     ``impl``, run with ``threads`` torch threads."""
     torch.set_num_threads(threads)
     pred, target = make_batch(spec, n, dtype=getattr(torch, dtype), device=device)
-    pred, target = _to_layout(impl, pred, target, spec)
-    contender = user_contender(impl.name, lambda first, second: _call(impl, first, second, spec))
+    pred, target = to_layout(impl, pred, target, spec)
+    contender = user_contender(impl.name, lambda first, second: call_in_order(impl, first, second, spec))
     return UserCase(contender, contender.build(spec), pred, target, impl, spec, device)
 
 
@@ -202,7 +202,7 @@ def first_user_call(case: UserCase):
         case.contender, case.fn, case.pred[:AGREEMENT_MAX_IMAGES], case.target[:AGREEMENT_MAX_IMAGES], case.spec
     )
     seconds = time.perf_counter() - start
-    return total, _pred_from_layout(case.impl, grad, case.spec), seconds
+    return total, pred_from_layout(case.impl, grad, case.spec), seconds
 
 
 def time_user_case(case: UserCase, mode: str, budget_s: float, copy_bytes_per_s: float | None, beat: Callable):

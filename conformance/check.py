@@ -11,6 +11,7 @@ holds it to stored test vectors instead.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,8 +115,6 @@ class CheckOptions:
         for name, allowed in choices:
             if getattr(made, name) not in allowed:
                 raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
-        import math
-
         from yolov1_loss.conformance.grid_limits import check_bytes, machine_memory, too_large
 
         timeouts = {"timeout": made.timeout}

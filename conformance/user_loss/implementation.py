@@ -154,7 +154,8 @@ def _convert(convert, array, layout: str, spec: LossSpec):
     return convert(array, layout, spec.S, spec.B, spec.C)
 
 
-def _to_layout(impl: Implementation, pred, target, spec: LossSpec):
+def to_layout(impl: Implementation, pred, target, spec: LossSpec):
+    """Canonical ``pred`` and ``target`` in the layout the loss of ``impl`` takes."""
     return (
         _convert(reference.pred_from_canonical, pred, impl.layout, spec),
         _convert(reference.target_from_canonical, target, impl.layout, spec),
@@ -168,11 +169,12 @@ def _from_layout(impl: Implementation, pred, target, spec: LossSpec):
     )
 
 
-def _pred_from_layout(impl: Implementation, grad, spec: LossSpec):
+def pred_from_layout(impl: Implementation, grad, spec: LossSpec):
+    """A prediction-shaped array (a gradient) in the loss's layout, back in the canonical one."""
     return _convert(reference.pred_to_canonical, grad, impl.layout, spec)
 
 
-def _call(impl: Implementation, pred, target, spec: LossSpec, function: Callable | None = None):
+def call_in_order(impl: Implementation, pred, target, spec: LossSpec, function: Callable | None = None):
     """The loss (or ``function``, its gradient) on inputs in its layout, in the order it takes them."""
     function = function or impl.loss
     if impl.arguments == "target,pred":
@@ -301,11 +303,11 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
             return _strided_copy(contiguous, lambda shape: torch.zeros(shape, dtype=dtype, device=impl.device))
         return contiguous
 
-    lay_pred, lay_target = _to_layout(impl, pred, target, spec)
+    lay_pred, lay_target = to_layout(impl, pred, target, spec)
     p, t = tensor(lay_pred), tensor(lay_target)
     p.requires_grad_(grads != "none")
     try:
-        outputs = named_outputs(_call(impl, p, t, spec))
+        outputs = named_outputs(call_in_order(impl, p, t, spec))
     except ImplementationError:
         raise
     except Exception as err:  # the report quotes whatever the user's code raised
@@ -331,7 +333,7 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
             caused_by = _forward_line_of_backward_error(impl, tensor(lay_pred), tensor(lay_target), spec, name)
             raise _raised(f"backward of {name}", err, caused_by) from err
         g = np.zeros(lay_pred.shape) if g is None else g.detach().cpu().double().numpy()
-        gradients[name] = _pred_from_layout(impl, g, spec)
+        gradients[name] = pred_from_layout(impl, g, spec)
     after = None
     if keep_inputs:
         after = _from_layout(impl, p.detach().cpu().double().numpy(), t.detach().cpu().double().numpy(), spec)
@@ -367,7 +369,7 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
         try:
             with torch.autograd.detect_anomaly(check_nan=False):
                 with Record():
-                    output = named_outputs(_call(impl, p, t, spec))[name]
+                    output = named_outputs(call_in_order(impl, p, t, spec))[name]
                 torch.autograd.grad(output.sum(), p, allow_unused=True)
         except Exception:  # the error itself is already known; only the forward trace is wanted
             pass
@@ -388,13 +390,13 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
 
 
 def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inputs):
-    lay_pred, lay_target = _to_layout(impl, pred, target, spec)
+    lay_pred, lay_target = to_layout(impl, pred, target, spec)
     p = np.array(lay_pred, dtype=impl.dtype)
     t = np.array(lay_target, dtype=impl.dtype)
     if strided:
         p, t = (_strided_copy(a, lambda shape, a=a: np.zeros(shape, dtype=a.dtype)) for a in (p, t))
     try:
-        outputs = named_outputs(_call(impl, p, t, spec))
+        outputs = named_outputs(call_in_order(impl, p, t, spec))
     except ImplementationError:
         raise
     except Exception as err:
@@ -406,14 +408,14 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
     gradients = {}
     if grads != "none" and impl.grad is not None:
         try:
-            given = _call(impl, p, t, spec, impl.grad)
+            given = call_in_order(impl, p, t, spec, impl.grad)
         except Exception as err:
             raise _raised("gradient", err) from err
         given = named_outputs(given)
         for name, g in given.items():
             if grads == "total" and name != "total":
                 continue
-            g = _pred_from_layout(impl, np.asarray(g, dtype=np.float64), spec)
+            g = pred_from_layout(impl, np.asarray(g, dtype=np.float64), spec)
             weight = _weights(upstream, values["total"].shape)
             gradients[name] = g * (weight[:, None, None, None] if weight.ndim else weight)
     after = _from_layout(impl, np.asarray(p, np.float64), np.asarray(t, np.float64), spec) if keep_inputs else None
