@@ -26,6 +26,7 @@ from importlib import resources
 
 from yolov1_loss.reference import PRESETS, LossSpec
 from yolov1_loss.reference.layouts import LAYOUTS
+from yolov1_loss.reference.spec import CHOICES
 
 # Weights agree when within this, relative: fitted weights are snapped to written values, and a
 # written value is exact; 1e-6 leaves room for float32 rounding of a weight like 1/64.
@@ -38,16 +39,7 @@ ONLY_UNDER = {
     "iou_grad": ("conf_target", "iou"),
     "lambda_noobj_object": ("noobj_scope", "own_weight"),
 }
-WORD_KNOBS = (
-    "noobj_scope",
-    "iou_frame",
-    "wh_mode",
-    "signed_sqrt_eps",
-    "conf_target",
-    "iou_grad",
-    "responsible",
-    "reduction",
-)
+WORD_KNOBS = tuple(CHOICES)
 EFFECTIVE_WEIGHTS = ("coord", "obj", "noobj", "noobj_object", "cls")
 GRID = ("S", "B", "C")
 
@@ -191,16 +183,27 @@ def computes(spec: LossSpec, other: LossSpec, ignore=()) -> bool:
     return not differing(spec, other, ignore)
 
 
-def computing(spec: LossSpec, ignore=()) -> tuple[Entry, ...]:
-    """The entries that compute the same values as ``spec`` (on its grid), in the catalogue's
-    order; entries the knobs cannot express are never among them."""
-    return tuple(e for e in entries() if e.expressible and computes(spec, e.spec(spec.S, spec.B, spec.C), ignore))
+def computing(spec: LossSpec, ignore=(), overrides: dict | None = None) -> tuple[Entry, ...]:
+    """The entries (each with ``overrides`` on top) whose values ``spec`` computes (on its grid),
+    in the catalogue's order; entries the knobs cannot express are never among them."""
+    return tuple(
+        e
+        for e in entries()
+        if e.expressible and computes(spec, e.spec(spec.S, spec.B, spec.C).replace(**(overrides or {})), ignore)
+    )
+
+
+def computed(spec: LossSpec, ignore=(), overrides: dict | None = None) -> Entry | None:
+    """The entry to name for what ``spec`` computes: the first of :func:`computing` without a bug,
+    else the first with one; None where it computes none."""
+    same = computing(spec, ignore, overrides)
+    return next((e for e in same if e.bug is None), same[0] if same else None)
 
 
 def known(spec: LossSpec, ignore=()) -> Entry | None:
-    """The entry a loss computing ``spec`` conforms to: the first of :func:`computing` without a
-    bug, or None (there is none, or every entry it computes is a bug)."""
-    return next((e for e in computing(spec, ignore) if e.bug is None), None)
+    """The entry a loss computing ``spec`` conforms to: :func:`computed`, where it has no bug."""
+    entry = computed(spec, ignore)
+    return entry if entry is not None and entry.bug is None else None
 
 
 def nearest(spec: LossSpec, ignore=()) -> Entry:

@@ -129,12 +129,7 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
     spec, ignore = identified.spec, identified.undetermined
     # One value per image is any known dialect's loss before it is reduced (the user reduces it).
     ignore_reduction = (*ignore, "reduction") if spec.reduction == "none" else ignore
-    same = [
-        e
-        for e in catalogue.entries()
-        if e.expressible and catalogue.computes(spec, entry_spec(e, spec).replace(**overrides), ignore_reduction)
-    ]
-    entry = next((e for e in same if e.bug is None), same[0] if same else None)
+    entry = catalogue.computed(spec, ignore_reduction, overrides)
     if entry is not None:
         per_image = " (one value per image)" if spec.reduction == "none" else ""
         # Knobs set on top of the entry may contradict what it is known for: their meanings instead.

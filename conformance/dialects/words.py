@@ -99,8 +99,7 @@ def changed_knobs(spec: LossSpec, base: LossSpec, ignore=()) -> dict:
 def known_base(spec: LossSpec, ignore=()) -> catalogue.Entry:
     """The known dialect to describe ``spec`` from: the one it computes (without a bug first),
     else the nearest."""
-    same = catalogue.computing(spec, ignore)
-    return catalogue.known(spec, ignore) or (same[0] if same else catalogue.nearest(spec, ignore))
+    return catalogue.computed(spec, ignore) or catalogue.nearest(spec, ignore)
 
 
 def describe(spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> str:
