@@ -11,15 +11,22 @@ so its size is known before a byte of it is read. Every read waits at most until
 The loss runs in the worker's process and can write into the reply pipe (it is one of its
 process's descriptors); what it writes is then not a frame, or not the frame asked for, and
 ends the check (:class:`ChannelError`).
+
+Requests go the other way as length-prefixed pickles (:func:`encode_request`,
+:func:`read_request`), unpickled only in the worker's process; warnings are counted by kind
+(:func:`tally`) on both sides.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import select
 import struct
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -34,6 +41,7 @@ READ_CHUNK = 1 << 20
 
 WARNING = (str, str, str, int)  # category, message, where (file:line), how many times
 HEADER = {"call": int, "status": str, "result": object, "arrays": [(str, str, [int])], "warnings": [WARNING]}
+REQUEST_LENGTH = struct.Struct("<Q")  # the length of the pickle that follows
 
 
 class ChannelError(Exception):
@@ -83,6 +91,22 @@ def clipped(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def warning_kind(category: str, message: str, where: str) -> tuple[str, str, str]:
+    """What makes warnings the same: category, place, and the message with its numbers masked
+    (one warning raised at one line with different tensor sizes is one kind)."""
+    return category, _NUMBER.sub("#", message), where
+
+
+def tally(counts: Counter, examples: dict, category: str, message: str, where: str, n: int = 1) -> None:
+    """Count ``n`` warnings under the example of their kind: ``examples`` maps a kind to the
+    first (category, message, where) seen of it, ``counts`` that example to how many."""
+    example = examples.setdefault(warning_kind(category, message, where), (category, message, where))
+    counts[example] += n
+
+
 # --- the worker's side --------------------------------------------------------------------------
 
 
@@ -108,7 +132,24 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def read_request(stream):
+    """One request from ``stream``, or None at its end."""
+    header = stream.read(REQUEST_LENGTH.size)
+    if len(header) < REQUEST_LENGTH.size:
+        return None
+    (size,) = REQUEST_LENGTH.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return pickle.loads(body)
+
+
 # --- the checker's side -------------------------------------------------------------------------
+
+
+def encode_request(message) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return REQUEST_LENGTH.pack(len(body)) + body
 
 
 def _wait(fd: int, events: int, deadline: float) -> bool:

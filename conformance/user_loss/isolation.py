@@ -27,7 +27,6 @@ from collections.abc import Callable
 
 from yolov1_loss.conformance.user_loss import channel
 from yolov1_loss.conformance.user_loss.implementation import Evaluation, ImplementationError
-from yolov1_loss.conformance.user_loss.worker import encode_request
 from yolov1_loss.reference.loss import OUTPUT_NAMES
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one call; an honest loss at S = 7 answers in well under 1 s
@@ -52,22 +51,6 @@ class WorkerDied(BaseException):
 
 class LossRaised(Exception):
     """Loading the loss raised; ``str()`` quotes the exception and the user's line."""
-
-
-_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-
-
-def warning_kind(category: str, message: str, where: str) -> tuple[str, str, str]:
-    """What makes warnings the same: category, place, and the message with its numbers masked
-    (one warning raised at one line with different tensor sizes is one kind)."""
-    return category, _NUMBER.sub("#", message), where
-
-
-def tally(counts: Counter, examples: dict, category: str, message: str, where: str, n: int = 1) -> None:
-    """Count ``n`` warnings under the example of their kind: ``examples`` maps a kind to the
-    first (category, message, where) seen of it, ``counts`` that example to how many."""
-    example = examples.setdefault(warning_kind(category, message, where), (category, message, where))
-    counts[example] += n
 
 
 def _widen(fd: int) -> None:
@@ -213,7 +196,7 @@ class Worker:
         if self._dead is not None:
             raise WorkerDied(self._dead)
         self._calls += 1
-        return encode_request((self._calls, kind, *args))
+        return channel.encode_request((self._calls, kind, *args))
 
     def _send(self, during: str, request: bytes, timeout: float, option: str) -> None:
         self._timeout, self._option = timeout, option
@@ -254,7 +237,7 @@ class Worker:
 
     def _count_warnings(self, warned) -> None:
         for category, message, where, n in warned:
-            tally(self.warnings, self._kinds, category, message, where, n)
+            channel.tally(self.warnings, self._kinds, category, message, where, n)
 
     def _die(self, during: str, timed_out: bool = False, wrote: str | None = None):
         """Record why the child is gone (``timed_out``: no answer before the deadline; ``wrote``:

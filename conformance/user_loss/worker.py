@@ -35,12 +35,10 @@ from __future__ import annotations
 import dataclasses
 import faulthandler
 import os
-import pickle
 import random
 import resource
 import select
 import signal
-import struct
 import sys
 import time
 import traceback
@@ -49,25 +47,7 @@ from collections import Counter
 
 from yolov1_loss.conformance.user_loss import channel
 
-REQUEST_LENGTH = struct.Struct("<Q")  # the length of the pickle that follows
 HIGHEST_FD = 4096  # the descriptors go at random between half this (or half the process's limit) and it
-
-
-def encode_request(message) -> bytes:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return REQUEST_LENGTH.pack(len(body)) + body
-
-
-def read_request(stream):
-    """One request from ``stream``, or None at its end."""
-    header = stream.read(REQUEST_LENGTH.size)
-    if len(header) < REQUEST_LENGTH.size:
-        return None
-    (size,) = REQUEST_LENGTH.unpack(header)
-    body = stream.read(size)
-    if len(body) < size:
-        return None
-    return pickle.loads(body)
 
 
 def describe_exception(err: BaseException) -> str:
@@ -126,11 +106,9 @@ class _Loss:
 
 def _warning_kinds(caught) -> list:
     """(category, message, where, count) per kind of warning among ``caught`` (the first of each kind as its example)."""
-    from yolov1_loss.conformance.user_loss.isolation import tally
-
     counts, examples = Counter(), {}
     for w in caught:
-        tally(counts, examples, w.category.__name__, str(w.message), f"{w.filename}:{w.lineno}")
+        channel.tally(counts, examples, w.category.__name__, str(w.message), f"{w.filename}:{w.lineno}")
     return [(category, channel.clipped(message), where, n) for (category, message, where), n in counts.items()]
 
 
@@ -140,7 +118,7 @@ def serve(requests, replies: int) -> None:
 
     loss = _Loss(replies)
     while True:
-        request = read_request(requests)
+        request = channel.read_request(requests)
         if request is None:
             return
         loss.call, kind, *args = request

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from yolov1_loss.conformance.user_loss import channel
-from yolov1_loss.conformance.user_loss.isolation import warning_kind
+from yolov1_loss.conformance.user_loss.channel import warning_kind
 
 GRAD = {"grads.total": ("float64", (2, 3))}
 
