@@ -5,7 +5,6 @@ one-line refusal made before the job starts.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,12 @@ from yolov1_loss.reference import OUTPUT_NAMES, LossSpec
 DEFAULT_GRID = {"S": 7, "B": 2, "C": 20}
 
 Need = Callable[[LossSpec], int]  # the bytes a job needs on a grid
+
+# The images of a check's probes and of its largest example: identification's probes (their
+# number does not depend on S or C; B = 1 has one family fewer, so B = 2 counts) and the
+# properties' MAX_IMAGES. Counting them means building every probe, on each start of check,
+# bench and the plugin, so the count is kept here; tests/check/test_arguments.py counts them.
+CHECK_IMAGES = 90
 
 
 def too_large(job: str, need: Need, spec: LossSpec, limit: int, limit_words: str) -> str | None:
@@ -72,17 +77,4 @@ def check_bytes(spec: LossSpec) -> int:
     and the five gradients the oracle gives (in float64)."""
     cells = spec.S * spec.S
     image = 8 * cells * ((1 + len(OUTPUT_NAMES)) * spec.pred_channels + spec.target_channels)
-    return _check_images() * image
-
-
-@functools.cache
-def _check_images() -> int:
-    """The images of a check's probes and of its largest example (the probes counted on a small
-    grid with B = 2: their number does not depend on S or C, and B = 1 has one family fewer)."""
-    from yolov1_loss.conformance.dialects.fitting import probe_sets
-    from yolov1_loss.conformance.dialects.term_probes import family_probes
-    from yolov1_loss.conformance.inputs.strategies import MAX_IMAGES
-
-    general = [batch for batches in probe_sets(1, 2, 1) for batch in batches]
-    families = [batch for batches in family_probes(1, 2, 1).values() for batch in batches]
-    return sum(len(pred) for pred, _ in general + families) + MAX_IMAGES
+    return CHECK_IMAGES * image

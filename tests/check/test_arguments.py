@@ -86,6 +86,19 @@ def test_the_memory_bound_is_what_a_check_holds_at_the_grid_it_names(tmp_path):
     assert check_bytes(LossSpec(S=largest)) <= machine_memory() < check_bytes(LossSpec(S=largest + 1))
 
 
+def test_the_memory_bound_counts_the_images_a_check_holds():
+    """CHECK_IMAGES is the count of the probes' images (on a small grid with B = 2: their number
+    does not depend on S or C, and B = 1 has one family fewer) and of the largest example."""
+    from yolov1_loss.conformance.dialects.fitting import probe_sets
+    from yolov1_loss.conformance.dialects.term_probes import family_probes
+    from yolov1_loss.conformance.grid_limits import CHECK_IMAGES
+    from yolov1_loss.conformance.inputs.strategies import MAX_IMAGES
+
+    general = [batch for batches in probe_sets(1, 2, 1) for batch in batches]
+    families = [batch for batches in family_probes(1, 2, 1).values() for batch in batches]
+    assert CHECK_IMAGES == sum(len(pred) for pred, _ in general + families) + MAX_IMAGES
+
+
 @pytest.mark.parametrize("option", ["--json", "--plot"])
 def test_bench_output_to_a_folder(tmp_path, option):
     line = refused(tmp_path, "--quick", "--no-compile", option, tmp_path, command="bench")
