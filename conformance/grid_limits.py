@@ -71,10 +71,15 @@ def machine_memory() -> int:
     return min(total, int(limit)) if limit.isdigit() else total
 
 
+def image_bytes(spec: LossSpec) -> int:
+    """The bytes of one image on ``spec``'s grid with its pred, target and the five gradients
+    the oracle gives (in float64)."""
+    cells = spec.S * spec.S
+    return 8 * cells * ((1 + len(OUTPUT_NAMES)) * spec.pred_channels + spec.target_channels)
+
+
 def check_bytes(spec: LossSpec) -> int:
     """What a check allocates on ``spec``'s grid, about: the probes identification holds for the
     whole check and the largest example the properties draw, each image with its pred, target
     and the five gradients the oracle gives (in float64)."""
-    cells = spec.S * spec.S
-    image = 8 * cells * ((1 + len(OUTPUT_NAMES)) * spec.pred_channels + spec.target_channels)
-    return CHECK_IMAGES * image
+    return CHECK_IMAGES * image_bytes(spec)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yolov1_loss.conformance.grid_limits import too_large
+from yolov1_loss.conformance.grid_limits import image_bytes, too_large
 from yolov1_loss.conformance.inputs.example import CELL_CASES, Recipe, build
 from yolov1_loss.reference import OUTPUT_NAMES, LossSpec, loss_and_grad
 from yolov1_loss.reference.kinks import kink_margin
@@ -77,9 +77,7 @@ def vector_bytes(spec: LossSpec) -> int:
     """The most a vector of ``spec`` holds (its largest recipe's images): pred and its five
     gradients, target, and a value per image of each output."""
     images = max(recipe.images for _, recipe in vector_recipes(spec))
-    cells = images * spec.S * spec.S
-    floats = cells * ((1 + len(OUTPUT_NAMES)) * spec.pred_channels + spec.target_channels)
-    return 8 * (floats + images * len(OUTPUT_NAMES) + 1)
+    return images * image_bytes(spec) + 8 * (images * len(OUTPUT_NAMES) + 1)
 
 
 def holds_vectors(directory) -> bool:
