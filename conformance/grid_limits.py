@@ -11,7 +11,7 @@ from pathlib import Path
 
 from yolov1_loss.reference import OUTPUT_NAMES, LossSpec
 
-DEFAULT_GRID = {"S": 7, "B": 2, "C": 20}
+DEFAULT_GRID = {"S": 7, "B": 2, "C": 20}  # the grid a job assumes unless told (LossSpec()'s)
 
 Need = Callable[[LossSpec], int]  # the bytes a job needs on a grid
 

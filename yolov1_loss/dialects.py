@@ -6,9 +6,8 @@ import sys
 
 from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.words import differences, pin_command, preset_like, weights_line
-from yolov1_loss.reference.spec import WEIGHTS, LossSpec
-
-DEFAULT_GRID = LossSpec()  # the grid check assumes unless told: S, B, C = 7, 2, 20
+from yolov1_loss.conformance.grid_limits import DEFAULT_GRID
+from yolov1_loss.reference.spec import WEIGHTS
 
 
 def add_parser(commands) -> None:
@@ -62,7 +61,7 @@ def check_command(entry: catalogue.Entry) -> str:
     words = ["yolov1-loss check LOSS"]
     if entry.layout and entry.layout != "classes-first":
         words.append(f"--layout {entry.layout}")
-    words += [f"--{k} {v}" for k, v in entry.written_for.items() if v != getattr(DEFAULT_GRID, k)]
+    words += [f"--{k} {v}" for k, v in entry.written_for.items() if v != DEFAULT_GRID[k]]
     return " ".join(words)
 
 

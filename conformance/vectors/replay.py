@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yolov1_loss.conformance.dialects.words import describe
+from yolov1_loss.conformance.dialects.words import describe, preset_like
+from yolov1_loss.conformance.grid_limits import DEFAULT_GRID
 from yolov1_loss.conformance.inputs.example import Example
 from yolov1_loss.conformance.reports.check_report import CheckReport
 from yolov1_loss.conformance.suite.comparison import grad_size
@@ -93,16 +94,14 @@ def write_command(spec: LossSpec, directory: Path) -> str:
     nearest it, every knob that differs set on top), into a folder beside ``directory``."""
 
     def differing(preset: str) -> dict:
-        theirs = LossSpec.preset(preset, S=spec.S, B=spec.B, C=spec.C).knobs()
+        theirs = preset_like(preset, spec).knobs()
         return {k: v for k, v in spec.knobs().items() if theirs[k] != v}
 
     preset = min(PRESETS, key=lambda name: len(differing(name)))
     out = directory.parent / f"{directory.name}-{preset}"
     words = ["yolov1-loss vectors --out", shlex.quote(str(out)), f"--preset {preset}"]
     words += [f"--set {k}={v}" for k, v in differing(preset).items()]  # (a float's str gives it back exactly)
-    words += [
-        f"--{k} {getattr(spec, k)}" for k, default in (("S", 7), ("B", 2), ("C", 20)) if getattr(spec, k) != default
-    ]
+    words += [f"--{k} {getattr(spec, k)}" for k, default in DEFAULT_GRID.items() if getattr(spec, k) != default]
     return " ".join(words)
 
 

@@ -99,6 +99,13 @@ def test_the_memory_bound_counts_the_images_a_check_holds():
     assert CHECK_IMAGES == sum(len(pred) for pred, _ in general + families) + MAX_IMAGES
 
 
+def test_the_default_grid_is_the_specs():
+    from yolov1_loss.conformance.grid_limits import DEFAULT_GRID
+    from yolov1_loss.reference import LossSpec
+
+    assert DEFAULT_GRID == {name: getattr(LossSpec(), name) for name in ("S", "B", "C")}
+
+
 @pytest.mark.parametrize("option", ["--json", "--plot"])
 def test_bench_output_to_a_folder(tmp_path, option):
     line = refused(tmp_path, "--quick", "--no-compile", option, tmp_path, command="bench")
