@@ -159,9 +159,10 @@ class Worker:
             os.set_blocking(fd, False)  # every read and write waits at most until its deadline
         try:
             if options.import_timeout is None:
-                self._send("loading the loss", self._start("load", options), timeout, "--timeout")
+                limit, option = timeout, "--timeout"
             else:
-                self._send("loading the loss", self._start("load", options), options.import_timeout, "--import-timeout")
+                limit, option = options.import_timeout, "--import-timeout"
+            self._send("loading the loss", self._start("load", options), limit, option)
             if meanwhile is not None:
                 meanwhile()
             self._receive("loading the loss", LossRaised, {}, None)
