@@ -170,9 +170,11 @@ def entry_spec(folder: Folder, entry: dict) -> LossSpec:
         ) from None
 
 
-def read_vector(folder: Folder, entry: dict) -> Vector:
-    """The vector an index entry names, its arrays checked against its spec."""
-    spec = entry_spec(folder, entry)
+def read_vector(folder: Folder, entry: dict, spec: LossSpec | None = None) -> Vector:
+    """The vector an index entry names, its arrays checked against its spec (``spec``: the
+    entry's, where the caller has it already from :func:`entry_spec`)."""
+    if spec is None:
+        spec = entry_spec(folder, entry)
     path = folder.path / str(entry["file"])
     data = folder.read(entry["file"])
     try:
@@ -244,10 +246,13 @@ def _check_finite(arrays: dict, path: Path) -> None:
     for name in ("pred", "target", *OUTPUT_NAMES):
         bad = ~np.isfinite(arrays[name])
         if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
-            raise VectorError(
-                f"{path}: a corrupt vector: its {name}{list(where) if where else ''} is {arrays[name][where]} "
-                "(a vector's inputs and expected values are finite)"
-            )
+            raise corrupt(path, name, arrays[name], bad, "(a vector's inputs and expected values are finite)")
     if not arrays["kink_margin"] >= 0:
         raise VectorError(f"{path}: a corrupt vector: its kink_margin is {float(arrays['kink_margin'])}")
+
+
+def corrupt(path: Path, name: str, values: np.ndarray, bad: np.ndarray, why: str) -> VectorError:
+    """The refusal of a vector whose array ``name`` holds ``values`` that ``bad`` marks: 'PATH: a
+    corrupt vector: its NAME[i, …] is v WHY', at the first element marked."""
+    where = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+    return VectorError(f"{path}: a corrupt vector: its {name}{list(where) if where else ''} is {values[where]} {why}")

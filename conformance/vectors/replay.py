@@ -30,7 +30,7 @@ from yolov1_loss.conformance.suite.tolerances import (
     worst_element,
 )
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
-from yolov1_loss.conformance.vectors.read import Folder, entry_spec, read_index, read_vector
+from yolov1_loss.conformance.vectors.read import Folder, corrupt, entry_spec, read_index, read_vector
 from yolov1_loss.conformance.vectors.write import VectorError
 from yolov1_loss.reference import PRESETS, LossSpec
 
@@ -63,7 +63,7 @@ def _replay_folder(report: CheckReport, impl: Implementation, folder: Folder, sp
     for entry in read_index(folder):
         theirs = entry_spec(folder, entry)
         if theirs == spec:
-            mine.append(entry)
+            mine.append((entry, theirs))
         else:
             others[theirs] += 1
     if others:
@@ -75,8 +75,8 @@ def _replay_folder(report: CheckReport, impl: Implementation, folder: Folder, sp
             f"C={spec.C}); to write them: {write_command(spec, folder.path)}"
         )
     impl = impl if impl.fixed_spec == spec else _held(impl, spec)
-    for entry in mine:
-        vector = read_vector(folder, entry)
+    for entry, theirs in mine:
+        vector = read_vector(folder, entry, theirs)
         example = Example(spec, vector.pred, vector.target)
         try:
             got = impl.evaluate(vector.pred, vector.target, spec, grads="total" if impl.has_gradient else "none")
@@ -133,15 +133,13 @@ def _check_gradient(report, impl, vector, example, got, path) -> None:
         report.properties[name] = "not applicable: every object cell of this vector lies at or near a kink"
         return
     expected = vector.grads["total"]
-    corrupt = ~np.isfinite(expected) & cells[..., None]
-    if corrupt.any():  # (the oracle's gradient is finite away from kinks)
-        where = tuple(int(i) for i in np.argwhere(corrupt)[0])
-        raise VectorError(
-            f"{path}: a corrupt vector: its grad_total{list(where)} is {expected[where]} in a cell away from every kink"
-        )
+    per_element = cells[..., None]
+    bad = ~np.isfinite(expected) & per_element
+    if bad.any():  # (the oracle's gradient is finite away from kinks)
+        raise corrupt(path, "grad_total", expected, bad, "in a cell away from every kink")
     size = grad_size(vector.grads, example.spec, "total")
     tolerance = np.broadcast_to(grad_tolerance(example, impl.dtype, "total", size), expected.shape)
-    mask = np.broadcast_to(cells[..., None], expected.shape)
+    mask = np.broadcast_to(per_element, expected.shape)
     index = worst_element(got.grads["total"], expected, tolerance, mask)
     report.properties[name] = "passed" if index is None else "failed"
     if index is not None:

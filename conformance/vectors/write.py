@@ -97,6 +97,7 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
         if problem:
             raise VectorError(problem)
     out = prepare_folder(out_dir, force)
+    mode = 0o666 & ~_umask()  # (as open() would make a file: mkstemp makes it 0o600)
     entries = []
     for dialect, spec in specs.items():
         for case, recipe in vector_recipes(spec):
@@ -109,7 +110,7 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
             arrays["kink_margin"] = np.asarray(kink_margin(example.pred, example.target, spec))
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
-            write_new(out, f"{name}.npz", buffer.getvalue())
+            write_new(out, f"{name}.npz", buffer.getvalue(), mode)
             entries.append(
                 {
                     "name": name,
@@ -124,7 +125,7 @@ def write_vectors(out_dir, specs: dict[str, LossSpec], force: bool = False) -> P
                 }
             )
     index = {"format": FORMAT, "version": VERSION, "layout": "classes-first", "vectors": entries}
-    write_new(out, "index.json", json.dumps(index, indent=1).encode())
+    write_new(out, "index.json", json.dumps(index, indent=1).encode(), mode)
     return out / "index.json"
 
 
@@ -155,15 +156,16 @@ def prepare_folder(out_dir, force: bool) -> Path:
     return out
 
 
-def write_new(out: Path, name: str, data: bytes) -> None:
-    """Write ``out / name``: as a new file of its own (created exclusively, no link followed), then
-    renamed over whatever had that name (a link is replaced, never written through)."""
+def write_new(out: Path, name: str, data: bytes, mode: int) -> None:
+    """Write ``out / name`` with permissions ``mode``: as a new file of its own (created
+    exclusively, no link followed), then renamed over whatever had that name (a link is
+    replaced, never written through)."""
     try:
         fd, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.")
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
-            os.chmod(temporary, 0o666 & ~_umask())  # (as open() would make it: mkstemp makes it 0o600)
+            os.chmod(temporary, mode)
             os.replace(temporary, out / name)
         except BaseException:
             os.unlink(temporary)
