@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.words import differences, pin_command, preset_like, weights_line
-from yolov1_loss.conformance.grid_limits import DEFAULT_GRID
-from yolov1_loss.reference.spec import WEIGHTS
+from yolov1_loss.conformance.dialects import catalogue  # (imported at the parser's build anyway: --dialect's choices)
 
 
 def add_parser(commands) -> None:
@@ -33,6 +30,9 @@ def listing() -> str:
 def describe(entry: catalogue.Entry) -> str:
     """One entry in full: what it is known for, its bug, how it differs from the paper in words,
     its weights, where it comes from, the layout and grid its code takes, and the pin command."""
+    from yolov1_loss.conformance.dialects.words import differences, pin_command, preset_like, weights_line
+    from yolov1_loss.reference.spec import WEIGHTS
+
     spec = entry.native_spec()
     lines = [f"{entry.name}: {entry.known_for}."]
     if entry.bug:
@@ -58,6 +58,8 @@ def describe(entry: catalogue.Entry) -> str:
 
 def check_command(entry: catalogue.Entry) -> str:
     """``yolov1-loss check LOSS`` with the layout and grid options of the entry's code."""
+    from yolov1_loss.conformance.grid_limits import DEFAULT_GRID
+
     words = ["yolov1-loss check LOSS"]
     if entry.layout and entry.layout != "classes-first":
         words.append(f"--layout {entry.layout}")
