@@ -272,6 +272,7 @@ class _Comparison(NamedTuple):
     """The loss's gradient against the oracle's under one dialect, on one probe."""
 
     example: Example
+    total: np.ndarray  # the oracle's total, () or (N,)
     expected: np.ndarray  # the oracle's d total / d pred
     tolerance: np.ndarray
     bad: np.ndarray  # elements beyond tolerance, in cells away from kinks
@@ -281,11 +282,11 @@ class _Comparison(NamedTuple):
 def _compare(probe: _Probe, spec: LossSpec, dtype: str) -> _Comparison:
     """Raises ValueError where the oracle refuses the probe under ``spec``."""
     ex = Example(spec, probe.pred, probe.target)
-    _, grads = loss_and_grad(ex.pred, ex.target, spec)
+    values, grads = loss_and_grad(ex.pred, ex.target, spec)
     tolerance = grad_tolerance(ex, dtype, "total", grad_size(grads._asdict(), spec, "total"))
     comparable = comparable_cells(ex, dtype, project=False)[..., None]
     bad = differs(probe.grad, grads.total, tolerance) & comparable
-    return _Comparison(ex, grads.total, tolerance, bad, comparable)
+    return _Comparison(ex, np.asarray(values.total), grads.total, tolerance, bad, comparable)
 
 
 class _Score(NamedTuple):
@@ -398,14 +399,12 @@ def _responsible_left_out(probe: _Probe, c: _Comparison, bad, masks) -> bool:
     return bool(expected_some.any() and np.all(np.abs(probe.grad[expected_some]) <= c.tolerance[expected_some]))
 
 
-def _by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, unfitted=frozenset()):
-    """(the first part that differs, its sentence, where, the other parts) under ``spec``; None
-    when every part matches. ``unfitted``: the weights identification could not fit (the
-    paper's stand in for them): a part whose gradient differs from the oracle's only by such a
-    weight matches."""
-    comparisons = [
-        (probe, _compare(probe, spec, dtype), part_masks(Example(spec, probe.pred, probe.target))) for probe in probes
-    ]
+def _by_gradient(comparisons: list[tuple[_Probe, _Comparison]], spec: LossSpec, unfitted=frozenset()):
+    """(the first part that differs, its sentence, where, the other parts) under ``spec``, from
+    each probe and its comparison under it; None when every part matches. ``unfitted``: the
+    weights identification could not fit (the paper's stand in for them): a part whose gradient
+    differs from the oracle's only by such a weight matches."""
+    comparisons = [(probe, c, part_masks(c.example)) for probe, c in comparisons]
     differing = []
     for index, part in enumerate(PARTS):
         for probe, c, masks in comparisons:
@@ -436,13 +435,12 @@ def _by_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, unfitted=froz
     return part.name, f"{part.what} {how}", where, tuple(PARTS[i].name for i, *_ in differing[1:])
 
 
-def _without_gradient(probes: list[_Probe], spec: LossSpec, dtype: str, identified) -> str | None:
-    """When every gradient matches: the size of the value-only difference, in words; None when
-    the values match too."""
+def _without_gradient(comparisons: list[tuple[_Probe, _Comparison]], dtype: str, identified) -> str | None:
+    """When every gradient matches: the size of the value-only difference on each probe and its
+    comparison, in words; None when the values match too."""
     extra, cells, per_image = 0.0, 0, None
-    for probe in probes:
-        ex = Example(spec, probe.pred, probe.target)
-        expected = np.asarray(loss(ex.pred, ex.target, spec).total)
+    for probe, c in comparisons:
+        ex, expected = c.example, c.total
         if not differs(probe.total, expected, value_tolerance(ex, dtype, "total")).any():
             continue
         difference = float(np.sum(probe.total - expected))
@@ -516,13 +514,14 @@ def locate(impl: Implementation, identified=None, closest: bool = False) -> Blam
         frozenset(WEIGHT_NAMES) - identified.fitted_weights if closest and identified is not None else frozenset()
     )
     try:
-        found = _by_gradient(probes, spec, impl.dtype, unfitted)
+        comparisons = [(probe, _compare(probe, spec, impl.dtype)) for probe in probes]
+        found = _by_gradient(comparisons, spec, unfitted)
     except ValueError:  # the oracle refuses a probe under the dialect
         return None
     if found is not None:
         part, line, where, others = found
         return Blame(part, line, where, others, spec)
-    line = _without_gradient(probes, spec, impl.dtype, identified)
+    line = _without_gradient(comparisons, impl.dtype, identified)
     return None if line is None else Blame(NO_GRADIENT, line, None, (), spec)
 
 
