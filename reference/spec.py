@@ -73,7 +73,7 @@ class LossSpec:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"LossSpec.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        for name in ("iou_eps", "sqrt_clamp_eps", "loss_scale", *WEIGHTS, "lambda_noobj_object"):
+        for name in ("iou_eps", "sqrt_clamp_eps", "loss_scale", *LAMBDAS):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"LossSpec.{name} must be a finite number, got {value!r}")
@@ -152,10 +152,13 @@ class LossSpec:
 
 
 WEIGHTS = ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_class")
+# Every λ: the components' weights (WEIGHTS), then the object cells' other predictors' no-object
+# weight (noobj_scope='own_weight').
+LAMBDAS = (*WEIGHTS, "lambda_noobj_object")
 
 # The numbers that may not be negative: a negative weight or loss_scale rewards the errors it
 # weighs (training would push them up), and an ε below 0 could make the union 0 or negative.
-NON_NEGATIVE = ("iou_eps", "loss_scale", *WEIGHTS, "lambda_noobj_object")
+NON_NEGATIVE = ("iou_eps", "loss_scale", *LAMBDAS)
 FIELDS = tuple(f.name for f in dataclasses.fields(LossSpec))
 
 

@@ -42,10 +42,9 @@ from yolov1_loss.conformance.suite.tolerances import (
 )
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
-from yolov1_loss.reference.spec import CHOICES, WEIGHTS
+from yolov1_loss.reference.spec import CHOICES
+from yolov1_loss.reference.spec import LAMBDAS as WEIGHT_NAMES
 from yolov1_loss.reference.validate import pred_channel_name
-
-WEIGHT_NAMES = (*WEIGHTS, "lambda_noobj_object")
 
 
 class Part(NamedTuple):

@@ -40,6 +40,8 @@ ONLY_UNDER = {
     "lambda_noobj_object": ("noobj_scope", "own_weight"),
 }
 WORD_KNOBS = tuple(CHOICES)
+# The weights as they act (λ · loss_scale): of coord, obj, the empty cells' noobj, the object cells'
+# other predictors' noobj, cls. (Identification fits them: term_probes.COLUMNS is this.)
 EFFECTIVE_WEIGHTS = ("coord", "obj", "noobj", "noobj_object", "cls")
 GRID = ("S", "B", "C")
 

@@ -31,7 +31,8 @@ from yolov1_loss.conformance.dialects.catalogue import ONLY_UNDER, entries, valu
 from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.boxes import iou_and_grad
-from yolov1_loss.reference.spec import CHOICES, WEIGHTS
+from yolov1_loss.reference.loss import COMPONENTS
+from yolov1_loss.reference.spec import CHOICES, LAMBDAS, WEIGHTS
 
 ValuesFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -578,9 +579,8 @@ class TermFit(NamedTuple):
         return f"{words}: matches, {weight}" + (f", under {under}" if under else "")
 
 
-WEIGHT_OF_COLUMN = dict(
-    zip(COLUMNS, ("lambda_coord", "lambda_obj", "lambda_noobj", "lambda_noobj_object", "lambda_class"))
-)
+# column → the λ that weighs it: the components' weights, then the object cells' noobj's (LAMBDAS' order).
+WEIGHT_OF_COLUMN = dict(zip((*COMPONENTS, "noobj_object"), LAMBDAS))
 # The knobs a term's family can show: where its fitting candidates agree on one, it is reported.
 FAMILY_KNOBS = ("iou_frame", "wh_mode", "signed_sqrt_eps", "conf_target", "responsible", "iou_eps", "reduction")
 
@@ -696,7 +696,7 @@ def identify(
     absent = tuple(name for name, weight in zip(WEIGHTS, spec.weights()) if weight == 0) if matches else ()
     return Identification(
         spec, matches, residual, spec.preset_name(), undetermined, tuple(notes), terms,
-        frozenset(WEIGHT_OF_COLUMN.values()) if matches else frozenset(fitted), absent, failed_probes,
+        frozenset(LAMBDAS) if matches else frozenset(fitted), absent, failed_probes,
     )  # fmt: skip
 
 

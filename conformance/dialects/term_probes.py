@@ -31,9 +31,12 @@ import functools
 
 import numpy as np
 
+from yolov1_loss.conformance.dialects.catalogue import EFFECTIVE_WEIGHTS
+
 # The columns of the fit: the unweighted components, noobj split between the empty cells and the
-# object cells' non-responsible predictors (whose weights tell noobj_scope apart).
-COLUMNS = ("coord", "obj", "noobj", "noobj_object", "cls")
+# object cells' non-responsible predictors (whose weights tell noobj_scope apart); their weights
+# are the catalogue's weights as they act.
+COLUMNS = EFFECTIVE_WEIGHTS
 
 # family → the columns it makes non-zero
 FAMILIES = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.reference import LossSpec
-from yolov1_loss.reference.spec import CHOICES, WEIGHTS
+from yolov1_loss.reference.spec import CHOICES, LAMBDAS
 
 # (knob, value) → what a loss with that value does, for a person training with it.
 MEANINGS = {
@@ -83,7 +83,7 @@ def in_terms_of(spec: LossSpec, base: LossSpec) -> LossSpec:
     if spec.loss_scale == base.loss_scale or base.loss_scale == 0:
         return spec
     factor = spec.loss_scale / base.loss_scale
-    rescaled = {name: float(f"{getattr(spec, name) * factor:.12g}") for name in (*WEIGHTS, "lambda_noobj_object")}
+    rescaled = {name: float(f"{getattr(spec, name) * factor:.12g}") for name in LAMBDAS}
     return spec.replace(loss_scale=base.loss_scale, **rescaled)
 
 
@@ -156,7 +156,7 @@ def _plain(value) -> str:
 def weights_line(spec: LossSpec, fitted) -> str:
     """The weights, each marked where the values did not show it (``fitted``: the λ names that fit)."""
     parts = []
-    for name in (*WEIGHTS, "lambda_noobj_object"):
+    for name in LAMBDAS:
         if name == "lambda_noobj_object" and spec.noobj_scope != "own_weight":
             continue
         value = getattr(spec, name)

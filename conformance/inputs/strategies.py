@@ -16,7 +16,7 @@ from hypothesis import example
 from hypothesis import strategies as st
 
 from yolov1_loss.conformance.inputs.example import CELL_CASES, OCCUPANCIES, Recipe, build
-from yolov1_loss.reference.spec import CHOICES, PRESETS, WEIGHTS, LossSpec
+from yolov1_loss.reference.spec import CHOICES, LAMBDAS, PRESETS, LossSpec
 
 MAX_S, MAX_B, MAX_C, MAX_IMAGES = 9, 4, 25, 4
 # The images of a batch as training gives it, in one explicit example of every property: a loss
@@ -46,10 +46,7 @@ def knob_combinations():
         "iou_eps": st.sampled_from(IOU_EPS_VALUES),
         "loss_scale": st.sampled_from(LOSS_SCALES) | st.floats(0.01, 10.0, allow_subnormal=False),
         "sqrt_clamp_eps": st.sampled_from(CLAMP_EPS_VALUES),
-        **{
-            name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0, allow_subnormal=False)
-            for name in (*WEIGHTS, "lambda_noobj_object")
-        },
+        **{name: st.sampled_from(WEIGHT_VALUES) | st.floats(0.0, 10.0, allow_subnormal=False) for name in LAMBDAS},
     }
     # (a spec refuses noobj_scope='own_weight' with lambda_noobj = 0: its noobj counts relative to it)
     return st.fixed_dictionaries({**words, **numbers}).filter(
