@@ -31,15 +31,8 @@ from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.fitting import VALUE_KNOBS
 from yolov1_loss.conformance.dialects.term_probes import TERM_WORDS, family_probes
 from yolov1_loss.conformance.inputs.example import Example, Recipe, build
-from yolov1_loss.conformance.suite.comparison import fmt, grad_size, oracle_responsible
-from yolov1_loss.conformance.suite.tolerances import (
-    comparable_cells,
-    differs,
-    element_fields,
-    grad_tolerance,
-    value_tolerance,
-    worst_element,
-)
+from yolov1_loss.conformance.suite.comparison import comparable_elements, fmt, grad_mismatch, oracle_responsible
+from yolov1_loss.conformance.suite.tolerances import differs, element_fields, value_tolerance, worst_element
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.spec import CHOICES
@@ -282,9 +275,8 @@ def _compare(probe: _Probe, spec: LossSpec, dtype: str) -> _Comparison:
     """Raises ValueError where the oracle refuses the probe under ``spec``."""
     ex = Example(spec, probe.pred, probe.target)
     values, grads = loss_and_grad(ex.pred, ex.target, spec)
-    tolerance = grad_tolerance(ex, dtype, "total", grad_size(grads._asdict(), spec, "total"))
-    comparable = comparable_cells(ex, dtype, project=False)[..., None]
-    bad = differs(probe.grad, grads.total, tolerance) & comparable
+    comparable = comparable_elements(ex, dtype, project=False)
+    tolerance, bad = grad_mismatch(ex, dtype, probe.grad, grads._asdict(), "total", comparable)
     return _Comparison(ex, np.asarray(values.total), grads.total, tolerance, bad, comparable)
 
 

@@ -17,6 +17,7 @@ from yolov1_loss import reference
 from yolov1_loss.conformance.inputs.example import Example
 from yolov1_loss.conformance.suite.failure import ConformanceFailure
 from yolov1_loss.conformance.suite.tolerances import (
+    comparable_cells,
     differs,
     element_fields,
     first_differing_cell,
@@ -55,6 +56,23 @@ def grad_size(grads: dict, spec, name: str) -> np.ndarray:
     weights = dict(zip(COMPONENTS, spec.weights()))
     with np.errstate(invalid="ignore"):  # 0 · inf where a weight is 0: NaN, a tolerance no finite error passes
         return sum(abs(weights[k]) * np.abs(grads[k]) for k in weights if k in grads)
+
+
+def comparable_elements(ex: Example, dtype: str, project: bool) -> np.ndarray | None:
+    """(N, S, S, 1) bool: where a gradient is compared with the oracle's (None: everywhere), from
+    :func:`~conformance.suite.tolerances.comparable_cells`."""
+    comparable = comparable_cells(ex, dtype, project)
+    return None if comparable is None else comparable[..., None]
+
+
+def grad_mismatch(ex: Example, dtype: str, actual, expected: dict, name: str, mask=None) -> tuple:
+    """The gradient of output ``name``, ``actual``, against ``expected`` (every output's gradient
+    there is, for the size of the total's terms) on ``ex`` in ``dtype``: (each element's
+    tolerance, the elements beyond it, where ``mask``)."""
+    size = grad_size(expected, ex.spec, name)
+    tolerance = np.broadcast_to(grad_tolerance(ex, dtype, name, size), np.shape(expected[name]))
+    bad = differs(actual, expected[name], tolerance)
+    return tolerance, bad if mask is None else bad & mask
 
 
 def oracle_responsible(example: Example) -> np.ndarray:
@@ -178,12 +196,10 @@ class Run:
         for name in OUTPUT_NAMES:
             if name not in actual or name not in expected:
                 continue
-            size = grad_size(expected, self.ex.spec, name)
-            tolerance = np.broadcast_to(grad_tolerance(self.ex, dtype, name, size), np.shape(expected[name]))
+            tolerance, bad = grad_mismatch(self.ex, dtype, actual[name], expected, name, mask)
             index = worst_element(actual[name], expected[name], tolerance, mask)
             if index is not None:
-                bad = differs(actual[name], expected[name], tolerance)
-                count = int((bad if mask is None else bad & mask).sum())
+                count = int(bad.sum())
                 which = f"{count} elements; shown: the one furthest beyond its tolerance" if count > 1 else "1 element"
                 raise self.fail(
                     f"d {name} / d pred differs from {what} at {which}",

@@ -20,9 +20,16 @@ import numpy as np
 from yolov1_loss import reference
 from yolov1_loss.conformance.inputs.example import Example, encode_target, exact_encoding_exists
 from yolov1_loss.conformance.suite import finite_difference as fd
-from yolov1_loss.conformance.suite.comparison import Run, at_image, fmt, oracle_responsible, oracle_values
+from yolov1_loss.conformance.suite.comparison import (
+    Run,
+    at_image,
+    comparable_elements,
+    fmt,
+    oracle_responsible,
+    oracle_values,
+)
 from yolov1_loss.conformance.suite.failure import ImplementationRaised
-from yolov1_loss.conformance.suite.tolerances import comparable_cells, element_fields, smooth_cells, worst_element
+from yolov1_loss.conformance.suite.tolerances import element_fields, smooth_cells, worst_element
 from yolov1_loss.conformance.user_loss.implementation import OUTPUT_NAMES, Implementation, ImplementationError
 from yolov1_loss.reference.loss import COMPONENTS
 from yolov1_loss.reference.spec import WEIGHTS
@@ -89,8 +96,7 @@ def gradients_match_oracle(run: Run) -> None:
     outside the project, only in cells a margin away from kinks)."""
     ex = run.ex
     expected = reference.loss_and_grad(ex.pred, ex.target, ex.spec)[1]._asdict()
-    comparable = comparable_cells(ex, run.impl.dtype, run.impl.project)
-    mask = None if comparable is None else comparable[..., None]
+    mask = comparable_elements(ex, run.impl.dtype, run.impl.project)
     run.check_grads(run.evaluate(grads="all").grads, expected, "the oracle's", mask=mask)
 
 
