@@ -145,12 +145,12 @@ def pin_command(command: str, spec: LossSpec, ignore=(), base: catalogue.Entry |
     sets = changed_knobs(spec, entry_spec(base, spec), ignore)
     if sets.get("noobj_scope") == "own_weight":  # (its weight goes with it)
         sets.setdefault("lambda_noobj_object", in_terms_of(spec, entry_spec(base, spec)).lambda_noobj_object)
-    words = [command, f"--dialect {base.name}", *(f"--set {k}={_plain(v)}" for k, v in sets.items())]
-    return " ".join(words)
+    return " ".join([command, f"--dialect {base.name}", *set_flags(sets)])
 
 
-def _plain(value) -> str:
-    return f"{value:.12g}" if isinstance(value, float) else str(value)
+def set_flags(knobs: dict) -> list[str]:
+    """The --set options that set ``knobs`` (knob → value; a float written with 12 significant digits)."""
+    return [f"--set {k}={v:.12g}" if isinstance(v, float) else f"--set {k}={v}" for k, v in knobs.items()]
 
 
 def weights_line(spec: LossSpec, fitted) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yolov1_loss.conformance.dialects.words import describe, weights_line
+from yolov1_loss.conformance.dialects.words import describe, set_flags, weights_line
 from yolov1_loss.reference import LossSpec
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
@@ -64,9 +64,7 @@ class CheckReport:
         words = [self.command or f"yolov1-loss check {self.target}"]
         if self.named_dialect is not None:
             words.append(f"--dialect {self.named_dialect}")
-        words += [
-            f"--set {k}={v:.12g}" if isinstance(v, float) else f"--set {k}={v}" for k, v in self.overrides.items()
-        ]
+        words += set_flags(self.overrides)
         words += ["--strict"] * self.strict + ["--accept-any-dialect"] * self.accept_any
         return " ".join(words)
 
