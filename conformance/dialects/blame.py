@@ -31,7 +31,7 @@ from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.fitting import VALUE_KNOBS
 from yolov1_loss.conformance.dialects.term_probes import TERM_WORDS, family_probes
 from yolov1_loss.conformance.inputs.example import Example, Recipe, build
-from yolov1_loss.conformance.suite.comparison import comparable_elements, fmt, grad_mismatch, oracle_responsible
+from yolov1_loss.conformance.suite.comparison import comparable_elements, fmt, grad_mismatch, part_masks, part_of
 from yolov1_loss.conformance.suite.tolerances import differs, element_fields, value_tolerance, worst_element
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
 from yolov1_loss.reference import LossSpec, loss, loss_and_grad
@@ -52,6 +52,7 @@ class Part(NamedTuple):
     weight: str | None = None  # the λ that weighs their term
 
 
+# In the order a blame names them; each part's elements: comparison.part_masks(example)[part.name].
 PARTS = (
     Part(
         "the class scores of empty cells",
@@ -119,7 +120,7 @@ ANOTHER_RESPONSIBLE = (
     "another predictor than the oracle's is made responsible (the oracle's: the highest IoU with the target, "
     "in the dialect's IoU frame), and coord reaches that one"
 )
-OTHER_BOXES, RESPONSIBLE_BOX = 2, (3, 4)  # indices in PARTS
+OTHER_BOXES, RESPONSIBLE_BOX = "the boxes of the other predictors", ("coord (centres)", "coord (sizes)")
 
 # The parts whose gradient each family of term probes is about: where none of them differs, the
 # family's term has the oracle's gradient, whatever its probes' values say.
@@ -212,30 +213,6 @@ def probe_recipes(spec: LossSpec) -> tuple[Recipe, ...]:
     )
 
 
-def part_masks(example: Example) -> list[np.ndarray]:
-    """One (N, S, S, C + 5B) bool mask per entry of :data:`PARTS`, under ``example.spec``."""
-    spec = example.spec
-    k = np.arange(spec.pred_channels)
-    is_class = k < spec.C
-    predictor = np.where(is_class, -1, (k - spec.C) // 5)
-    field = np.where(is_class, -1, (k - spec.C) % 5)
-    has = example.has_object[..., None]
-    mine = predictor == oracle_responsible(example)[..., None]
-    centre, size, conf = (field == 1) | (field == 2), (field == 3) | (field == 4), field == 0
-    box = centre | size
-    return [
-        ~has & is_class,
-        ~has & box,
-        has & ~mine & box,
-        has & mine & centre,
-        has & mine & size,
-        has & mine & conf,
-        ~has & conf,
-        has & ~mine & conf,
-        has & is_class,
-    ]
-
-
 def _recipe_batches(spec: LossSpec) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (pred, target) batches of :func:`probe_recipes`, canonical."""
     return [(ex.pred, ex.target) for ex in map(build, probe_recipes(spec))]
@@ -296,7 +273,7 @@ def _mismatches(probes: list[_Probe], spec: LossSpec, dtype: str) -> _Score | No
             c = _compare(probe, spec, dtype)
             if c.bad.any():
                 elements += int(c.bad.sum())
-                parts.update(k for k, mask in enumerate(part_masks(c.example)) if (c.bad & mask).any())
+                parts.update(name for name, mask in part_masks(c.example).items() if (c.bad & mask).any())
     except ValueError:
         return None
     return _Score(len(parts), elements)
@@ -397,33 +374,32 @@ def _by_gradient(comparisons: list[tuple[_Probe, _Comparison]], spec: LossSpec, 
     differs from the oracle's only by such a weight matches."""
     comparisons = [(probe, c, part_masks(c.example)) for probe, c in comparisons]
     differing = []
-    for index, part in enumerate(PARTS):
+    for part in PARTS:
         for probe, c, masks in comparisons:
-            bad = c.bad & masks[index]
-            inside = masks[index] & c.comparable
+            bad = c.bad & masks[part.name]
+            inside = masks[part.name] & c.comparable
             if (
                 part.weight in unfitted
                 and _combination(probe.grad[inside], [c.expected[inside]], c.tolerance[inside]) is not None
             ):
                 continue
             if bad.any():
-                differing.append((index, probe, c, masks, bad))
+                differing.append((part, probe, c, masks, bad))
                 break
     if not differing:
         return None
-    index, probe, c, masks, bad = differing[0]
-    part = PARTS[index]
-    if index == OTHER_BOXES and _responsible_left_out(probe, c, bad, masks):
+    part, probe, c, masks, bad = differing[0]
+    if part.name == OTHER_BOXES and _responsible_left_out(probe, c, bad, masks):
         how = f"get a gradient: {ANOTHER_RESPONSIBLE}"
     else:
-        how = _how(part, probe, c, bad, masks[index] & c.comparable)
+        how = _how(part, probe, c, bad, masks[part.name] & c.comparable)
     at = worst_element(probe.grad, c.expected, c.tolerance, bad)
     fields = element_fields(spec, at)
     where = (
         f"image {fields['image']}, cell {fields['cell']}, channel {fields['channel']!r}: the loss's gradient "
         f"{probe.grad[at]:.4g}, the oracle's {c.expected[at]:.4g}"
     )
-    return part.name, f"{part.what} {how}", where, tuple(PARTS[i].name for i, *_ in differing[1:])
+    return part.name, f"{part.what} {how}", where, tuple(other.name for other, *_ in differing[1:])
 
 
 def _without_gradient(comparisons: list[tuple[_Probe, _Comparison]], dtype: str, identified) -> str | None:
@@ -544,5 +520,4 @@ def _part_of_element(example: Example, cell: tuple, channel: str) -> str | None:
     names = [pred_channel_name(k, spec.C) for k in range(spec.pred_channels)]
     if channel not in names:
         return None
-    k = names.index(channel)
-    return next((PARTS[index].name for index, mask in enumerate(part_masks(example)) if mask[(*cell, k)]), None)
+    return part_of(example, (*cell, names.index(channel)))

@@ -83,23 +83,75 @@ def oracle_responsible(example: Example) -> np.ndarray:
     return out
 
 
-def term_of_element(example: Example, index) -> str | None:
-    """The term whose gradient reaches prediction element (n, i, j, k): class scores are cls's;
-    in an empty cell, and for the other predictors' confidences, noobj; the responsible
-    predictor's confidence obj's, its box coord's (and obj's, where the gradient flows through
-    the IoU); None for the other predictors' boxes, which no term reaches."""
+# The parts of a prediction, each element in one by its cell's kind, its predictor (the oracle's
+# responsible one or another) and its channel, and the term whose gradient reaches each (None: no
+# term reads them). The names are blame's (dialects.blame.PARTS).
+PART_TERMS = {
+    "the class scores of empty cells": None,
+    "the boxes of empty cells": None,
+    "the boxes of the other predictors": None,
+    "coord (centres)": "coord",
+    "coord (sizes)": "coord",
+    "obj": "obj",
+    "noobj (empty cells)": "noobj",
+    "noobj (object cells)": "noobj",
+    "cls": "cls",
+}
+
+
+def _parts(spec, k, has_object, responsible) -> dict:
+    """Part name (:data:`PART_TERMS`) → whether channel ``k`` lies in it, in a cell that holds an
+    object or not (``has_object``) whose responsible predictor is ``responsible`` (arrays that
+    broadcast, or one element's)."""
+    is_class = k < spec.C
+    predictor = np.where(is_class, -1, (k - spec.C) // 5)
+    field_ = np.where(is_class, -1, (k - spec.C) % 5)
+    mine = predictor == responsible
+    centre, size, conf = (field_ == 1) | (field_ == 2), (field_ == 3) | (field_ == 4), field_ == 0
+    box = centre | size
+    has = has_object
+    return {
+        "the class scores of empty cells": ~has & is_class,
+        "the boxes of empty cells": ~has & box,
+        "the boxes of the other predictors": has & ~mine & box,
+        "coord (centres)": has & mine & centre,
+        "coord (sizes)": has & mine & size,
+        "obj": has & mine & conf,
+        "noobj (empty cells)": ~has & conf,
+        "noobj (object cells)": has & ~mine & conf,
+        "cls": has & is_class,
+    }
+
+
+def part_masks(example: Example, responsible: np.ndarray | None = None) -> dict:
+    """Part name (:data:`PART_TERMS`) → its (N, S, S, C + 5B) bool mask, under ``example.spec``
+    (``responsible``: :func:`oracle_responsible` of ``example``, where the caller has it)."""
+    responsible = oracle_responsible(example) if responsible is None else responsible
+    k = np.arange(example.spec.pred_channels)
+    return _parts(example.spec, k, example.has_object[..., None], responsible[..., None])
+
+
+def part_of(example: Example, index) -> str:
+    """The part (:data:`PART_TERMS`) holding prediction element ``index`` (n, i, j, k), under
+    ``example.spec`` (the oracle's responsible predictor found in its cell alone)."""
     n, i, j, k = index
+    has = np.asarray(example.has_object[n, i, j])
+    responsible = oracle_responsible(only_cell(example, (n, i, j)))[n, i, j] if has else 0
+    parts = _parts(example.spec, np.asarray(k), has, responsible)
+    return next(name for name, inside in parts.items() if inside)
+
+
+def term_of_element(example: Example, index) -> str | None:
+    """The term whose gradient reaches prediction element (n, i, j, k), its part's
+    (:data:`PART_TERMS`): class scores are cls's; in an empty cell, and for the other
+    predictors' confidences, noobj; the responsible predictor's confidence obj's, its box coord's
+    (and obj's, where the gradient flows through the IoU); None for the other predictors' boxes,
+    which no term reaches."""
+    term = PART_TERMS[part_of(example, index)]
     spec = example.spec
-    if k < spec.C:
-        return "cls" if example.has_object[n, i, j] else None
-    b, field_ = divmod(k - spec.C, 5)
-    if not example.has_object[n, i, j]:
-        return "noobj" if field_ == 0 else None
-    if b != oracle_responsible(only_cell(example, (n, i, j)))[n, i, j]:
-        return "noobj" if field_ == 0 else None
-    if field_ == 0:
-        return "obj"
-    return "coord or obj" if spec.conf_target == "iou" and spec.iou_grad == "through" else "coord"
+    if term == "coord" and spec.conf_target == "iou" and spec.iou_grad == "through":
+        return "coord or obj"
+    return term
 
 
 def responsible_note(example: Example, cell) -> tuple:

@@ -27,6 +27,7 @@ from yolov1_loss.conformance.suite.comparison import (
     fmt,
     oracle_responsible,
     oracle_values,
+    part_masks,
 )
 from yolov1_loss.conformance.suite.failure import ImplementationRaised
 from yolov1_loss.conformance.suite.tolerances import element_fields, smooth_cells, worst_element
@@ -242,14 +243,15 @@ def _stray_gradient(ex: Example, gradient: np.ndarray):
     C, B = spec.C, spec.B
     gets = gradient != 0  # NaN counts as gradient
     fields = [1, 2, 3, 4] if spec.noobj_object_factor != 0 else [0, 1, 2, 3, 4]
-    stray = np.zeros_like(gets)
+    responsible = oracle_responsible(ex)
+    parts = part_masks(ex, responsible)
+    stray = gets & (parts["the class scores of empty cells"] | parts["the boxes of empty cells"])
     empty = ~ex.has_object
-    channel = np.arange(C + 5 * B)
-    box_field = (channel >= C) & ((channel - C) % 5 != 0)
-    stray[empty] = gets[empty] & ((channel < C) | box_field)
+    # Object cells: not the part masks, which fix the oracle's responsible predictor. The one kept
+    # is the oracle's where it gets gradient, else the first that does; under noobj_object_factor 0
+    # the other predictors' confidences are stray too.
     boxes = gets[..., C:].reshape(*gets.shape[:3], B, 5)
     receivers_of = boxes[..., fields].any(-1)  # (N, S, S, B)
-    responsible = oracle_responsible(ex)
     for n, i, j in np.argwhere(ex.has_object & (receivers_of.sum(-1) > 1)):
         receivers = list(np.flatnonzero(receivers_of[n, i, j]))
         keep = responsible[n, i, j] if responsible[n, i, j] in receivers else receivers[0]
