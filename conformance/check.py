@@ -81,13 +81,14 @@ class CheckOptions:
     timeout: float = DEFAULT_TIMEOUT
     import_timeout: float | None = None  # seconds for importing the loss (None: timeout)
 
-    def command(self) -> str:
+    def command(self, prefix: str = "yolov1-loss check") -> str:
         """``yolov1-loss check TARGET`` with the options that load and call the loss as these do
-        (those that differ from the defaults), for a report to quote."""
+        (those that differ from the defaults), for a report to quote; ``prefix``: the words before
+        TARGET ('yolov1-loss bench --impl': bench takes these options too)."""
         default = CheckOptions(self.target)
         flags = {"layout": "--layout", "framework": "--framework", "dtype": "--dtype", "device": "--device",
                  "output": "--output", "grad": "--grad", "arguments": "--args", "S": "--S", "B": "--B", "C": "--C"}  # fmt: skip
-        words = ["yolov1-loss check", self.target]
+        words = [prefix, self.target]
         words += [
             f"{flag} {getattr(self, name)}"
             for name, flag in flags.items()
@@ -220,24 +221,17 @@ def settings_for(max_examples: int, seed: int | None) -> Settings:
     return Settings(suite_settings(), max_examples=max_examples, derandomize=seed is None)
 
 
-def resolve_dialect(
-    impl: Implementation,
-    S: int,
-    B: int,
-    C: int,
-    dialect: str = "auto",
-    overrides: dict | None = None,
-    progress: Callable[[str], None] | None = None,
-):
-    """(the spec to hold ``impl`` to, the identification of its values).
+def resolve_dialect(impl: Implementation, options: CheckOptions, progress: Callable[[str], None] | None = None):
+    """(the spec to hold ``impl`` to, the identification of its values), on ``options``' grid.
 
     The dialect is identified in any case (so a report can say what the loss looks like); under
-    ``dialect='auto'`` the identified one is used (where no dialect reproduces the values, the
-    closest: the one whose gradients the loss's are, :func:`conformance.dialects.blame.closest_by_gradient`,
-    else the closest by values), else the named known dialect (a catalogue entry); ``overrides`` go
-    on top. ``progress(line)``: the loss's calls, numbered (:func:`calls`). Raises ValueError when
+    ``options.dialect='auto'`` the identified one is used (where no dialect reproduces the values,
+    the closest: the one whose gradients the loss's are, :func:`conformance.dialects.blame.closest_by_gradient`,
+    else the closest by values), else the named known dialect (a catalogue entry); ``options.overrides``
+    go on top. ``progress(line)``: the loss's calls, numbered (:func:`calls`). Raises ValueError when
     the loss fails on every probe.
     """
+    S, B, C, dialect, overrides = options.S, options.B, options.C, options.dialect, dict(options.overrides)
     identified = identify(
         _values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C), progress=calls(progress, "identifying the dialect")
     )
@@ -250,7 +244,7 @@ def resolve_dialect(
         spec = (
             closest_by_gradient(held, positive_sizes, calls(progress, "finding the dialect of its gradients")) or spec
         )
-    return spec.replace(**(overrides or {})), identified
+    return spec.replace(**overrides), identified
 
 
 class Steps:
@@ -355,14 +349,8 @@ def run_check(
     which is then left out of the properties; the loss's process dying (``impl.worker``) ends the
     check with an error. ``options`` also give the report's command (:meth:`CheckOptions.command`).
     """
-    report = CheckReport(
-        impl.name,
-        "error",
-        named_dialect=None if options.dialect == "auto" else options.dialect,
-        strict=strict,
-        command=options.command(),
-        overrides=dict(options.overrides),
-    )
+    report = CheckReport(impl.name, "error", strict=strict)
+    _said_of_options(report, options)
     report.setup = dict(
         layout=impl.layout,
         framework=impl.framework,
@@ -390,10 +378,15 @@ def run_check(
     return report
 
 
+def _said_of_options(report: CheckReport, options: CheckOptions) -> None:
+    """What the report says of ``options``: the command, the dialect named and the --set knobs."""
+    report.command, report.overrides = options.command(), dict(options.overrides)
+    report.named_dialect = None if options.dialect == "auto" else options.dialect
+
+
 def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progress) -> None:
-    o = options
     try:
-        report.spec, report.identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), progress)
+        report.spec, report.identified = resolve_dialect(impl, options, progress)
     except ValueError as err:
         report.error = str(err)
         report.hints = _hints(impl, options, progress, "under which it runs")
@@ -461,25 +454,36 @@ def replay_check(impl: Implementation, options: CheckOptions, directory, progres
     dialect's (:func:`hold_to_dialect`)."""
     from yolov1_loss.conformance.vectors.replay import replay
 
-    o = options
-    spec, identified = resolve_dialect(impl, o.S, o.B, o.C, o.dialect, dict(o.overrides), progress)
+    spec, identified = resolve_dialect(impl, options, progress)
     progress(f"replaying {directory}")
     report = replay(impl, directory, spec, identified)
-    report.command, report.overrides = o.command(), dict(o.overrides)
-    report.named_dialect = None if o.dialect == "auto" else o.dialect
+    _said_of_options(report, options)
     hold_to_dialect(report, accept_any)
     return report
 
 
-def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[Hint]:
-    """The hint for the usual mistakes (another layout, the arguments swapped), as a list; its
-    command is the check's (``options``) with the layout and argument order that fit."""
-    steps = Steps(progress, every=1.0)
-    found = hint(
+def options_hint(
+    impl: Implementation,
+    options: CheckOptions,
+    prefix: str = "yolov1-loss check",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Hint | None:
+    """The hint for the usual mistakes (another layout, the arguments swapped:
+    :func:`conformance.dialects.hints.hint`), or None; its command is ``options``' (with ``prefix``,
+    :meth:`CheckOptions.command`) with the layout and argument order that fit. ``progress(k, total,
+    flags)``: before the k-th alternative of ``total``."""
+    return hint(
         impl, options.S, options.B, options.C, identify_values(options.S, options.B, options.C),
-        lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(),
-        lambda k, n, flags: steps(k, n, f"looking for a layout or argument order {under}: {k} of {n}, {flags}"),
+        lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(prefix),
+        progress,
     )  # fmt: skip
+
+
+def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[Hint]:
+    """The check's hint (:func:`options_hint`), as a list, its search in ``progress``'s lines."""
+    steps = Steps(progress, every=1.0)
+    looking = f"looking for a layout or argument order {under}"
+    found = options_hint(impl, options, progress=lambda k, n, flags: steps(k, n, f"{looking}: {k} of {n}, {flags}"))
     return [found] if found else []
 
 
@@ -533,8 +537,7 @@ class CheckSession:
     def resolved(self):
         """(the implementation held to its dialect, the identification)."""
         if self._resolved is None:
-            o = self.options
-            spec, identified = resolve_dialect(self._impl, o.S, o.B, o.C, o.dialect, dict(o.overrides))
+            spec, identified = resolve_dialect(self._impl, self.options)
             self._resolved = dataclasses.replace(self._impl, fixed_spec=spec), identified
         return self._resolved
 

@@ -135,9 +135,7 @@ def user_contender(args):
     impl = isolated(options)
     try:
         try:
-            spec, identified = resolve_dialect(
-                impl, options.S, options.B, options.C, options.dialect, dict(options.overrides)
-            )
+            spec, identified = resolve_dialect(impl, options)
         except ValueError as err:
             raise NotIdentified(first_cause(str(err)), layout_hint(impl, options)) from None
         if options.dialect == "auto" and not identified.matches:
@@ -166,17 +164,10 @@ def first_cause(message: str) -> str:
 def layout_hint(impl, options):
     """check's hint (a conformance.dialects.hints.Hint): another --layout or --args under which
     the loss runs and a dialect fits, with the bench command that calls it so; None where none does."""
-    import dataclasses
-
-    from yolov1_loss.conformance.check import identify_values
-    from yolov1_loss.conformance.dialects.hints import hint
-
-    def command_for(variant) -> str:  # check's command, whose options here are all bench's too
-        changed = dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments)
-        return changed.command().replace("yolov1-loss check", "yolov1-loss bench --impl", 1)
+    from yolov1_loss.conformance.check import options_hint
 
     print(f"  looking for a --layout or --args under which {options.target} runs", file=sys.stderr, flush=True)
-    return hint(impl, options.S, options.B, options.C, identify_values(options.S, options.B, options.C), command_for)
+    return options_hint(impl, options, "yolov1-loss bench --impl")  # (check's options here are all bench's too)
 
 
 def run_targets(args) -> int:
