@@ -129,15 +129,10 @@ class CheckOptions:
         if problem:
             raise ValueError(problem)
         if made.dialect != "auto":
-            dialect_spec(made.dialect, made.S, made.B, made.C, dict(made.overrides))
+            catalogue.by_name(made.dialect).spec(made.S, made.B, made.C, **dict(made.overrides))
         else:
             grid.replace(**dict(made.overrides))  # (each value as LossSpec takes it: no negative weight)
         return made
-
-
-def dialect_spec(name: str, S: int, B: int, C: int, overrides: dict | None = None) -> LossSpec:
-    """The known dialect ``name`` (a catalogue entry) on a grid, with ``overrides`` on top."""
-    return catalogue.by_name(name).spec(S, B, C).replace(**(overrides or {}))
 
 
 def _runs_elsewhere(pred, target, spec):
@@ -236,7 +231,7 @@ def resolve_dialect(impl: Implementation, options: CheckOptions, progress: Calla
         _values_fn(impl, S, B, C), S, B, C, _grad_fn(impl, S, B, C), progress=calls(progress, "identifying the dialect")
     )
     if dialect != "auto":
-        return dialect_spec(dialect, S, B, C, overrides), identified
+        return catalogue.by_name(dialect).spec(S, B, C, **overrides), identified
     spec = identified.spec
     if not identified.matches:
         held = dataclasses.replace(impl, fixed_spec=spec)

@@ -67,9 +67,10 @@ class Entry:
         """Whether the knobs compute exactly what the source does (a loss can then compute it)."""
         return self.not_expressible is None
 
-    def spec(self, S: int = 7, B: int = 2, C: int = 20) -> LossSpec:
-        """The entry's dialect on a grid."""
-        return LossSpec(S=S, B=B, C=C, **self.knobs)
+    def spec(self, S: int = 7, B: int = 2, C: int = 20, **overrides) -> LossSpec:
+        """The entry's dialect on a grid, with ``overrides`` (knobs) on top."""
+        spec = LossSpec(S=S, B=B, C=C, **self.knobs)
+        return spec.replace(**overrides) if overrides else spec
 
     def native_spec(self) -> LossSpec:
         """The entry's dialect on the grid its code was written for."""
@@ -191,7 +192,7 @@ def computing(spec: LossSpec, ignore=(), overrides: dict | None = None) -> tuple
     return tuple(
         e
         for e in entries()
-        if e.expressible and computes(spec, e.spec(spec.S, spec.B, spec.C).replace(**(overrides or {})), ignore)
+        if e.expressible and computes(spec, e.spec(spec.S, spec.B, spec.C, **(overrides or {})), ignore)
     )
 
 

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.words import describe, differences, entry_spec, pin_command
+from yolov1_loss.conformance.dialects.words import describe, differences, pin_command
 from yolov1_loss.reference.spec import WEIGHTS
 
 # How the command that holds a loss to its dialect is introduced: where it conforms, and where
@@ -109,7 +109,7 @@ def _set_words(overrides: dict) -> str:
 def _named(identified, command: str, entry: catalogue.Entry, overrides: dict) -> DialectVerdict:
     """Held to the entry named (with ``overrides`` on top)."""
     spec, ignore = identified.spec, identified.undetermined
-    named = entry_spec(entry, spec).replace(**overrides)
+    named = entry.spec(spec.S, spec.B, spec.C, **overrides)
     label = entry.name + (f" with {_set_words(overrides)}" if overrides else "")
     bug = (f"its bug: {entry.bug}",) if entry.bug else ()
     if catalogue.computes(spec, named, ignore):
@@ -133,7 +133,7 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
     if entry is not None:
         per_image = " (one value per image)" if spec.reduction == "none" else ""
         # Knobs set on top of the entry may contradict what it is known for: their meanings instead.
-        changed = differences(entry_spec(entry, spec).replace(**overrides), entry, ignore_reduction)
+        changed = differences(entry.spec(spec.S, spec.B, spec.C, **overrides), entry, ignore_reduction)
         if changed:
             headline = f"computes {entry.name} with {_set_words(overrides)} set{per_image}, as --set asks"
             details = (*changed, f"{entry.name} in full: yolov1-loss dialects {entry.name}")

@@ -71,11 +71,6 @@ def preset_like(name: str, spec: LossSpec) -> LossSpec:
     return LossSpec.preset(name, S=spec.S, B=spec.B, C=spec.C)
 
 
-def entry_spec(entry: catalogue.Entry, spec: LossSpec) -> LossSpec:
-    """Catalogue entry ``entry``'s dialect on ``spec``'s grid."""
-    return entry.spec(spec.S, spec.B, spec.C)
-
-
 def in_terms_of(spec: LossSpec, base: LossSpec) -> LossSpec:
     """``spec`` with its weights written under ``base``'s loss_scale: the same weights as they act
     (λ · loss_scale), so that only the λ that differ differ (darknet's loss_scale 0.5 with
@@ -107,9 +102,10 @@ def describe(spec: LossSpec, ignore=(), base: catalogue.Entry | None = None) -> 
     nearest) and the knobs that differ from it: "paper with iou_frame='raw'" (knobs in
     ``ignore``, which nothing told apart, are taken to be the known dialect's)."""
     base = base or known_base(spec, ignore)
-    if catalogue.computes(spec, entry_spec(base, spec), ignore):
+    theirs = base.spec(spec.S, spec.B, spec.C)
+    if catalogue.computes(spec, theirs, ignore):
         return base.name
-    changed = changed_knobs(spec, entry_spec(base, spec), ignore)
+    changed = changed_knobs(spec, theirs, ignore)
     return base.name + (f" with {', '.join(f'{k}={v!r}' for k, v in changed.items())}" if changed else "")
 
 
@@ -132,7 +128,7 @@ def differences(spec: LossSpec, base: catalogue.Entry | LossSpec, ignore=(), bas
     """One line per knob in which ``spec`` differs from a known dialect (an entry, or a spec
     called ``base_name``), in plain words."""
     if isinstance(base, catalogue.Entry):
-        base, base_name = entry_spec(base, spec), base.name
+        base, base_name = base.spec(spec.S, spec.B, spec.C), base.name
     theirs = base.knobs()
     return [explain(k, v, theirs[k], base_name or "there") for k, v in changed_knobs(spec, base, ignore).items()]
 
@@ -142,9 +138,10 @@ def pin_command(command: str, spec: LossSpec, ignore=(), base: catalogue.Entry |
     options that hold a loss to ``spec``: a known dialect (``base``; by default the one ``spec``
     computes, else the nearest) and the knobs that differ from it."""
     base = base or known_base(spec, ignore)
-    sets = changed_knobs(spec, entry_spec(base, spec), ignore)
+    theirs = base.spec(spec.S, spec.B, spec.C)
+    sets = changed_knobs(spec, theirs, ignore)
     if sets.get("noobj_scope") == "own_weight":  # (its weight goes with it)
-        sets.setdefault("lambda_noobj_object", in_terms_of(spec, entry_spec(base, spec)).lambda_noobj_object)
+        sets.setdefault("lambda_noobj_object", in_terms_of(spec, theirs).lambda_noobj_object)
     return " ".join([command, f"--dialect {base.name}", *set_flags(sets)])
 
 
