@@ -267,16 +267,11 @@ class _Score(NamedTuple):
 def _mismatches(probes: list[_Probe], spec: LossSpec, dtype: str) -> _Score | None:
     """How many parts, and elements, of the gradient differ under ``spec``; None where the oracle
     refuses a probe."""
-    parts, elements = set(), 0
     try:
-        for probe in probes:
-            c = _compare(probe, spec, dtype)
-            if c.bad.any():
-                elements += int(c.bad.sum())
-                parts.update(name for name, mask in part_masks(c.example).items() if (c.bad & mask).any())
+        comparisons = [(probe, _compare(probe, spec, dtype)) for probe in probes]
     except ValueError:
         return None
-    return _Score(len(parts), elements)
+    return _Score(len(_differing_parts(comparisons)), sum(int(c.bad.sum()) for _, c in comparisons))
 
 
 def _variants(spec: LossSpec):
@@ -367,15 +362,16 @@ def _responsible_left_out(probe: _Probe, c: _Comparison, bad, masks) -> bool:
     return bool(expected_some.any() and np.all(np.abs(probe.grad[expected_some]) <= c.tolerance[expected_some]))
 
 
-def _by_gradient(comparisons: list[tuple[_Probe, _Comparison]], spec: LossSpec, unfitted=frozenset()):
-    """(the first part that differs, its sentence, where, the other parts) under ``spec``, from
-    each probe and its comparison under it; None when every part matches. ``unfitted``: the
-    weights identification could not fit (the paper's stand in for them): a part whose gradient
-    differs from the oracle's only by such a weight matches."""
-    comparisons = [(probe, c, part_masks(c.example)) for probe, c in comparisons]
+def _differing_parts(comparisons: list[tuple[_Probe, _Comparison]], unfitted=frozenset()) -> list[tuple]:
+    """The parts (:data:`PARTS`, in order) in which the loss's gradient differs on some probe,
+    each as (the part, the first such probe, its comparison, its part masks, the part's elements
+    there that differ). ``unfitted``: the weights identification could not fit (the paper's
+    stand in for them): a part whose gradient differs from the oracle's only by such a weight
+    matches."""
+    masked = [(probe, c, part_masks(c.example)) for probe, c in comparisons]
     differing = []
     for part in PARTS:
-        for probe, c, masks in comparisons:
+        for probe, c, masks in masked:
             bad = c.bad & masks[part.name]
             inside = masks[part.name] & c.comparable
             if (
@@ -386,6 +382,14 @@ def _by_gradient(comparisons: list[tuple[_Probe, _Comparison]], spec: LossSpec, 
             if bad.any():
                 differing.append((part, probe, c, masks, bad))
                 break
+    return differing
+
+
+def _by_gradient(comparisons: list[tuple[_Probe, _Comparison]], spec: LossSpec, unfitted=frozenset()):
+    """(the first part that differs, its sentence, where, the other parts) under ``spec``, from
+    each probe and its comparison under it; None when every part matches (:func:`_differing_parts`,
+    ``unfitted`` its)."""
+    differing = _differing_parts(comparisons, unfitted)
     if not differing:
         return None
     part, probe, c, masks, bad = differing[0]
