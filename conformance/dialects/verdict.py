@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from yolov1_loss.conformance.dialects import catalogue
-from yolov1_loss.conformance.dialects.words import describe, differences, pin_command
+from yolov1_loss.conformance.dialects.words import describe, differences, known_base, pin_command
 from yolov1_loss.reference.spec import WEIGHTS
 
 # How the command that holds a loss to its dialect is introduced: where it conforms, and where
@@ -115,9 +115,10 @@ def _named(identified, command: str, entry: catalogue.Entry, overrides: dict) ->
     if catalogue.computes(spec, named, ignore):
         return DialectVerdict(True, "", f"{label}, as named", bug, entry=entry, base=entry)
     lines = tuple(differences(spec, named, ignore, base_name=label))
-    details = (f"the values match another dialect: {describe(spec, ignore)}; it differs in:",
+    base = known_base(spec, ignore)  # (what the values match, in words and in the command)
+    details = (f"the values match another dialect: {describe(spec, ignore, base=base)}; it differs in:",
                *(f"  {line}" for line in lines), *bug)  # fmt: skip
-    pin = pin_command(command, spec, ignore)
+    pin = pin_command(command, spec, ignore, base=base)
     return DialectVerdict(
         False, "from the dialect named", f"{label}, as named", details, pin, ACCEPT, None, entry, lines
     )
