@@ -23,7 +23,7 @@ from yolov1_loss.conformance.dialects import catalogue
 from yolov1_loss.conformance.dialects.blame import closest_by_gradient, locate, part_shown
 from yolov1_loss.conformance.dialects.fitting import identify, prepare, probe_sets
 from yolov1_loss.conformance.dialects.hints import Hint, hint
-from yolov1_loss.conformance.dialects.verdict import dialect_names, judge
+from yolov1_loss.conformance.dialects.verdict import dialect_names, judge, with_reason
 from yolov1_loss.conformance.inputs.example import Recipe, build
 from yolov1_loss.conformance.inputs.input_classes import INPUT_CLASSES, InputClass, classes_of
 from yolov1_loss.conformance.reports.check_report import CheckReport, InputFinding
@@ -546,7 +546,7 @@ class CheckSession:
         verdict = judge(identified, o.command(), o.dialect, dict(o.overrides))
         if verdict.conforms:
             return None
-        return "\n".join([f"the loss's dialect differs {verdict.reason}".replace(" :", ":"), *verdict.lines()])
+        return "\n".join([with_reason("the loss's dialect differs", verdict.reason), *verdict.lines()])
 
     def not_applicable(self, name: str) -> str | None:
         return PROPERTIES[name].applies(self.resolved()[0])

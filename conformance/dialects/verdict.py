@@ -58,6 +58,21 @@ class DialectVerdict:
         }
 
 
+def unmatched(named: bool) -> str:
+    """What a loss whose values match no dialect it may compute differs from, after 'DIFFERS':
+    the dialect named (``named``), or every known dialect."""
+    return "from the dialect named" if named else "from every known dialect"
+
+
+def with_reason(head: str, reason: str) -> str:
+    """``head`` ('DIFFERS', "the loss's dialect differs") and a verdict's ``reason``: after a space
+    ('DIFFERS from every known dialect'), or right after it where the reason starts with ':'
+    ('DIFFERS: it fails on …'); ``head`` alone where there is none."""
+    if not reason:
+        return head
+    return head + (reason if reason.startswith(":") else f" {reason}")
+
+
 def dialect_names() -> tuple[str, ...]:
     """The names ``--dialect`` takes besides 'auto': the catalogue's dialects the knobs express."""
     return tuple(entry.name for entry in catalogue.entries() if entry.expressible)
@@ -86,7 +101,7 @@ def judge(identified, command: str, dialect: str = "auto", overrides: dict | Non
     if len(identified.absent) == len(WEIGHTS) and any(overrides.get(name) != 0 for name in WEIGHTS):
         return DialectVerdict(
             False,
-            "from every known dialect" if dialect == "auto" else "from the dialect named",
+            unmatched(dialect != "auto"),
             "none: the loss is 0 on every probe, it computes no term of the YOLOv1 loss",
         )
     if dialect != "auto":
@@ -119,9 +134,7 @@ def _named(identified, command: str, entry: catalogue.Entry, overrides: dict) ->
     details = (f"the values match another dialect: {describe(spec, ignore, base=base)}; it differs in:",
                *(f"  {line}" for line in lines), *bug)  # fmt: skip
     pin = pin_command(command, spec, ignore, base=base)
-    return DialectVerdict(
-        False, "from the dialect named", f"{label}, as named", details, pin, ACCEPT, None, entry, lines
-    )
+    return DialectVerdict(False, unmatched(True), f"{label}, as named", details, pin, ACCEPT, None, entry, lines)
 
 
 def _known(identified, command: str, overrides: dict, accept_any: bool) -> DialectVerdict:
@@ -154,4 +167,4 @@ def _known(identified, command: str, overrides: dict, accept_any: bool) -> Diale
     if accept_any and not identified.absent:
         headline += " (no known dialect computes it; accepted under --accept-any-dialect)"
         return DialectVerdict(True, "", headline, details, pin, HOLD, None, base, lines)
-    return DialectVerdict(False, "from every known dialect", headline, details, pin, ACCEPT, None, base, lines)
+    return DialectVerdict(False, unmatched(False), headline, details, pin, ACCEPT, None, base, lines)

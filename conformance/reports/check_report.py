@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from yolov1_loss.conformance.dialects.verdict import unmatched, with_reason
 from yolov1_loss.conformance.dialects.words import describe, set_flags, weights_line
 from yolov1_loss.reference import LossSpec
 
@@ -74,7 +75,7 @@ class CheckReport:
         if self.verdict != "differs":
             return ""
         if self.identified is not None and not self.identified.matches:
-            return "from the dialect named" if self.named_dialect else "from every known dialect"
+            return unmatched(bool(self.named_dialect))
         if self.dialect is not None and not self.dialect.conforms:
             return self.dialect.reason
         return ""
@@ -83,8 +84,7 @@ class CheckReport:
         """'verdict: CONFORMS', 'verdict: DIFFERS from every known dialect', 'verdict: ERROR (why)'."""
         if self.verdict == "error":
             return "verdict: ERROR" + (f" ({self.error})" if self.error else "")
-        reason = self.reason()
-        return f"verdict: {self.verdict.upper()}" + ("" if not reason else reason if reason[0] == ":" else f" {reason}")
+        return f"verdict: {with_reason(self.verdict.upper(), self.reason())}"
 
     @property
     def exit_code(self) -> int:
