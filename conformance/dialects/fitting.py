@@ -355,7 +355,8 @@ def _design(components: list, observed: list, reduction: str, columns):
 
 
 def _fit(X: np.ndarray, y: np.ndarray):
-    """Non-negative weights by least squares relative to each value, and the largest relative misfit.
+    """Non-negative weights by least squares relative to each value, the largest relative misfit,
+    and the rows fitted, (A, b): X and y with each row divided by |y|.
 
     Each row is divided by |y| so that a small probe counts as much as a large one: an
     implementation's rounding is relative to each value, and so are the knobs' effects. The
@@ -364,9 +365,10 @@ def _fit(X: np.ndarray, y: np.ndarray):
     gets weight 0 (nothing tells it).
     """
     row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
-    w = _nonnegative_lstsq(X * row_scale[:, None], y * row_scale)
+    A, b = X * row_scale[:, None], y * row_scale
+    w = _nonnegative_lstsq(A, b)
     residual = np.max(np.abs(X @ w - y) * row_scale)
-    return w, float(residual)
+    return w, float(residual), (A, b)
 
 
 def _nonnegative_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -419,7 +421,7 @@ def _scope_of(w: np.ndarray) -> str:
     return "own_weight" if noobj > 0 else "predictor"
 
 
-def _snapped(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> tuple[np.ndarray, float]:
+def _snapped(fit: Fit, columns: list) -> tuple[np.ndarray, float]:
     """The weights of :data:`COLUMNS` as a person writes them, and the misfit they leave.
 
     Column by column (the empty cells' noobj first, so that the object cells' can then equal it),
@@ -430,12 +432,10 @@ def _snapped(fit: Fit, observed: list, columns: list, weights: np.ndarray) -> tu
     reads 0.5 and a weight of 2e-7 reads 0 (an absent term), and a knob whose effect lies within
     the noise (noobj_scope='own_weight' at the empty cells' weight) is not taken for a dialect.
     """
-    X, y, _ = _design(fit.components, observed, fit.reduction, columns)
-    row_scale = 1.0 / np.maximum(np.abs(y), 1e-12)
-    A, b = X * row_scale[:, None], y * row_scale
+    A, b = fit.scaled
     at = {column: k for k, column in enumerate(columns)}
-    w = np.asarray(weights, dtype=np.float64)[columns]
-    misfit = float(np.max(np.abs(A @ w - b)))
+    w = np.array(fit.weights, dtype=np.float64)
+    misfit = _misfit(A, b, w)
     noise = _noise(misfit)
     fixed: dict[int, float] = {}
     for column in sorted(columns, key=SNAP_ORDER.index):
@@ -476,7 +476,12 @@ def _fit_around(A: np.ndarray, b: np.ndarray, at: dict, fixed: dict) -> tuple[np
     free = [k for column, k in at.items() if column not in fixed]
     if free:
         w[free] = _nonnegative_lstsq(A[:, free], b - A @ w)
-    return w, float(np.max(np.abs(A @ w - b)))
+    return w, _misfit(A, b, w)
+
+
+def _misfit(A: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    """The largest misfit of weights ``w`` to the rows (A, b) of :func:`_fit`, relative to each value."""
+    return float(np.max(np.abs(A @ w - b)))
 
 
 def _written_values(column: int, fitted: float, fixed: dict) -> list[float]:
@@ -521,6 +526,7 @@ class Fit(NamedTuple):
     agree: int  # probes on which the loss and the candidate both give values, or both do not
     refused: int  # probes the loss gives values on and the candidate refuses
     components: list  # the candidate's columns per probe
+    scaled: tuple  # (A, b): the rows the weights were fitted to, each divided by its value (_fit)
 
     @property
     def matches(self) -> bool:
@@ -545,8 +551,8 @@ def _fits(observed: list, candidates, set_name: str, columns) -> list[Fit]:
             design = _design(components, observed, reduction, columns)
             if design is not None:
                 X, y, _ = design
-                w, residual = _fit(X, y)
-                fits.append(Fit(residual, spec_none, reduction, w, agree, refused, components))
+                w, residual, scaled = _fit(X, y)
+                fits.append(Fit(residual, spec_none, reduction, w, agree, refused, components, scaled))
     fits.sort(key=lambda fit: (not fit.matches, -fit.agree, fit.residual))
     return fits
 
@@ -653,8 +659,6 @@ def identify(
             "no dialect could be fitted: the loss's values have neither one value per batch nor one per image"
         )
     best = fits[0]
-    weights = np.zeros(len(COLUMNS))
-    weights[columns] = best.weights
     matches = best.matches
     # Where the whole matches, every term does: the term probes are only needed to say which do not.
     per_term = per_term and not matches
@@ -663,7 +667,7 @@ def identify(
     terms = tuple(_term_fit(f, values_fn, candidates, S, B, C) for f in family_probes(S, B, C)) if per_term else ()
     residual = best.residual
     if matches:
-        weights, residual = _snapped(best, observed, columns, weights)
+        weights, residual = _snapped(best, columns)
     else:
         weights = _weights_from_terms(terms)
     spec = best.spec_none.replace(reduction=best.reduction, **_weights_as_knobs(weights, seen_noobj_object))
