@@ -28,7 +28,14 @@ from typing import NamedTuple
 import numpy as np
 
 from yolov1_loss.conformance.dialects.catalogue import ONLY_UNDER, entries, values_key
-from yolov1_loss.conformance.dialects.term_probes import COLUMNS, FAMILIES, KNOB_FREE, TERM_WORDS, family_probes
+from yolov1_loss.conformance.dialects.term_probes import (
+    COLUMNS,
+    FAMILIES,
+    KNOB_FREE,
+    OWN_TERM,
+    TERM_WORDS,
+    family_probes,
+)
 from yolov1_loss.reference import PRESETS, LossSpec, loss, loss_and_grad
 from yolov1_loss.reference.boxes import iou_and_grad
 from yolov1_loss.reference.loss import COMPONENTS
@@ -577,9 +584,9 @@ class TermFit(NamedTuple):
             how = f"relative residual {self.residual:.2g}{seen}"
             why = f"; {self.problem}" if self.problem else ""
             return f"{words}: no dialect reproduces it ({how}){why}"
-        if self.family == "empty":  # its probes hold no object: what matches is that nothing reads them
+        column = OWN_TERM[self.family]
+        if column is None:
             return f"{words}: matches: reads none of them"
-        column = FAMILIES[self.family][0]  # the family's own term (coord's family shows obj too)
         weight = f"weight {_tidy(self.weights[column]):g} ({WEIGHT_OF_COLUMN[column]} · loss_scale)"
         under = ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())
         return f"{words}: matches, {weight}" + (f", under {under}" if under else "")

@@ -48,6 +48,17 @@ FAMILIES = {
     "empty": ("noobj",),
 }
 
+# family → its own term, the column it is there to fit (coord's family shows obj too); None for
+# empty, whose probes hold no object: what a loss matches there is that it reads none of them.
+OWN_TERM = {
+    "noobj": "noobj",
+    "noobj_object": "noobj_object",
+    "cls": "cls",
+    "obj": "obj",
+    "coord": "coord",
+    "empty": None,
+}
+
 # The families whose columns are the same under every candidate dialect (the exact predictor
 # 0 makes them so): the oracle need evaluate them once per grid, not once per candidate. (Not
 # obj's: iou_eps moves its c* = IoU off 1 by 1e-6, which shows in (c* − ĉ)² at 1e-5 relative.)
