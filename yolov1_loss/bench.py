@@ -137,7 +137,7 @@ def user_contender(args):
         try:
             spec, identified = resolve_dialect(impl, options)
         except ValueError as err:
-            raise NotIdentified(first_cause(str(err)), layout_hint(impl, options)) from None
+            raise NotIdentified(first_cause(err), layout_hint(impl, options)) from None
         if options.dialect == "auto" and not identified.matches:
             found = layout_hint(impl, options)
             if found:
@@ -145,20 +145,27 @@ def user_contender(args):
     except BaseException:
         impl.worker.close()
         raise
-    if options.dialect != "auto":
-        how = "named by --dialect" + (" and --set" if options.overrides else "")
+    named = options.dialect != "auto"
+    if named:
+        how = "named by --dialect"
     elif identified.matches:
-        how = "identified from its values" + (", with --set" if options.overrides else "")
+        how = "identified from its values"
     else:
-        how = "the closest: no dialect reproduces its values" + (", with --set" if options.overrides else "")
+        how = "the closest: no dialect reproduces its values"
+    if options.overrides:
+        how += " and --set" if named else ", with --set"
     return isolated_contender(args.impl, impl.worker, spec.knobs()), f"{describe(spec)} ({how})"
 
 
-def first_cause(message: str) -> str:
-    """The first of the causes identification's error gives (fitting.failure_summary: '…: on 8 of
-    the 18 probes (…), it raised …; on 6 of …'), and how many there are."""
-    head, *rest = message.split("; on ")
-    return head + (f" (the first of {len(rest) + 1} causes; yolov1-loss check lists them all)" if rest else "")
+def first_cause(err: ValueError) -> str:
+    """The first of the causes identification's error gives (fitting.IdentificationFailed: '…: on
+    8 of the 18 probes (…), it raised …'), and how many there are; another error's message whole."""
+    from yolov1_loss.conformance.dialects.fitting import IdentificationFailed
+
+    if not isinstance(err, IdentificationFailed):
+        return str(err)
+    more = f" (the first of {len(err.causes)} causes; yolov1-loss check lists them all)" if len(err.causes) > 1 else ""
+    return f"{err.head}: {err.causes[0]}{more}"
 
 
 def layout_hint(impl, options):

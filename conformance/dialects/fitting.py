@@ -316,7 +316,15 @@ def _what_failed(err: Exception) -> str:
 
 def failure_summary(failures: list, sizes: list[int]) -> str:
     """What went wrong on the probes (of ``sizes`` images each), grouped by what happened and
-    by batch size: 'on 4 of the 18 probes (every probe of 3 images), it returned nan'."""
+    by batch size: 'on 4 of the 18 probes (every probe of 3 images), it returned nan' (the groups
+    of :func:`failure_groups`, joined by '; ')."""
+    return "; ".join(failure_groups(failures, sizes))
+
+
+def failure_groups(failures: list, sizes: list[int]) -> list[str]:
+    """What went wrong on the probes (of ``sizes`` images each), one line per thing that happened,
+    in the order it first did, by batch size: 'on 4 of the 18 probes (every probe of 3 images), it
+    returned nan'."""
     groups: dict[str, list[int]] = {}
     for n_images, what in failures:
         groups.setdefault(what, []).append(n_images)
@@ -331,7 +339,7 @@ def failure_summary(failures: list, sizes: list[int]) -> str:
                 else f"{failed.count(n)} of the {sizes.count(n)} probes {of_n}"
             )
         parts.append(f"on {len(failed)} of the {len(sizes)} probes ({', '.join(by_size)}), it {what}")
-    return "; ".join(parts)
+    return parts
 
 
 def _design(components: list, observed: list, reduction: str, columns):
@@ -628,6 +636,16 @@ def _term_fit(family: str, values_fn: ValuesFn, candidates, S: int, B: int, C: i
     return TermFit(family, True, best.residual, weights, agreed, problem)
 
 
+class IdentificationFailed(ValueError):
+    """No dialect could be fitted to a loss's values: what happened (``head``: 'the loss failed on
+    every probe') and why, one cause a line (``causes``: :func:`failure_groups`); its message is
+    'HEAD: CAUSE; CAUSE'."""
+
+    def __init__(self, head: str, causes: list[str]):
+        super().__init__(f"{head}: {'; '.join(causes)}")
+        self.head, self.causes = head, causes
+
+
 def identify(
     values_fn: ValuesFn,
     S: int = 7,
@@ -645,6 +663,7 @@ def identify(
     on its own family of probes (:mod:`conformance.dialects.term_probes`), which says which terms match
     when the whole does not. ``progress(k, total)`` is called before the loss's k-th call of about
     ``total`` (the total grows when the term probes are needed, and shrinks when gradients are not).
+    Raises :class:`IdentificationFailed` where no dialect can be fitted at all.
     """
     candidates = _candidate_columns(S, B, C)
     batches = _probes(S, B, C, "general")
@@ -659,11 +678,11 @@ def identify(
     fits = _fits(observed, candidates, "general", columns)
     if not fits:
         if len(failures) == len(batches):
-            raise ValueError(f"the loss failed on every probe: {failure_summary(failures, sizes)}")
+            raise IdentificationFailed("the loss failed on every probe", failure_groups(failures, sizes))
         if failures:
-            raise ValueError(f"no dialect could be fitted: {failure_summary(failures, sizes)}")
-        raise ValueError(
-            "no dialect could be fitted: the loss's values have neither one value per batch nor one per image"
+            raise IdentificationFailed("no dialect could be fitted", failure_groups(failures, sizes))
+        raise IdentificationFailed(
+            "no dialect could be fitted", ["the loss's values have neither one value per batch nor one per image"]
         )
     best = fits[0]
     matches = best.matches
