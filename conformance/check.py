@@ -206,7 +206,7 @@ def _grad_fn(impl: Implementation, S: int, B: int, C: int) -> Callable | None:
     return grad
 
 
-def identify_values(S: int, B: int, C: int):
+def _identify_values(S: int, B: int, C: int):
     """Identification from values alone, on the general probes only (hints try many variants)."""
     return lambda impl: identify(_values_fn(impl, S, B, C), S, B, C, per_term=False)
 
@@ -468,7 +468,7 @@ def options_hint(
     :meth:`CheckOptions.command`) with the layout and argument order that fit. ``progress(k, total,
     flags)``: before the k-th alternative of ``total``."""
     return hint(
-        impl, options.S, options.B, options.C, identify_values(options.S, options.B, options.C),
+        impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C),
         lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(prefix),
         progress,
     )  # fmt: skip
