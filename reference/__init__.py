@@ -1,5 +1,6 @@
 """The spec oracle: the YOLOv1 loss in NumPy, float64, with hand-derived gradients."""
 
+from yolov1_loss.reference.encode import decode, encode, encode_batch
 from yolov1_loss.reference.layouts import (
     LAYOUTS,
     pred_from_canonical,
@@ -18,6 +19,9 @@ __all__ = [
     "LossSpec",
     "OUTPUT_NAMES",
     "PRESETS",
+    "decode",
+    "encode",
+    "encode_batch",
     "loss",
     "loss_and_grad",
     "pred_from_canonical",
