@@ -128,7 +128,7 @@ def encode_batch(boxes, labels, S: int, C: int, **options) -> np.ndarray:
     C + 5); ``options`` as :func:`encode`'s."""
     if len(boxes) != len(labels):
         raise ValueError(f"{len(boxes)} images of boxes but {len(labels)} of labels")
-    grids = [encode(b, l, S, C, image=n, **options) for n, (b, l) in enumerate(zip(boxes, labels))]
+    grids = [encode(b, ls, S, C, image=n, **options) for n, (b, ls) in enumerate(zip(boxes, labels))]
     return np.stack(grids) if grids else np.zeros((0, S, S, C + 5))
 
 
