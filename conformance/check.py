@@ -31,12 +31,15 @@ from yolov1_loss.conformance.suite import runner
 from yolov1_loss.conformance.suite.failure import ImplementationRaised
 from yolov1_loss.conformance.suite.profiles import suite_settings
 from yolov1_loss.conformance.suite.properties import PROPERTIES
+from yolov1_loss.conformance.user_loss.frameworks import COMPILERS
 from yolov1_loss.conformance.user_loss.implementation import (
     ARGUMENTS,
     DTYPES,
     FRAMEWORKS,
     Implementation,
     ImplementationError,
+    default_arguments,
+    framework_named,
 )
 from yolov1_loss.conformance.user_loss.isolation import DEFAULT_TIMEOUT, LossRaised, Worker, WorkerDied
 from yolov1_loss.conformance.user_loss.loading import LoadError, repro_of, user_implementation
@@ -74,25 +77,31 @@ class CheckOptions:
     grad: str | None = None
     dialect: str = "auto"
     overrides: tuple = ()  # (knob, value) pairs
-    arguments: str = "pred,target"  # or "target,pred"
+    arguments: str | None = None  # "pred,target" or "target,pred"; None: the framework's (default_arguments)
     S: int = 7
     B: int = 2
     C: int = 20
     timeout: float = DEFAULT_TIMEOUT
     import_timeout: float | None = None  # seconds for importing the loss (None: timeout)
 
+    def __post_init__(self):
+        object.__setattr__(self, "framework", framework_named(self.framework))  # keras: tensorflow
+        if self.arguments is None:
+            object.__setattr__(self, "arguments", default_arguments(self.framework))
+
     def command(self, prefix: str = "yolov1-loss check") -> str:
         """``yolov1-loss check TARGET`` with the options that load and call the loss as these do
         (those that differ from the defaults), for a report to quote; ``prefix``: the words before
         TARGET ('yolov1-loss bench --impl': bench takes these options too)."""
-        default = CheckOptions(self.target)
+        default = CheckOptions(self.target, arguments=default_arguments(self.framework))
         flags = {"layout": "--layout", "framework": "--framework", "dtype": "--dtype", "device": "--device",
                  "output": "--output", "grad": "--grad", "arguments": "--args", "S": "--S", "B": "--B", "C": "--C"}  # fmt: skip
         words = [prefix, self.target]
+        stated = {"dtype"} if self.framework in COMPILERS else set()  # (JAX and TF users may not know which)
         words += [
             f"{flag} {getattr(self, name)}"
             for name, flag in flags.items()
-            if getattr(self, name) != getattr(default, name)
+            if getattr(self, name) != getattr(default, name) or name in stated
         ]
         return " ".join(words)
 
@@ -116,6 +125,11 @@ class CheckOptions:
         for name, allowed in choices:
             if getattr(made, name) not in allowed:
                 raise ValueError(f"{name} {getattr(made, name)!r} is not one of {', '.join(allowed)}")
+        if made.framework in COMPILERS and made.device != "cpu":
+            raise ValueError(
+                f"device {made.device!r}: --device places torch tensors; {made.framework} puts its own on its "
+                "default device (a GPU where it has one)"
+            )
         from yolov1_loss.conformance.grid_limits import check_bytes, machine_memory, too_large
 
         timeouts = {"timeout": made.timeout}
@@ -320,6 +334,21 @@ def _backward_error(impl: Implementation):
     return None
 
 
+def _eager_only(impl: Implementation) -> list[InputFinding]:
+    """A JAX or TensorFlow loss that raises compiled (jax.jit, tf.function: as its users run it)
+    on an ordinary batch, though not eagerly: that finding, as a list; else []."""
+    if impl.framework not in COMPILERS:
+        return []
+    ex = build(Recipe(impl.fixed_spec, images=2, seed=0)).rounded(impl.dtype)
+    try:
+        got = impl.evaluate(ex.pred, ex.target, ex.spec, grads="total" if impl.has_gradient else "none")
+    except ImplementationError:  # (raising eagerly too: a finding of the input classes, or an error)
+        return []
+    if got.eager_only is None:
+        return []
+    return [InputFinding("an ordinary batch", False, f"{got.eager_only}; the properties judge its eager results")]
+
+
 def _left_out(excluded: list[InputClass]) -> Callable | None:
     if not excluded:
         return None
@@ -334,6 +363,7 @@ def run_check(
     progress: Callable[[str], None] = lambda line: None,
     strict: bool = False,
     accept_any: bool = False,
+    draw: bool = False,
 ) -> CheckReport:
     """Identify ``impl``'s dialect (or take the one ``options`` name), then run every applicable property.
 
@@ -343,6 +373,7 @@ def run_check(
     every property holds. The loss's failures on a class of input are findings about that class,
     which is then left out of the properties; the loss's process dying (``impl.worker``) ends the
     check with an error. ``options`` also give the report's command (:meth:`CheckOptions.command`).
+    ``draw``: keep what the HTML page draws (``report.pictures``), computed while the loss runs.
     """
     report = CheckReport(impl.name, "error", strict=strict)
     _said_of_options(report, options)
@@ -361,6 +392,11 @@ def run_check(
     try:
         _run(report, impl, options, settings_for(max_examples, seed), seed, progress)
         hold_to_dialect(report, accept_any)
+        if draw:
+            from yolov1_loss.conformance.reports.html.evidence import pictures
+
+            progress("drawing the report's pictures")
+            report.pictures = pictures(report, impl)
     except WorkerDied as err:
         report.error = str(err)
         report.verdict = "error"
@@ -394,6 +430,7 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
     backward = _backward_error(impl)
     if backward is not None:  # judged on its values; one report for every gradient property
         impl = dataclasses.replace(impl, gradients=False)
+    report.inputs += _eager_only(impl)
     excluded: list[InputClass] = []
     for input_class in INPUT_CLASSES:
         progress(f"trying {input_class.words}")

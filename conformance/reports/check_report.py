@@ -15,6 +15,16 @@ from yolov1_loss.reference import LossSpec
 
 VERDICT_EXIT = {"conforms": 0, "differs": 1, "error": 2}
 
+# What each verdict means, for a page that says it (the README's "Exit status").
+VERDICT_MEANING = {
+    "conforms": "the loss computes the dialect named, or a known one, its values and gradients are the "
+    "oracle's within tolerance, and no property fails (exit status 0)",
+    "differs": "the loss computes another dialect or a known dialect's bug, a property fails, or it fails "
+    "on ordinary input (exit status 1)",
+    "error": "the loss could not be judged: it could not be loaded, failed on every probe, or its process "
+    "died or hung (exit status 2)",
+}
+
 
 @dataclass(frozen=True)
 class InputFinding:
@@ -53,6 +63,7 @@ class CheckReport:
     strict: bool = False
     gradient_checks: set = field(default_factory=set)  # the names in ``properties`` that compare gradients
     command: str = ""  # 'yolov1-loss check TARGET' and the options that load and call the loss
+    pictures: list = field(default_factory=list)  # conformance.reports.html.evidence.Picture, for --html
 
     def _undetermined(self) -> tuple:
         """The knobs identification could not tell apart (none under a named dialect)."""
@@ -152,13 +163,7 @@ class CheckReport:
         }
 
     def summary(self) -> str:
-        lines = [self.echo(), self.verdict_line()]
-        lines.extend(line for h in self.hints for line in h.lines())  # where there is one, the likely cause
-        lines.extend(self.blame.lines() if self.blame is not None else [])
-        lines.extend(self._dialect_lines())
-        lines.extend(finding.line() for finding in self.inputs)
-        if self.left_out:
-            lines.append(f"left out of the properties: {'; '.join(self.left_out)}")
+        lines = [self.echo(), self.verdict_line(), *self.cause_lines(), *self.dialect_lines(), *self.finding_lines()]
         if self.properties:
             statuses = self.properties.values()
             counts = {s: sum(1 for v in statuses if v.startswith(s)) for s in ("passed", "failed", "not applicable")}
@@ -177,7 +182,20 @@ class CheckReport:
             lines.extend(str(failure).splitlines())
         return "\n".join(lines)
 
-    def _dialect_lines(self) -> list[str]:
+    def cause_lines(self) -> list[str]:
+        """The likely cause (a hint), and where the loss parts from the oracle ("what differs")."""
+        lines = [line for h in self.hints for line in h.lines()]
+        return lines + (self.blame.lines() if self.blame is not None else [])
+
+    def finding_lines(self) -> list[str]:
+        """The loss's failures on classes of input, and the classes left out of the properties."""
+        lines = [finding.line() for finding in self.inputs]
+        if self.left_out:
+            lines.append(f"left out of the properties: {'; '.join(self.left_out)}")
+        return lines
+
+    def dialect_lines(self) -> list[str]:
+        """What the report says of the dialect: the one matched, or the nearest and the differences."""
         spec, ident = self.spec, self.identified
         if spec is None:
             return []
