@@ -103,7 +103,7 @@ def _picture(picture, k: int) -> str:
         parts.append(_failure_text(picture.failure, k))
     parts.append(
         f"<h3>The grid of image {picture.image} (S = {spec.S}, B = {spec.B}, C = {spec.C}): rows i, columns j</h3>"
-        f"{svg.grid(picture, f'clip-{k}', _focus(picture))}<p class=\"key\">{svg.grid_key(spec.B)}</p>"
+        f'{svg.grid(picture, f"clip-{k}", _focus(picture))}<p class="key">{svg.grid_key(spec.B)}</p>'
     )
     parts.extend(f'<p class="note">{escape(note)}</p>' for note in picture.notes)
     given = [name for name in OUTPUT_NAMES if picture.terms.get(name) and picture.terms[name].loss is not None]
@@ -129,7 +129,9 @@ def _picture(picture, k: int) -> str:
             "<h3>Where the gradient parts: d total / d pred, the loss's minus the oracle's, per channel group "
             "(the element furthest from 0 in each cell)</h3>"
         )
-        parts.append(_figure(groups, "loss − oracle of d total / d pred (0 where within the check's tolerance)", titles))
+        parts.append(
+            _figure(groups, "loss − oracle of d total / d pred (0 where within the check's tolerance)", titles)
+        )
     return f'<section class="picture">{"".join(parts)}</section>'
 
 

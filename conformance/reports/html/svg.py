@@ -50,7 +50,10 @@ def largest_cell(arrays: dict):
     for name, a in arrays.items():
         magnitude = np.nan_to_num(np.abs(a), nan=np.inf)
         if magnitude.size and magnitude.max() > best:
-            best, where = float(magnitude.max()), (name, tuple(int(v) for v in np.unravel_index(np.argmax(magnitude), a.shape)))
+            best, where = (
+                float(magnitude.max()),
+                (name, tuple(int(v) for v in np.unravel_index(np.argmax(magnitude), a.shape))),
+            )
     return where
 
 
@@ -60,7 +63,9 @@ def _axis_labels(S: int, cell: float, left: float, top: float) -> list[str]:
     out = []
     for k in range(S):
         centre = k * cell + cell / 2
-        out.append(f'<text x="{left + centre:.1f}" y="{top - 3:.1f}" font-size="{size:.1f}" text-anchor="middle">{k}</text>')
+        out.append(
+            f'<text x="{left + centre:.1f}" y="{top - 3:.1f}" font-size="{size:.1f}" text-anchor="middle">{k}</text>'
+        )
         out.append(
             f'<text x="{left - 3:.1f}" y="{top + centre + size / 3:.1f}" font-size="{size:.1f}" text-anchor="end">{k}</text>'
         )
@@ -106,7 +111,11 @@ def legend(limit: float, what: str, width: float = 260.0) -> str:
             f'<rect x="{left + k * width / steps:.2f}" y="{top}" width="{width / steps + 0.3:.2f}" height="{height}" fill="{colour(v, limit)}"/>'
         )
     parts.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#888"/>')
-    for x, text, anchor in ((left, number(-limit), "middle"), (left + width / 2, "0", "middle"), (left + width, number(limit), "middle")):
+    for x, text, anchor in (
+        (left, number(-limit), "middle"),
+        (left + width / 2, "0", "middle"),
+        (left + width, number(limit), "middle"),
+    ):
         parts.append(f'<text x="{x:.1f}" y="{top + height + 13}" font-size="11" text-anchor="{anchor}">{text}</text>')
     parts.append(f'<rect x="{left + width + 24}" y="{top}" width="{height}" height="{height}" fill="{NOT_FINITE}"/>')
     parts.append(f'<text x="{left + width + 24 + height + 4}" y="{top + 11}" font-size="11">not finite</text>')
@@ -128,9 +137,7 @@ def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
     left, top, margin = 28.0, 22.0, 6.0
     has_object = picture.target[..., spec.C] == 1
     parts = [
-        '<defs><clipPath id="{}"><rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"/></clipPath></defs>'.format(
-            clip_id, left, top, width, width
-        ),
+        f'<defs><clipPath id="{clip_id}"><rect x="{left:.1f}" y="{top:.1f}" width="{width:.1f}" height="{width:.1f}"/></clipPath></defs>',
         *_axis_labels(S, cell, left, top),
     ]
     for i in range(S):
@@ -163,7 +170,9 @@ def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
         boxes.append(rect(targets[m], TARGET_COLOUR, 'stroke-width="1.8"'))
         cx, cy = predicted[m, r, :2]
         if math.isfinite(cx) and math.isfinite(cy):
-            boxes.append(f'<circle cx="{left + cx * width:.2f}" cy="{top + cy * width:.2f}" r="3" fill="{PREDICTOR_COLOURS[r % 6]}"/>')
+            boxes.append(
+                f'<circle cx="{left + cx * width:.2f}" cy="{top + cy * width:.2f}" r="3" fill="{PREDICTOR_COLOURS[r % 6]}"/>'
+            )
         if mine >= 0 and mine != r:
             boxes.append(
                 f'<circle cx="{left + (j + 0.5) * cell:.2f}" cy="{top + (i + 0.5) * cell:.2f}" r="{cell * 0.42:.2f}" '
@@ -185,8 +194,7 @@ def grid_key(B: int) -> str:
     """The grid's key, in words with colour swatches (HTML)."""
     items = [f'<span class="swatch" style="border-color:{TARGET_COLOUR}"></span>the target box']
     items += [
-        f'<span class="swatch" style="border-color:{PREDICTOR_COLOURS[b % 6]}"></span>predictor {b}'
-        for b in range(B)
+        f'<span class="swatch" style="border-color:{PREDICTOR_COLOURS[b % 6]}"></span>predictor {b}' for b in range(B)
     ]
     items += [
         "solid and thick, with a dot at its centre: the oracle's responsible predictor; dashed: the others",
