@@ -23,8 +23,14 @@ def add_loss_options(parser, dialect_help: str) -> None:
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     add_dialect_option(parser, dialect_help)
     add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
+    from yolov1_loss.conformance.user_loss.implementation import FRAMEWORK_ALIASES, FRAMEWORKS
+
     parser.add_argument(
-        "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"
+        "--framework",
+        choices=[*FRAMEWORKS, *FRAMEWORK_ALIASES],
+        default="torch",
+        help="what the loss is written in (default torch); jax and tensorflow (keras: a Keras loss) are "
+        "also run compiled, under jax.jit and tf.function",
     )
     parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
     parser.add_argument(
@@ -81,8 +87,8 @@ def add_call_options(parser) -> None:
         "--args",
         dest="arguments",
         choices=["pred,target", "target,pred"],
-        default="pred,target",
-        help="the order the loss takes its inputs in (default pred,target)",
+        help="the order the loss takes its inputs in (default pred,target; target,pred for tensorflow "
+        "and keras, as Keras calls loss(y_true, y_pred))",
     )
 
 
@@ -143,6 +149,12 @@ def add_parser(commands) -> None:
         metavar="PATH",
         help="write the full report as JSON ('-': to standard output, the summary then to standard error)",
     )
+    parser.add_argument(
+        "--html",
+        metavar="PATH",
+        help="write the report as one self-contained HTML page: the failing examples' grids, and heatmaps of "
+        "where the loss parts from the oracle, term by term (not with --vectors)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -190,6 +202,11 @@ def run(args) -> int:
             raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
         if args.json != "-":
             check_output_file("--json", args.json)
+        check_output_file("--html", args.html)
+        if args.html is not None and args.vectors is not None:
+            raise ValueError(
+                "--html draws the properties' examples; it does not go with --vectors, which replays stored ones"
+            )
         if args.vectors is not None and not os.path.isdir(args.vectors):
             raise ValueError(f"--vectors {args.vectors}: no such folder")
     except ValueError as err:
@@ -210,6 +227,7 @@ def run(args) -> int:
                 progress=_progress,
                 strict=args.strict,
                 accept_any=args.accept_any_dialect,
+                draw=args.html is not None,
             )
     except (LoadError, WorkerDied, ValueError) as err:
         report = CheckReport(args.impl, "error", error=str(err))
@@ -221,6 +239,10 @@ def run(args) -> int:
     print(report.summary(), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json(report, args.json)
+    if args.html:
+        from yolov1_loss.conformance.reports.html.page import write_html
+
+        write_html(report, args.html)
     return report.exit_code
 
 
