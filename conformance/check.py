@@ -594,6 +594,21 @@ class CheckSession:
             failure.located()  # while the loss's process runs
         return failure
 
+    def report(self, properties: dict, failures: list, draw: bool = False) -> CheckReport:
+        """The report of the properties run in this session (name -> status, and their failures),
+        held to the dialect as :func:`run_check`'s is; ``draw``: with what the HTML page draws."""
+        impl, identified = self.resolved()
+        report = CheckReport(impl.name, "differs" if failures else "conforms")
+        _said_of_options(report, self.options)
+        report.spec, report.identified = impl.fixed_spec, identified
+        report.properties, report.failures = dict(properties), list(failures)
+        hold_to_dialect(report)
+        if draw:
+            from yolov1_loss.conformance.reports.html.evidence import pictures
+
+            report.pictures = pictures(report, impl)
+        return report
+
     def close(self) -> None:
         if self._impl.worker is not None:
             self._impl.worker.close()

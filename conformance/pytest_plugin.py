@@ -39,7 +39,13 @@ def pytest_addoption(parser) -> None:
         help="a knob on top of the dialect (repeatable)",
     )
     group.addoption("--yolov1-layout", default="classes-first", help="the loss's input layout (default classes-first)")
-    group.addoption("--yolov1-framework", default="torch", help="torch or numpy (default torch)")
+    group.addoption(
+        "--yolov1-framework", default="torch", help="torch, numpy, jax, tensorflow or keras (default torch)"
+    )
+    group.addoption(
+        "--yolov1-args",
+        help="the order the loss takes its inputs in: pred,target (default) or target,pred (default for tensorflow)",
+    )
     group.addoption(
         "--yolov1-grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred"
     )
@@ -52,6 +58,11 @@ def pytest_addoption(parser) -> None:
         "--yolov1-in-process",
         action="store_true",
         help="run the loss in this process, not a worker of its own (for a debugger; no isolation)",
+    )
+    group.addoption(
+        "--yolov1-html",
+        metavar="PATH",
+        help="write the report of the properties run as one self-contained HTML page (as check --html)",
     )
     group.addoption(
         "--yolov1-xfail",
@@ -76,6 +87,7 @@ def pytest_configure(config) -> None:
             target,
             layout=option("yolov1_layout"),
             framework=option("yolov1_framework"),
+            arguments=option("yolov1_args"),
             dtype=option("yolov1_dtype"),
             device=option("yolov1_device"),
             output=option("yolov1_output"),
@@ -87,7 +99,8 @@ def pytest_configure(config) -> None:
         anchor = defining_file(target, config.rootpath)
     except ValueError as err:
         raise pytest.UsageError(f"yolov1-loss: {err}") from None
-    config.pluginmanager.register(_Suite(options, anchor, option("yolov1_in_process")), "yolov1-loss-suite")
+    suite = _Suite(options, anchor, option("yolov1_in_process"), option("yolov1_html"))
+    config.pluginmanager.register(suite, "yolov1-loss-suite")
     if not any(anchor == Path(arg).resolve() or Path(arg).resolve() in anchor.parents for arg in _paths(config.args)):
         config.args.append(str(anchor))
 
@@ -116,10 +129,13 @@ def defining_file(target: str, rootdir: Path) -> Path:
 class _Suite:
     """Collects the conformance items under the loss's file, and holds the check's session."""
 
-    def __init__(self, options, anchor: Path, in_process: bool):
+    def __init__(self, options, anchor: Path, in_process: bool, html: str | None = None):
         self.options = options
         self.anchor = anchor
         self.in_process = in_process
+        self.html = html  # --yolov1-html: the page to write when the session ends
+        self.properties: dict = {}  # name -> passed / failed / not applicable: why, as the items ran
+        self.failures: list = []
         self._session = None
 
     def session(self):
@@ -136,7 +152,23 @@ class _Suite:
 
     def pytest_unconfigure(self, config):
         if self._session is not None:
-            self._session.close()
+            try:
+                if self.html:
+                    self.write_html()
+            finally:
+                self._session.close()
+
+    def write_html(self) -> None:
+        """The page of the properties run (``--yolov1-html``), drawn while the loss's process runs."""
+        from yolov1_loss.conformance.reports.check_report import CheckReport
+        from yolov1_loss.conformance.reports.html.page import write_html
+        from yolov1_loss.conformance.user_loss.isolation import WorkerDied
+
+        try:
+            report = self._session.report(self.properties, self.failures, draw=True)
+        except WorkerDied as err:
+            report = CheckReport(self.options.target, "error", error=str(err))
+        write_html(report, self.html)
 
 
 class ConformanceFile(pytest.File):
@@ -195,9 +227,13 @@ class PropertyItem(_Item):
 
     def runtest(self):
         session = self.parent.suite.session()
+        suite = self.parent.suite
         reason = session.not_applicable(self.prop)
         if reason:
+            suite.properties[self.prop] = f"not applicable: {reason}"
             pytest.skip(reason)
         failure = session.find_failure(self.prop)
+        suite.properties[self.prop] = "passed" if failure is None else "failed"
         if failure is not None:
+            suite.failures.append(failure)
             raise failure
