@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from yolov1_loss import __version__, bench, check, dialects, explain, vectors
+from yolov1_loss import __version__, bench, check, check_encoder, dialects, explain, vectors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(commands)
     vectors.add_parser(commands)
     check.add_parser(commands)
+    check_encoder.add_parser(commands)
     dialects.add_parser(commands)
     return parser
 

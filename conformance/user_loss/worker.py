@@ -8,6 +8,8 @@ its own. Requests come on one pipe as length-prefixed pickles, each ``(call, kin
 - ``evaluate, how, pred, target, spec, kwargs``: :meth:`Implementation.evaluate` on it, with
   ``how`` (dtype, layout, arguments) replacing the loaded options' (so that ``check`` can try
   the alternatives of a hint without loading the loss again);
+- ``encode, call, boxes, labels``: an encoder loaded as the loss is (``check-encoder``), called
+  on one image's boxes or a batch (:func:`yolov1_loss.conformance.encoding.calling.call_encoder`);
 - ``bench_case, spec, n, dtype, device, threads, wire``: a benchmark's batch, built here
   (:func:`benchmarks.contenders.user_case`), and the loss's first call on it: its total and
   gradient (canonical, as ``wire`` floats) and the seconds the call took;
@@ -82,6 +84,12 @@ class _Loss:
         if got.inputs_after is not None:
             arrays["after.pred"], arrays["after.target"] = got.inputs_after
         return None, arrays
+
+    def encode(self, call, boxes, labels):
+        from yolov1_loss.conformance.encoding.calling import call_encoder
+
+        encoder = lambda boxes, labels: self.impl.loss(boxes, labels, None)  # loaded as a loss is
+        return None, {"grid": call_encoder(encoder, call, boxes, labels)}
 
     def bench_case(self, spec, n, dtype, device, threads, wire):
         from yolov1_loss.benchmarks.contenders import first_user_call, user_case
