@@ -102,7 +102,7 @@ def _picture(picture, k: int) -> str:
     if picture.failure is not None:
         parts.append(_failure_text(picture.failure, k))
     parts.append(
-        f"<h3>The grid of image {picture.image} (S = {spec.S}, B = {spec.B}, C = {spec.C}): rows i, columns j</h3>"
+        f'<h3 id="grid-{k}">The grid of image {picture.image} (S = {spec.S}, B = {spec.B}, C = {spec.C}): rows i, columns j</h3>'
         f'{svg.grid(picture, f"clip-{k}", _focus(picture))}<p class="key">{svg.grid_key(spec.B)}</p>'
     )
     parts.extend(f'<p class="note">{escape(note)}</p>' for note in picture.notes)

@@ -187,7 +187,7 @@ def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
             'fill="none" stroke="#000" stroke-width="2.5"/>'
         )
     parts += boxes
-    return _svg(left + width + margin, top + width + margin, parts, 'class="grid"')
+    return _svg(left + width + margin, top + width + margin, parts, f'class="grid" data-image="{picture.image}"')
 
 
 def grid_key(B: int) -> str:
