@@ -29,9 +29,26 @@ from yolov1_loss import reference
 from yolov1_loss.reference.loss import OUTPUT_NAMES
 from yolov1_loss.reference.spec import LossSpec
 
-FRAMEWORKS = ("torch", "numpy")
+FRAMEWORKS = ("torch", "numpy", "jax", "tensorflow")
+# Another name a framework goes by: a Keras loss runs on TensorFlow tensors.
+FRAMEWORK_ALIASES = {"keras": "tensorflow"}
+# The frameworks whose gradients come from their own automatic differentiation.
+AUTODIFF = ("torch", "jax", "tensorflow")
 DTYPES = ("float64", "float32")
 ARGUMENTS = ("pred,target", "target,pred")
+# The order a framework's users write a loss's inputs in, where it is not ARGUMENTS[0]: Keras
+# calls a loss as loss(y_true, y_pred).
+DEFAULT_ARGUMENTS = {"tensorflow": "target,pred"}
+
+
+def framework_named(name: str) -> str:
+    """The framework ``name`` (one of FRAMEWORKS, or an alias such as 'keras') stands for."""
+    return FRAMEWORK_ALIASES.get(name, name)
+
+
+def default_arguments(framework: str) -> str:
+    """The argument order a loss of ``framework`` (or its alias) is called with unless told otherwise."""
+    return DEFAULT_ARGUMENTS.get(framework_named(framework), ARGUMENTS[0])
 
 
 class ImplementationError(Exception):
@@ -49,6 +66,9 @@ class Evaluation(NamedTuple):
     values: dict  # output name -> () array, or (N,) under reduction='none'
     grads: dict  # output name -> canonical (N, S, S, C + 5B) gradient; empty if not asked
     inputs_after: tuple | None  # (pred, target) in canonical layout after the call, if asked
+    # jax and tensorflow: why the loss failed compiled (jax.jit, tf.function) where it ran
+    # eagerly (the values and gradients are then the eager ones); None where it did not.
+    eager_only: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +76,9 @@ class Implementation:
     """A YOLOv1 loss and how to call it.
 
     ``loss(pred, target, spec)`` gets inputs in ``layout``, as ``dtype`` tensors (framework
-    'torch', on ``device``) or arrays ('numpy'). Torch gradients come from autograd; a NumPy
+    'torch', on ``device``; 'jax' and 'tensorflow', on the framework's default device) or arrays
+    ('numpy'). Torch, JAX and TensorFlow gradients come from their autodiff
+    (:mod:`~yolov1_loss.conformance.user_loss.frameworks` for the last two); a NumPy
     loss may give ``grad(pred, target, spec)``: the gradient of the total in its layout, or a
     mapping/NamedTuple of gradients by output name. ``project``: one of this project's own,
     held to the oracle's conventions at kinks too (docs/spec.md, "Gradients"). ``fixed_spec``: the dialect a loss
@@ -79,10 +101,13 @@ class Implementation:
     # False: judged on its values alone (a loss whose backward raises on every input).
     gradients: bool = True
     # The order ``loss`` takes its inputs in: ARGUMENTS[0], or ARGUMENTS[1] for a loss written
-    # as loss(target, pred) (seen in public code).
-    arguments: str = "pred,target"
+    # as loss(target, pred) (seen in public code); None: the framework's (default_arguments).
+    arguments: str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "framework", framework_named(self.framework))
+        if self.arguments is None:
+            object.__setattr__(self, "arguments", default_arguments(self.framework))
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"Implementation.framework must be one of {FRAMEWORKS}, got {self.framework!r}")
         if self.dtype not in DTYPES:
@@ -108,7 +133,7 @@ class Implementation:
 
     @property
     def has_gradient(self) -> bool:
-        return self.gradients and (self.framework == "torch" or self.grad is not None)
+        return self.gradients and (self.framework in AUTODIFF or self.grad is not None)
 
     def with_dtype(self, dtype: str) -> Implementation:
         """The same loss fed ``dtype`` inputs."""
@@ -140,7 +165,10 @@ class Implementation:
             call = dict(dtype=self.dtype, layout=self.layout, arguments=self.arguments)
             options = dict(grads=grads, upstream=upstream, strided=strided, keep_inputs=keep_inputs)
             return self.worker.evaluate(call, pred, target, spec, **options)
-        run = _evaluate_torch if self.framework == "torch" else _evaluate_numpy
+        if self.framework in ("jax", "tensorflow"):
+            from yolov1_loss.conformance.user_loss.frameworks import evaluate_traced as run
+        else:
+            run = _evaluate_torch if self.framework == "torch" else _evaluate_numpy
         return run(self, pred, target, spec, grads, upstream, strided, keep_inputs)
 
 
@@ -246,11 +274,16 @@ def _weights(upstream, values_shape) -> np.ndarray:
 
 
 def _library_folders() -> tuple[str, ...]:
-    """Where NumPy, torch, Python's standard library and this project live (found without importing torch)."""
+    """Where NumPy, torch, JAX, TensorFlow, Keras, Python's standard library and this project live
+    (found without importing any of them)."""
     folders = [os.path.dirname(os.path.abspath(os.__file__))]
     for name in (
         "numpy",
         "torch",
+        "jax",
+        "jaxlib",
+        "tensorflow",
+        "keras",
         "yolov1_loss",
         "yolov1_loss.reference",
         "yolov1_loss.conformance",
@@ -265,7 +298,7 @@ _LIBRARIES = _library_folders()
 
 
 def is_users_file(filename: str) -> bool:
-    """Whether a frame's file is the user's code, not NumPy's, torch's, Python's or this project's
+    """Whether a frame's file is the user's code, not a framework's, Python's or this project's
     (a package installed in site-packages counts as the user's, unless it is one of those)."""
     path = os.path.abspath(filename)
     under = [folder for folder in _LIBRARIES if path.startswith(folder + os.sep)]

@@ -112,14 +112,14 @@ def _evaluation_arrays(pred, target, spec) -> dict:
     return allowed | {"after.pred": ("float64", pred.shape), "after.target": ("float64", target.shape)}
 
 
-def _evaluation(arrays: dict, keep_inputs: bool) -> Evaluation:
+def _evaluation(arrays: dict, keep_inputs: bool, eager_only: str | None = None) -> Evaluation:
     """The Evaluation the arrays of a reply hold; ChannelError when one it must hold is missing."""
     values = {name.removeprefix("values."): a for name, a in arrays.items() if name.startswith("values.")}
     grads = {name.removeprefix("grads."): a for name, a in arrays.items() if name.startswith("grads.")}
     after = (arrays.get("after.pred"), arrays.get("after.target"))
     if "total" not in values or not grads.keys() <= values.keys() or any(a is None for a in after) == keep_inputs:
         raise channel.ChannelError("an evaluation without the arrays asked for")
-    return Evaluation(values, grads, after if keep_inputs else None)
+    return Evaluation(values, grads, after if keep_inputs else None, eager_only)
 
 
 class Worker:
@@ -175,9 +175,11 @@ class Worker:
         argument order to call it with."""
         during = "forward" if kwargs.get("grads", "none") == "none" else "forward and backward"
         request = ("evaluate", how, pred, target, spec, kwargs)
-        _, arrays = self.request(during, request, arrays=_evaluation_arrays(pred, target, spec))
+        result, arrays = self.request(
+            during, request, arrays=_evaluation_arrays(pred, target, spec), result={"eager_only": [str]}
+        )
         try:
-            return _evaluation(arrays, kwargs.get("keep_inputs", False))
+            return _evaluation(arrays, kwargs.get("keep_inputs", False), (result["eager_only"] or [None])[0])
         except channel.ChannelError as err:
             self._die(during, wrote=str(err))
 

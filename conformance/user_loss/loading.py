@@ -17,7 +17,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from yolov1_loss.conformance.user_loss.implementation import Implementation, users_line
+from yolov1_loss.conformance.user_loss.frameworks import prepare
+from yolov1_loss.conformance.user_loss.implementation import Implementation, framework_named, users_line
 from yolov1_loss.reference import LossSpec
 
 
@@ -106,15 +107,20 @@ def user_implementation(
     device: str = "cpu",
     output: str | None = None,
     grad: str | None = None,
-    arguments: str = "pred,target",
+    arguments: str | None = None,
     spec: LossSpec | None = None,
 ) -> Implementation:
     """The loss named ``target`` (``pkg.mod:attr`` or ``file.py:attr``), loaded in this process and
     called as ``loss(pred, target)``.
 
     ``grad``: for a NumPy loss, the name of a callable in the same module returning the gradient
-    of the total. ``spec``: the dialect it is held to (None: not yet known).
+    of the total. ``spec``: the dialect it is held to (None: not yet known). ``framework``: one of
+    FRAMEWORKS or an alias (FRAMEWORK_ALIASES), set up before the loss's module is imported
+    (:func:`~yolov1_loss.conformance.user_loss.frameworks.prepare`). ``arguments``: None for the
+    framework's order (DEFAULT_ARGUMENTS).
     """
+    framework = framework_named(framework)
+    prepare(framework, dtype)
     loss = select_output(load_callable(target), output)
     grad_fn = None
     if grad is not None:

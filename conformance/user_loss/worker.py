@@ -7,7 +7,8 @@ its own. Requests come on one pipe as length-prefixed pickles, each ``(call, kin
 - ``load, options``: import and build the loss (a :class:`~yolov1_loss.conformance.check.CheckOptions`);
 - ``evaluate, how, pred, target, spec, kwargs``: :meth:`Implementation.evaluate` on it, with
   ``how`` (dtype, layout, arguments) replacing the loaded options' (so that ``check`` can try
-  the alternatives of a hint without loading the loss again);
+  the alternatives of a hint without loading the loss again); its result: ``{"eager_only":
+  [why]}`` where a JAX or TensorFlow loss failed only compiled, else ``{"eager_only": []}``;
 - ``encode, call, boxes, labels``: an encoder loaded as the loss is (``check-encoder``), called
   on one image's boxes or a batch (:func:`yolov1_loss.conformance.encoding.calling.call_encoder`);
 - ``bench_case, spec, n, dtype, device, threads, wire``: a benchmark's batch, built here
@@ -83,7 +84,8 @@ class _Loss:
         arrays |= {f"grads.{name}": grad for name, grad in got.grads.items()}
         if got.inputs_after is not None:
             arrays["after.pred"], arrays["after.target"] = got.inputs_after
-        return None, arrays
+        eager_only = [] if got.eager_only is None else [channel.clipped(got.eager_only)]
+        return {"eager_only": eager_only}, arrays
 
     def encode(self, call, boxes, labels):
         from yolov1_loss.conformance.encoding.calling import call_encoder

@@ -1,0 +1,207 @@
+"""JAX and TensorFlow (Keras) losses, called the way their users call them.
+
+A JAX loss gets ``jax.Array``s and its gradient comes from ``jax.grad``; a TensorFlow or Keras
+loss (a function, or a ``tf.keras.losses.Loss`` instance) gets ``tf.Tensor``s and its gradient
+comes from ``tf.GradientTape``. Their users run a loss compiled (``jax.jit``, ``tf.function``),
+so the loss and its gradient are run compiled, and that is what is judged; where the compiled
+run raises and the eager one does not, the eager results are judged and
+:attr:`~yolov1_loss.conformance.user_loss.implementation.Evaluation.eager_only` says why the
+compiled one failed (``check`` reports it as a finding).
+
+Each framework is imported on first use, in the process that runs the loss (``check``'s
+worker): a check of a torch loss imports neither.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+
+import numpy as np
+
+from yolov1_loss.conformance.user_loss.implementation import (
+    Evaluation,
+    ImplementationError,
+    _as_array,
+    _check_value,
+    _raised,
+    call_in_order,
+    named_outputs,
+    pred_from_layout,
+    to_layout,
+    users_line,
+)
+
+# What each framework's compiled run is called, in a report.
+COMPILERS = {"jax": "jax.jit", "tensorflow": "tf.function"}
+
+# TensorFlow's C++ log level in the process that runs the loss: 2 leaves out its INFO and
+# WARNING lines (CPU features, oneDNN), which are about TensorFlow, not about the loss.
+TF_LOG_LEVEL = "2"
+
+
+def prepare(framework: str, dtype: str) -> None:
+    """Set ``framework`` up before the user's module imports it: TensorFlow's log level, and
+    JAX's 64-bit mode where the loss is to get float64 (without it, JAX makes float32 of them)."""
+    if framework == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    if framework == "jax" and dtype == "float64":
+        _enable_x64()
+
+
+def _enable_x64() -> None:
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+
+
+def _wanted(grads: str, outputs: dict) -> list:
+    """The outputs whose gradient is asked for: none, the total, or every one exposed."""
+    return [] if grads == "none" else ["total"] if grads == "total" else list(outputs)
+
+
+# --- each framework: tensors, and the loss with its gradients as one function -----------------
+
+
+def _jax_tensor(array, dtype: str):
+    import jax.numpy as jnp
+
+    if dtype == "float64":
+        _enable_x64()
+    return jnp.asarray(np.asarray(array), dtype=dtype)
+
+
+def _jax_run(call, grads: str):
+    """``run(p, t, w)``: (named outputs, {name: the gradient of Σ w·output with respect to p}), by jax.grad."""
+    import jax
+    import jax.numpy as jnp
+
+    def weighted(q, t, w, name):
+        out = named_outputs(call(q, t))[name]
+        return jnp.sum(jnp.broadcast_to(w, jnp.shape(out)) * out)
+
+    def run(p, t, w):
+        outputs = named_outputs(call(p, t))
+        gradient = {name: jax.grad(functools.partial(weighted, name=name))(p, t, w) for name in _wanted(grads, outputs)}
+        return outputs, gradient
+
+    return run
+
+
+def _tf_tensor(array, dtype: str):
+    import tensorflow as tf
+
+    return tf.constant(np.asarray(array), dtype=dtype)
+
+
+def _tf_run(call, grads: str):
+    """``run(p, t, w)``: (named outputs, {name: the gradient of Σ w·output with respect to p}), by tf.GradientTape."""
+    import tensorflow as tf
+
+    def run(p, t, w):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(p)
+            outputs = named_outputs(call(p, t))
+        gradient = {}
+        for name in _wanted(grads, outputs):
+            out = outputs[name]
+            g = None
+            if tf.is_tensor(out):  # (anything else is a constant: its gradient is zero)
+                weight = tf.broadcast_to(tf.cast(w, out.dtype), tf.shape(out))
+                g = tape.gradient(out, p, output_gradients=weight)
+            gradient[name] = tf.zeros_like(p) if g is None else tf.convert_to_tensor(g)
+        del tape
+        return outputs, gradient
+
+    return run
+
+
+def _jax_compile(run):
+    import jax
+
+    return jax.jit(run)
+
+
+def _tf_compile(run):
+    import tensorflow as tf
+
+    return tf.function(run)
+
+
+TENSOR = {"jax": _jax_tensor, "tensorflow": _tf_tensor}
+RUN = {"jax": _jax_run, "tensorflow": _tf_run}
+COMPILE = {"jax": _jax_compile, "tensorflow": _tf_compile}
+
+# (loss, argument order, spec, grads asked, framework) -> its compiled run, so that the framework's
+# own cache (one trace per shape and dtype) is kept from call to call.
+_COMPILED: dict = {}
+
+
+def _tensors(tensor, array, dtype: str):
+    """``array`` as the framework's tensor; a list of arrays (boxes per image) element by element."""
+    if isinstance(array, (list, tuple)):
+        return [tensor(a, dtype) for a in array]
+    return tensor(array, dtype)
+
+
+def _compiled(impl, spec, grads: str):
+    key = (impl.loss, impl.arguments, spec, grads, impl.framework)
+    if key not in _COMPILED:
+        call = functools.partial(call_in_order, impl, spec=spec)
+        _COMPILED[key] = COMPILE[impl.framework](RUN[impl.framework](call, grads))
+    return _COMPILED[key]
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: the message's first line (at file:line)``, the line the user's innermost."""
+    message = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {message}{users_line(traceback.extract_tb(err.__traceback__))}"
+
+
+def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inputs) -> Evaluation:
+    """:meth:`Implementation.evaluate` for framework 'jax' or 'tensorflow' (see the module).
+
+    ``strided`` changes nothing: a JAX array or a TensorFlow tensor has no strides of its own.
+    ``keep_inputs``: the inputs as given, since neither framework's tensors can be written in place.
+    """
+    lay_pred, lay_target = to_layout(impl, pred, target, spec)
+    p = _tensors(TENSOR[impl.framework], lay_pred, impl.dtype)
+    t = _tensors(TENSOR[impl.framework], lay_target, impl.dtype)
+    w = _tensors(TENSOR[impl.framework], 1.0 if upstream is None else upstream, impl.dtype)
+    eager_only = None
+    try:
+        outputs, gradient = _compiled(impl, spec, grads)(p, t, w)
+    except Exception as err:  # the eager run says whether the loss fails at all
+        outputs, gradient = _eager(impl, p, t, w, spec, grads, len(pred))
+        eager_only = f"it runs eagerly but raises under {COMPILERS[impl.framework]}: {_first_line(err)}"
+    values = {
+        name: _check_value(name, _as_array(name, value, _float64), spec, len(pred)) for name, value in outputs.items()
+    }
+    gradients = {name: pred_from_layout(impl, _float64(g), spec) for name, g in gradient.items()}
+    return Evaluation(values, gradients, (pred, target) if keep_inputs else None, eager_only)
+
+
+def _float64(value) -> np.ndarray:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _eager(impl, p, t, w, spec, grads: str, n_images: int):
+    """(outputs, gradients) of the loss run eagerly; ImplementationError where it raises or
+    returns no loss (in forward, or in the gradient: 'backward of total')."""
+    try:
+        outputs = named_outputs(call_in_order(impl, p, t, spec))
+    except ImplementationError:
+        raise
+    except Exception as err:  # the report quotes whatever the user's code raised
+        raise _raised("forward", err) from err
+    for name, value in outputs.items():
+        _check_value(name, _as_array(name, value, _float64), spec, n_images)
+    if grads == "none":
+        return outputs, {}
+    run = RUN[impl.framework](functools.partial(call_in_order, impl, spec=spec), grads)
+    try:
+        return run(p, t, w)
+    except Exception as err:
+        raise _raised(f"backward of {_wanted(grads, outputs)[0]}", err) from err
