@@ -7,6 +7,7 @@ half a second.
 """
 
 from yolov1_loss.torch_impl.api import PATHS, YoloV1Loss, fused_loss_and_grad, yolov1_loss
+from yolov1_loss.torch_impl.encode import encode
 from yolov1_loss.torch_impl.parts import TorchLossParts
 
-__all__ = ["PATHS", "TorchLossParts", "YoloV1Loss", "fused_loss_and_grad", "yolov1_loss"]
+__all__ = ["PATHS", "TorchLossParts", "YoloV1Loss", "encode", "fused_loss_and_grad", "yolov1_loss"]

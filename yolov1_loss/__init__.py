@@ -5,7 +5,7 @@ The subpackages: :mod:`yolov1_loss.reference` (the NumPy oracle), :mod:`yolov1_l
 plugin) and :mod:`yolov1_loss.benchmarks`. The everyday names are here too, imported on first use
 (so that importing this package, as the pytest plugin does, loads neither NumPy nor torch)::
 
-    from yolov1_loss import LossSpec, loss, loss_and_grad, YoloV1Loss
+    from yolov1_loss import LossSpec, loss, loss_and_grad, YoloV1Loss, encode
 """
 
 from importlib import import_module
@@ -23,6 +23,7 @@ _EVERYDAY = {
     "loss": "reference",
     "loss_and_grad": "reference",
     "YoloV1Loss": "torch_impl",
+    "encode": "torch_impl",
 }
 
 __all__ = ["__version__", *_EVERYDAY]
