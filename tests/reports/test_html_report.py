@@ -122,3 +122,26 @@ def test_a_conforming_loss_shows_its_terms_beside_the_oracles(tmp_path):
         np.testing.assert_allclose(
             heatmaps[f"{term} (the loss)"], heatmaps[f"{term} (the oracle)"], rtol=1e-12, atol=1e-15
         )
+
+
+def test_the_plugin_writes_the_page_of_the_properties_it_ran(pytester):
+    pytester.makepyfile(losses=MUTANT_LOSS.format(name="class_loss_on_empty_cells", S=7).replace("\n    ", "\n"))
+    html = pytester.path / "report.html"
+    result = pytester.runpytest(
+        "--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-dialect=paper", "--yolov1-dtype=float64",
+        f"--yolov1-html={html}", "-k", "values_match_oracle", "--hypothesis-profile", "yolov1-dev",
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    text = html.read_text()
+    parsed = Page(text)
+    assert "verdict: DIFFERS from the dialect named" in text
+    assert 'values_match_oracle</td><td class="failed">failed' in text
+    assert len(parsed.heatmaps) == 1 and parsed.heatmaps[0]["term:cls"].any()
+
+
+def test_html_with_vectors_is_refused_in_one_line(tmp_path):
+    refused = run("check", "x.py:loss", "--vectors", tmp_path, "--html", tmp_path / "r.html")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "yolov1-loss check: --html draws the properties' examples; it does not go with --vectors, which replays stored ones"
+    ]
