@@ -103,6 +103,10 @@ class Implementation:
     # The order ``loss`` takes its inputs in: ARGUMENTS[0], or ARGUMENTS[1] for a loss written
     # as loss(target, pred) (seen in public code); None: the framework's (default_arguments).
     arguments: str | None = None
+    # A loss that takes box lists, not the grid: a conformance.encoding.box_targets.BoxTargets
+    # (None: the grid, in ``layout``). The target handed over is then a list of per-image arrays
+    # (or one padded array), each converted to the framework's tensors as the grid is.
+    targets: Any = None
 
     def __post_init__(self):
         object.__setattr__(self, "framework", framework_named(self.framework))
@@ -162,7 +166,7 @@ class Implementation:
         Raises :class:`ImplementationError` if the loss raises or returns no loss.
         """
         if self.worker is not None:
-            call = dict(dtype=self.dtype, layout=self.layout, arguments=self.arguments)
+            call = dict(dtype=self.dtype, layout=self.layout, arguments=self.arguments, targets=self.targets)
             options = dict(grads=grads, upstream=upstream, strided=strided, keep_inputs=keep_inputs)
             return self.worker.evaluate(call, pred, target, spec, **options)
         if self.framework in ("jax", "tensorflow"):
@@ -184,6 +188,8 @@ def _convert(convert, array, layout: str, spec: LossSpec):
 
 def to_layout(impl: Implementation, pred, target, spec: LossSpec):
     """Canonical ``pred`` and ``target`` in the layout the loss of ``impl`` takes."""
+    if impl.targets is not None:  # box lists (conformance.encoding.box_targets)
+        return impl.targets.to_loss(impl, pred, target, spec)
     return (
         _convert(reference.pred_from_canonical, pred, impl.layout, spec),
         _convert(reference.target_from_canonical, target, impl.layout, spec),
@@ -191,6 +197,8 @@ def to_layout(impl: Implementation, pred, target, spec: LossSpec):
 
 
 def _from_layout(impl: Implementation, pred, target, spec: LossSpec):
+    if impl.targets is not None:  # box lists: what the loss left of what to_layout handed it
+        return impl.targets.from_loss(impl, pred, target, spec)
     return (
         _convert(reference.pred_to_canonical, pred, impl.layout, spec),
         _convert(reference.target_to_canonical, target, impl.layout, spec),
@@ -208,6 +216,11 @@ def call_in_order(impl: Implementation, pred, target, spec: LossSpec, function: 
     if impl.arguments == "target,pred":
         return function(target, pred, spec)
     return function(pred, target, spec)
+
+
+def _each(convert: Callable, target):
+    """``convert`` applied to a target, or to each array of a list of them (box targets)."""
+    return [convert(a) for a in target] if isinstance(target, list) else convert(target)
 
 
 def _strided_copy(array, zeros: Callable):
@@ -337,7 +350,7 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         return contiguous
 
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    p, t = tensor(lay_pred), tensor(lay_target)
+    p, t = tensor(lay_pred), _each(tensor, lay_target)
     p.requires_grad_(grads != "none")
     try:
         outputs = named_outputs(call_in_order(impl, p, t, spec))
@@ -363,13 +376,14 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         try:
             (g,) = torch.autograd.grad(output, p, grad_outputs=weight, retain_graph=True, allow_unused=True)
         except Exception as err:
-            caused_by = _forward_line_of_backward_error(impl, tensor(lay_pred), tensor(lay_target), spec, name)
+            caused_by = _forward_line_of_backward_error(impl, tensor(lay_pred), _each(tensor, lay_target), spec, name)
             raise _raised(f"backward of {name}", err, caused_by) from err
         g = np.zeros(lay_pred.shape) if g is None else g.detach().cpu().double().numpy()
         gradients[name] = pred_from_layout(impl, g, spec)
     after = None
     if keep_inputs:
-        after = _from_layout(impl, p.detach().cpu().double().numpy(), t.detach().cpu().double().numpy(), spec)
+        as_numpy = lambda tensor: tensor.detach().cpu().double().numpy()
+        after = _from_layout(impl, as_numpy(p), _each(as_numpy, t), spec)
     return Evaluation(values, gradients, after)
 
 
@@ -425,9 +439,10 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
 def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inputs):
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
     p = np.array(lay_pred, dtype=impl.dtype)
-    t = np.array(lay_target, dtype=impl.dtype)
+    t = _each(lambda a: np.array(a, dtype=impl.dtype), lay_target)
     if strided:
-        p, t = (_strided_copy(a, lambda shape, a=a: np.zeros(shape, dtype=a.dtype)) for a in (p, t))
+        strided_copy = lambda a: _strided_copy(a, lambda shape: np.zeros(shape, dtype=a.dtype))
+        p, t = strided_copy(p), _each(strided_copy, t)
     try:
         outputs = named_outputs(call_in_order(impl, p, t, spec))
     except ImplementationError:
@@ -451,7 +466,8 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
             g = pred_from_layout(impl, np.asarray(g, dtype=np.float64), spec)
             weight = _weights(upstream, values["total"].shape)
             gradients[name] = g * (weight[:, None, None, None] if weight.ndim else weight)
-    after = _from_layout(impl, np.asarray(p, np.float64), np.asarray(t, np.float64), spec) if keep_inputs else None
+    as_float64 = lambda a: np.asarray(a, np.float64)
+    after = _from_layout(impl, as_float64(p), _each(as_float64, t), spec) if keep_inputs else None
     return Evaluation(values, gradients, after)
 
 
