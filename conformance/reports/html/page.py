@@ -79,13 +79,13 @@ def _failure_text(failure, k: int) -> str:
 
 def _figure(heatmaps: dict, what: str, titles: dict) -> str:
     """Heatmaps (name -> (S, S)) on one scale, the largest |value| outlined, and the legend."""
-    limit = svg.scale_limit(heatmaps.values())
+    scale = svg.Scale.of(heatmaps.values())
     largest = svg.largest_cell(heatmaps)
     maps = [
-        svg.heatmap(name, values, limit, titles[name], largest[1] if largest and largest[0] == name else None)
+        svg.heatmap(name, values, scale, titles[name], largest[1] if largest and largest[0] == name else None)
         for name, values in heatmaps.items()
     ]
-    return f'<div class="figures">{"".join(maps)}</div>{svg.legend(limit, what)}'
+    return f'<div class="figures">{"".join(maps)}</div>{svg.legend(scale, what)}'
 
 
 def _focus(picture):

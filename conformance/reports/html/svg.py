@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from html import escape
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,20 +28,37 @@ def number(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else "not finite"
 
 
-def colour(value: float, limit: float) -> str:
-    """A value's colour on the diverging scale of ±``limit``: white at 0, red above, blue below."""
-    if not math.isfinite(value):
-        return NOT_FINITE
-    t = 0.0 if limit <= 0 else min(abs(value) / limit, 1.0)
-    end = POSITIVE if value > 0 else NEGATIVE
-    r, g, b = (round(255 + (c - 255) * t) for c in end)
-    return f"#{r:02x}{g:02x}{b:02x}"
+class Scale(NamedTuple):
+    """A diverging colour scale on a logarithm of |value|: white at 0, red above, blue below; the
+    smallest non-zero |value| (``low``) pale but visible, the largest (``high``) full, so that a
+    small difference still shows beside a large one."""
 
+    low: float
+    high: float
 
-def scale_limit(arrays) -> float:
-    """The largest finite |value| over ``arrays`` (0 if none): the end of the shared scale."""
-    finite = [np.abs(a[np.isfinite(a)]) for a in arrays]
-    return max((float(a.max()) for a in finite if a.size), default=0.0)
+    @classmethod
+    def of(cls, arrays) -> Scale:
+        """The scale spanning the finite non-zero |values| of ``arrays`` (1, 1 where none is)."""
+        magnitudes = np.concatenate([np.abs(np.ravel(a)) for a in arrays] or [np.zeros(0)])
+        shown = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+        return cls(float(shown.min()), float(shown.max())) if shown.size else cls(1.0, 1.0)
+
+    def intensity(self, magnitude: float) -> float:
+        """0 for 0; from 0.2 at ``low`` to 1 at ``high``, linear in log |value|."""
+        if magnitude <= 0:
+            return 0.0
+        if self.high <= self.low:
+            return 1.0
+        t = (math.log(magnitude) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return 0.2 + 0.8 * min(max(t, 0.0), 1.0)
+
+    def colour(self, value: float) -> str:
+        if not math.isfinite(value):
+            return NOT_FINITE
+        t = self.intensity(abs(value))
+        end = POSITIVE if value > 0 else NEGATIVE
+        r, g, b = (round(255 + (c - 255) * t) for c in end)
+        return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def largest_cell(arrays: dict):
@@ -72,8 +90,8 @@ def _axis_labels(S: int, cell: float, left: float, top: float) -> list[str]:
     return out
 
 
-def heatmap(name: str, values: np.ndarray, limit: float, title: str, outline=None, width: float = 196.0) -> str:
-    """An (S, S) heatmap: each cell coloured by its value on ±``limit``, indices on the axes, a
+def heatmap(name: str, values: np.ndarray, scale: Scale, title: str, outline=None, width: float = 196.0) -> str:
+    """An (S, S) heatmap: each cell coloured by its value on ``scale``, indices on the axes, a
     title above, ``outline`` (i, j) drawn thick. The values ride along as JSON in
     ``data-values`` (null for not finite), the name in ``data-heatmap``."""
     S = values.shape[0]
@@ -88,7 +106,7 @@ def heatmap(name: str, values: np.ndarray, limit: float, title: str, outline=Non
             v = float(values[i, j])
             parts.append(
                 f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
-                f'fill="{colour(v, limit)}" stroke="#d0d0d0" stroke-width="0.5"><title>cell ({i}, {j}): {number(v)}</title></rect>'
+                f'fill="{scale.colour(v)}" stroke="#d0d0d0" stroke-width="0.5"><title>cell ({i}, {j}): {number(v)}</title></rect>'
             )
     if outline is not None:
         i, j = outline
@@ -100,26 +118,31 @@ def heatmap(name: str, values: np.ndarray, limit: float, title: str, outline=Non
     return _svg(left + width + 4, top + width + 4, parts, f'data-heatmap="{escape(name)}" data-values="{escape(data)}"')
 
 
-def legend(limit: float, what: str, width: float = 260.0) -> str:
-    """The colour scale of ±``limit`` as a bar with its ends and 0 labelled, ``what`` below."""
-    steps = 21
+def legend(scale: Scale, what: str, width: float = 300.0) -> str:
+    """``scale`` as a bar: −high to −low, 0 (white) in the middle, low to high; ends, ±low and 0
+    labelled; ``what`` below."""
+    side, step = 10, width / 21
     left, top, height = 40.0, 6.0, 14.0
-    parts = []
-    for k in range(steps):
-        v = limit * (2 * k / (steps - 1) - 1)
-        parts.append(
-            f'<rect x="{left + k * width / steps:.2f}" y="{top}" width="{width / steps + 0.3:.2f}" height="{height}" fill="{colour(v, limit)}"/>'
-        )
+    ratio = scale.high / scale.low
+    magnitudes = [scale.low * ratio ** (k / (side - 1)) for k in range(side)]
+    values = [-m for m in reversed(magnitudes)] + [0.0] + magnitudes
+    parts = [
+        f'<rect x="{left + k * step:.2f}" y="{top}" width="{step + 0.3:.2f}" height="{height}" fill="{scale.colour(v)}"/>'
+        for k, v in enumerate(values)
+    ]
     parts.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#888"/>')
-    for x, text, anchor in (
-        (left, number(-limit), "middle"),
-        (left + width / 2, "0", "middle"),
-        (left + width, number(limit), "middle"),
-    ):
-        parts.append(f'<text x="{x:.1f}" y="{top + height + 13}" font-size="11" text-anchor="{anchor}">{text}</text>')
+    ticks = [(0, -scale.high), (side - 1, -scale.low), (side, 0.0), (side + 1, scale.low), (2 * side, scale.high)]
+    if scale.high == scale.low:
+        ticks = [ticks[0], ticks[2], ticks[4]]
+    for k, v in ticks:
+        x = left + (k + 0.5) * step
+        label = "0" if v == 0 else number(v)
+        parts.append(f'<text x="{x:.1f}" y="{top + height + 13}" font-size="10" text-anchor="middle">{label}</text>')
     parts.append(f'<rect x="{left + width + 24}" y="{top}" width="{height}" height="{height}" fill="{NOT_FINITE}"/>')
     parts.append(f'<text x="{left + width + 24 + height + 4}" y="{top + 11}" font-size="11">not finite</text>')
-    parts.append(f'<text x="{left}" y="{top + height + 28}" font-size="11">{escape(what)}</text>')
+    parts.append(
+        f'<text x="{left}" y="{top + height + 28}" font-size="11">{escape(what)}; shade on a logarithmic scale of |value|</text>'
+    )
     return _svg(left + width + 120, top + height + 34, parts, 'class="legend"')
 
 
