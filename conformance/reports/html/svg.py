@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from yolov1_loss.conformance.reports.html.evidence import drawn_boxes
+
 POSITIVE = (178, 24, 43)  # the loss above the oracle
 NEGATIVE = (33, 102, 172)  # the loss below
 NOT_FINITE = "#7f7f7f"
@@ -122,7 +124,7 @@ def legend(scale: Scale, what: str, width: float = 300.0) -> str:
     """``scale`` as a bar: −high to −low, 0 (white) in the middle, low to high; ends, ±low and 0
     labelled; ``what`` below."""
     side, step = 10, width / 21
-    left, top, height = 40.0, 6.0, 14.0
+    left, top, height = 40.0, 14.0, 14.0
     ratio = scale.high / scale.low
     magnitudes = [scale.low * ratio ** (k / (side - 1)) for k in range(side)]
     values = [-m for m in reversed(magnitudes)] + [0.0] + magnitudes
@@ -131,19 +133,22 @@ def legend(scale: Scale, what: str, width: float = 300.0) -> str:
         for k, v in enumerate(values)
     ]
     parts.append(f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#888"/>')
-    ticks = [(0, -scale.high), (side - 1, -scale.low), (side, 0.0), (side + 1, scale.low), (2 * side, scale.high)]
-    if scale.high == scale.low:
-        ticks = [ticks[0], ticks[2], ticks[4]]
-    for k, v in ticks:
+    below = top + height + 13
+    ticks = [(0, -scale.high, "middle"), (2 * side, scale.high, "middle")]
+    if scale.high > scale.low:  # the pale ends beside 0, clear of each other
+        ticks += [(side - 0.5, -scale.low, "end"), (side + 1.5, scale.low, "start")]
+    for k, v, anchor in ticks:
         x = left + (k + 0.5) * step
-        label = "0" if v == 0 else number(v)
-        parts.append(f'<text x="{x:.1f}" y="{top + height + 13}" font-size="10" text-anchor="middle">{label}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{below}" font-size="10" text-anchor="{anchor}">{number(v)}</text>')
+    parts.append(
+        f'<text x="{left + (side + 0.5) * step:.1f}" y="{top - 2}" font-size="10" text-anchor="middle">0</text>'
+    )
     parts.append(f'<rect x="{left + width + 24}" y="{top}" width="{height}" height="{height}" fill="{NOT_FINITE}"/>')
     parts.append(f'<text x="{left + width + 24 + height + 4}" y="{top + 11}" font-size="11">not finite</text>')
-    parts.append(
-        f'<text x="{left}" y="{top + height + 28}" font-size="11">{escape(what)}; shade on a logarithmic scale of |value|</text>'
-    )
-    return _svg(left + width + 120, top + height + 34, parts, 'class="legend"')
+    caption = f"{what}; shade on a logarithmic scale of |value|"
+    parts.append(f'<text x="{left}" y="{below + 15}" font-size="11">{escape(caption)}</text>')
+    span = max(left + width + 120, left + 6.2 * len(caption))
+    return _svg(span, below + 21, parts, 'class="legend"')
 
 
 def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
@@ -153,8 +158,6 @@ def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
     differs circled in red. ``focus`` (i, j): the cell the report names, outlined, its boxes drawn
     over the others, which fade. Boxes are clipped to the image (``clip_id``: the clip path's id,
     one per page)."""
-    from yolov1_loss.conformance.reports.html.evidence import drawn_boxes
-
     spec, S = picture.spec, picture.spec.S
     cell = width / S
     left, top, margin = 28.0, 22.0, 6.0
