@@ -15,6 +15,7 @@ from yolov1_loss.conformance.mutants import MUTANTS, correct_torch_loss
 from yolov1_loss.conformance.reports.check_report import CheckReport
 from yolov1_loss.conformance.reports.html.evidence import picture
 from yolov1_loss.conformance.reports.html.page import page
+from yolov1_loss.conformance.suite.comparison import oracle_responsible
 from yolov1_loss.conformance.user_loss.implementation import Implementation
 from yolov1_loss.reference import LossSpec
 
@@ -145,3 +146,14 @@ def test_html_with_vectors_is_refused_in_one_line(tmp_path):
     assert refused.stderr.strip().splitlines() == [
         "yolov1-loss check: --html draws the properties' examples; it does not go with --vectors, which replays stored ones"
     ]
+
+
+def test_the_grid_circles_the_cells_where_the_loss_makes_another_predictor_responsible():
+    # responsible_by_confidence makes the most confident predictor responsible
+    report, ex = failure_report("responsible_by_confidence", S=7, prop="gradients_match_oracle")
+    has = ex.has_object[0]
+    confident = ex.pred[0, ..., ex.spec.C :: 5].argmax(axis=-1)  # each cell's confidences, one per predictor
+    oracles = oracle_responsible(ex)[0]
+    expected = {(i, j, int(confident[i, j])) for i, j in zip(*np.nonzero(has & (confident != oracles)))}
+    assert expected
+    assert set(Page(page(report)).loss_responsible) == expected
