@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import traceback
 
 import numpy as np
@@ -48,6 +49,27 @@ def prepare(framework: str, dtype: str) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     if framework == "jax" and dtype == "float64":
         _enable_x64()
+
+
+def keras_in_input_dtype(loss):
+    """``loss``, or where it is a Keras ``Loss`` (which casts its inputs to its own dtype, Keras's
+    floatx, float32 unless set) a callable that calls it in its inputs' dtype, as a Keras user who
+    works in float64 gets it: a copy of it made with that dtype. Imports nothing the loss's module
+    did not."""
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(loss, keras.losses.Loss):
+        return loss
+    copies = {loss.dtype: loss}
+
+    def called(first, second):
+        dtype = first.dtype.name
+        if dtype not in copies:  # (copy.copy would go through Keras's saving, which wants the class registered)
+            twin = object.__new__(type(loss))
+            twin.__dict__.update(loss.__dict__, _dtype_policy=keras.dtype_policies.get(dtype), _dtype=dtype)
+            copies[dtype] = twin
+        return copies[dtype](first, second)
+
+    return called
 
 
 def _enable_x64() -> None:

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from yolov1_loss.conformance.user_loss.frameworks import prepare
+from yolov1_loss.conformance.user_loss.frameworks import keras_in_input_dtype, prepare
 from yolov1_loss.conformance.user_loss.implementation import Implementation, framework_named, users_line
 from yolov1_loss.reference import LossSpec
 
@@ -121,7 +121,7 @@ def user_implementation(
     """
     framework = framework_named(framework)
     prepare(framework, dtype)
-    loss = select_output(load_callable(target), output)
+    loss = select_output(keras_in_input_dtype(load_callable(target)), output)
     grad_fn = None
     if grad is not None:
         module = target.rpartition(":")[0]
