@@ -83,6 +83,8 @@ class CheckOptions:
     C: int = 20
     timeout: float = DEFAULT_TIMEOUT
     import_timeout: float | None = None  # seconds for importing the loss (None: timeout)
+    # A loss that takes box lists: a conformance.encoding.box_targets.BoxTargets (None: the grid).
+    targets: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "framework", framework_named(self.framework))  # keras: tensorflow
@@ -103,7 +105,7 @@ class CheckOptions:
             for name, flag in flags.items()
             if getattr(self, name) != getattr(default, name) or name in stated
         ]
-        return " ".join(words)
+        return " ".join(words + (self.targets.options() if self.targets is not None else []))
 
     def call_options(self) -> dict:
         """How the loss is loaded and called: the keywords of ``loading.user_implementation``."""
@@ -165,7 +167,7 @@ def isolated(options: CheckOptions) -> Implementation:
     except LossRaised as err:
         raise LoadError(str(err)) from None
     o = options
-    return Implementation(
+    impl = Implementation(
         arguments=o.arguments,
         name=o.target,
         loss=_runs_elsewhere,
@@ -177,12 +179,14 @@ def isolated(options: CheckOptions) -> Implementation:
         repro=repro_of(o.target, o.call_options(), None),
         worker=worker,
     )
+    return impl if o.targets is None else o.targets.attach(impl)
 
 
 def in_process(options: CheckOptions) -> Implementation:
     """The loss of ``options``, loaded and called in this process (no isolation; LoadError when it
     cannot be loaded)."""
-    return user_implementation(options.target, **options.call_options())
+    impl = user_implementation(options.target, **options.call_options())
+    return impl if options.targets is None else options.targets.attach(impl)
 
 
 def _values_fn(impl: Implementation, S: int, B: int, C: int) -> Callable:
@@ -431,7 +435,7 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
     if backward is not None:  # judged on its values; one report for every gradient property
         impl = dataclasses.replace(impl, gradients=False)
     report.inputs += _eager_only(impl)
-    excluded: list[InputClass] = []
+    excluded: list[InputClass] = [] if impl.targets is None else [impl.targets.held_out]
     for input_class in INPUT_CLASSES:
         progress(f"trying {input_class.words}")
         problem = _fails_on(impl, input_class)
@@ -458,6 +462,13 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
         report.properties[name] = "passed" if failure is None else "failed"
         if failure is not None:
             report.failures.append(failure)
+    if impl.targets is not None:  # the loss's own encoding, on boxes no grid holds
+        from yolov1_loss.conformance.encoding.box_property import NAME, box_encoding_failure
+
+        progress(f"{NAME}: the loss on boxes no grid holds")
+        failure = box_encoding_failure(impl, spec, impl.targets.duplicates)
+        report.properties[NAME] = "passed" if failure is None else "failed"
+        report.failures += [failure] if failure is not None else []
     report.left_out = [c.words for c in excluded]
     _blame(report, impl)
     findings = [f for f in report.inputs if report.strict or not f.degenerate]

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from yolov1_loss import check_encoder
 from yolov1_loss.reference import LAYOUTS
 
 
@@ -122,6 +123,7 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("impl", metavar="IMPL", help="package.module:attr or path/to/file.py:attr")
     add_loss_options(parser, "hold it to a known dialect (yolov1-loss dialects), or identify it (default auto)")
+    check_encoder.add_target_options(parser)
     parser.add_argument("--max-examples", type=int, default=30, help="Hypothesis examples per property (default 30)")
     parser.add_argument("--seed", type=int, help="random seed (default: derandomized, the same examples every run)")
     parser.add_argument(
@@ -187,6 +189,7 @@ def loss_options(args):
         C=args.C,
         timeout=args.timeout,
         import_timeout=args.import_timeout,
+        targets=check_encoder.box_targets(args) if hasattr(args, "targets") else None,
     )
 
 

@@ -31,6 +31,43 @@ def add_box_options(parser) -> None:
     )
 
 
+def add_target_options(parser) -> None:
+    """``check``'s options for a loss that takes box lists: ``--targets`` and how the boxes are written."""
+    parser.add_argument(
+        "--targets",
+        choices=["grid", "boxes", "padded"],
+        default="grid",
+        help="what the loss takes as its target: the grid (default), a list of per-image (M_i, 5) box "
+        "tensors, or one (N, M, 5) tensor padded with --fill",
+    )
+    add_box_options(parser)
+    parser.add_argument(
+        "--class-column",
+        choices=["first", "last"],
+        default="first",
+        help="where a box row holds its class (default first)",
+    )
+    parser.add_argument(
+        "--fill", type=float, default=-1.0, help="--targets padded: the value of missing rows (default -1)"
+    )
+    parser.add_argument(
+        "--duplicates",
+        choices=["any", "first", "last", "larger"],
+        default="any",
+        help="which box of several centres in one cell the loss must keep (default any: the report says which)",
+    )
+
+
+def box_targets(args):
+    """The BoxTargets of parsed ``check`` arguments, or None for --targets grid (ValueError names a wrong option)."""
+    from yolov1_loss.conformance.encoding.box_targets import BoxTargets
+
+    if args.targets == "grid":
+        return None
+    size = image_size(args.image_size) if args.image_size else None
+    return BoxTargets(args.targets, args.box_format, args.class_column, size, args.fill, args.duplicates)
+
+
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "check-encoder",

@@ -78,3 +78,26 @@ def encode_with(boxes: np.ndarray, labels, S: int, C: int, conventions: Conventi
         grid[rows[m], cols[m], int(labels[m])] = 1.0
         grid[rows[m], cols[m], C:] = [1.0, x, y, w * scale, h * scale]
     return grid
+
+
+def at_one(case) -> bool:
+    """Whether a case (:class:`.cases.BoxCase`) has a centre at exactly 1.0."""
+    return bool((case.boxes[:, :2] == 1.0).any())
+
+
+def placed_words(case, grid: np.ndarray, C: int, who: str) -> str:
+    """Where ``who`` ('the encoder', 'the loss') put the objects of a case with a centre at 1.0, in words."""
+    cells = [f"({r}, {c})" for r, c in np.argwhere(grid[..., C] == 1)]
+    where = f"cell {', '.join(cells)}" if cells else "no cell (it is dropped)"
+    return f"{who} puts the object of {case.words} in {where}; the spec's cell is the last one, S − 1, along that axis"
+
+
+def raised_words(raised: dict, who: str) -> list[str]:
+    """What the errors of ``who`` say, in words: a centre at 1.0 that indexes cell S, else each."""
+    edge = [words for words in raised if "1.0" in words]
+    if raised and len(edge) == len(raised):
+        first = raised[edge[0]]
+        return [
+            f"a centre at exactly 1.0 indexes cell S, which does not exist: ⌊1.0·S⌋ needs the clamp to the last cell, S − 1 (on {edge[0]} {who} raised {first})"
+        ]
+    return [f"{who} raised on {words}: {message}" for words, message in raised.items()]

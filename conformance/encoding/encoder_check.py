@@ -20,8 +20,11 @@ from yolov1_loss.conformance.encoding.cases import BoxCase, box_cases
 from yolov1_loss.conformance.encoding.conventions import (
     CANDIDATES,
     Conventions,
+    at_one,
     duplicates_words,
     encode_with,
+    placed_words,
+    raised_words,
 )
 from yolov1_loss.conformance.user_loss.implementation import ImplementationError
 from yolov1_loss.reference.encode import DUPLICATES, from_fractions
@@ -212,28 +215,6 @@ def _python(options: EncoderOptions, case: BoxCase) -> str:
     return "\n".join(lines)
 
 
-def _at_one(case: BoxCase) -> bool:
-    return bool((case.boxes[:, :2] == 1.0).any())
-
-
-def _placed_words(case: BoxCase, grid: np.ndarray, C: int) -> str:
-    """Where the encoder put the objects of a case with a centre at 1.0, in words."""
-    cells = [f"({r}, {c})" for r, c in np.argwhere(grid[..., C] == 1)]
-    where = f"cell {', '.join(cells)}" if cells else "no cell (it is dropped)"
-    return f"the encoder puts the object of {case.words} in {where}; the spec's cell is the last one, S − 1, along that axis"
-
-
-def _raised_words(raised: dict) -> list[str]:
-    """What the encoder's errors say, in words: a centre at 1.0 that indexes cell S, else each."""
-    at_one = [words for words in raised if "1.0" in words]
-    if raised and len(at_one) == len(raised):
-        first = raised[at_one[0]]
-        return [
-            f"a centre at exactly 1.0 indexes cell S, which does not exist: ⌊1.0·S⌋ needs the clamp to the last cell, S − 1 (on {at_one[0]} it raised {first})"
-        ]
-    return [f"it raised on {words}: {message}" for words, message in raised.items()]
-
-
 def check_encoder(options: EncoderOptions, here: bool = False) -> EncoderReport:
     """Run the check; ``here``: in this process (no isolation)."""
     from yolov1_loss.conformance.user_loss.isolation import LossRaised, WorkerDied
@@ -269,12 +250,12 @@ def check_encoder(options: EncoderOptions, here: bool = False) -> EncoderReport:
 def _judge(report: EncoderReport, options: EncoderOptions, cases, grids: dict) -> None:
     S, C = options.call.S, options.call.C
     found = identify(cases, grids, S, C)
-    report.bugs = _raised_words(report.raised)
+    report.bugs = raised_words(report.raised, "the encoder")
     if found is None:  # right but for centres at 1.0? (a flat index that wraps, say)
-        at_one = {k for k, case in enumerate(cases) if _at_one(case)}
-        found = identify(cases, {k: g for k, g in grids.items() if k not in at_one}, S, C)
+        edge = {k for k, case in enumerate(cases) if at_one(case)}
+        found = identify(cases, {k: g for k, g in grids.items() if k not in edge}, S, C)
         if found is not None:
-            report.bugs += [_placed_words(cases[k], grids[k], C) for k in sorted(at_one & grids.keys())]
+            report.bugs += [placed_words(cases[k], grids[k], C, "the encoder") for k in sorted(edge & grids.keys())]
     report.conventions = found
     if found is not None:
         report.bugs += found.bugs

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from yolov1_loss import reference
+from yolov1_loss.conformance.encoding.box_targets import BoxTargets
 from yolov1_loss.reference.loss import OUTPUT_NAMES
 from yolov1_loss.reference.spec import LossSpec
 
@@ -103,10 +104,9 @@ class Implementation:
     # The order ``loss`` takes its inputs in: ARGUMENTS[0], or ARGUMENTS[1] for a loss written
     # as loss(target, pred) (seen in public code); None: the framework's (default_arguments).
     arguments: str | None = None
-    # A loss that takes box lists, not the grid: a conformance.encoding.box_targets.BoxTargets
-    # (None: the grid, in ``layout``). The target handed over is then a list of per-image arrays
+    # A loss that takes box lists, not the grid (None: the grid, in ``layout``). The target handed over is then a list of per-image arrays
     # (or one padded array), each converted to the framework's tensors as the grid is.
-    targets: Any = None
+    targets: BoxTargets | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "framework", framework_named(self.framework))
