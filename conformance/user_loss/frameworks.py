@@ -22,12 +22,14 @@ import traceback
 import numpy as np
 
 from yolov1_loss.conformance.user_loss.implementation import (
+    _FRAME,
     Evaluation,
     ImplementationError,
     _as_array,
     _check_value,
     _raised,
     call_in_order,
+    is_users_file,
     named_outputs,
     pred_from_layout,
     to_layout,
@@ -36,6 +38,9 @@ from yolov1_loss.conformance.user_loss.implementation import (
 
 # What each framework's compiled run is called, in a report.
 COMPILERS = {"jax": "jax.jit", "tensorflow": "tf.function"}
+
+# What tf.function's conversion of the user's code is run from: not the user's own file.
+AUTOGRAPH_FILES = "__autograph_generated_file"
 
 # TensorFlow's C++ log level in the process that runs the loss: 2 leaves out its INFO and
 # WARNING lines (CPU features, oneDNN), which are about TensorFlow, not about the loss.
@@ -177,9 +182,19 @@ def _compiled(impl, spec, grads: str):
 
 
 def _first_line(err: BaseException) -> str:
-    """``Type: the message's first line (at file:line)``, the line the user's innermost."""
-    message = (str(err).strip().splitlines() or [""])[0]
-    return f"{type(err).__name__}: {message}{users_line(traceback.extract_tb(err.__traceback__))}"
+    """``Type: message (at file:line)``: the message's first line, at the user's innermost line.
+    TensorFlow's errors under tf.function read 'in user code:', then the user's frames, then the
+    error itself: that error, at the last of those frames that is the user's."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [""]
+    said = f"{type(err).__name__}: {lines[0]}"
+    frames = [
+        f"{m['file']}:{m['line']}"
+        for m in _FRAME.finditer(str(err))
+        if is_users_file(m["file"]) and AUTOGRAPH_FILES not in m["file"]
+    ]
+    if lines[0] == "in user code:" and frames:
+        return f"{lines[-1]} (at {frames[-1]})"
+    return f"{said}{users_line(traceback.extract_tb(err.__traceback__))}"
 
 
 def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inputs) -> Evaluation:

@@ -31,7 +31,7 @@ def _jax_ops() -> dict:
     return dict(sum=jnp.sum, maximum=jnp.maximum, minimum=jnp.minimum, where=jnp.where, sqrt=jnp.sqrt,
                 abs=jnp.abs, sign=jnp.sign, stack=jnp.stack, concat=jnp.concatenate, argmax=jnp.argmax, one_hot=jax.nn.one_hot,
                 stop_gradient=jax.lax.stop_gradient, boolean_mask=lambda x, m: x[m],
-                half_gradient_square=half_gradient_square)  # fmt: skip
+                half_gradient_square=half_gradient_square, value=float)  # fmt: skip
 
 
 def _tf_ops() -> dict:
@@ -44,7 +44,7 @@ def _tf_ops() -> dict:
     return dict(sum=tf.reduce_sum, maximum=tf.maximum, minimum=tf.minimum, where=tf.where, sqrt=tf.sqrt,
                 abs=tf.abs, sign=tf.sign, stack=tf.stack, concat=tf.concat, argmax=tf.argmax, one_hot=tf.one_hot,
                 stop_gradient=tf.stop_gradient, boolean_mask=tf.boolean_mask,
-                half_gradient_square=half_gradient_square)  # fmt: skip
+                half_gradient_square=half_gradient_square, value=lambda x: x.numpy())  # fmt: skip
 
 
 OPS = {"jax": _jax_ops, "tensorflow": _tf_ops}
@@ -108,7 +108,9 @@ def total(pred, target, knobs, ops, bug=None):
     obj = target[..., C]  # (N, S, S)
     if bug == "raises_without_objects" and float(ops["sum"](obj)) == 0:
         raise ValueError("no object in the batch")
-    if bug == "eager_only" and float(ops["sum"](obj)) == 0:  # (the same value: no object, no object terms)
+    if (
+        bug == "eager_only" and ops["value"](ops["sum"](obj)) == 0
+    ):  # (as users write it: float(x), x.numpy())  # (the same value: no object, no object terms)
         return LAMBDA_NOOBJ * ops["sum"](pred[..., C::5] ** 2)
     boxes = ops["stack"]([pred[..., C + 5 * b : C + 5 * b + 5] for b in range(B)], axis=-2)  # (N, S, S, B, 5)
     conf, xy, size = boxes[..., 0], boxes[..., 1:3], boxes[..., 3:5]
