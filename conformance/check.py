@@ -597,10 +597,17 @@ class CheckSession:
         return "\n".join([with_reason("the loss's dialect differs", verdict.reason), *verdict.lines()])
 
     def not_applicable(self, name: str) -> str | None:
-        return PROPERTIES[name].applies(self.resolved()[0])
+        return PROPERTIES[name].applies(self.resolved()[0]) if name in PROPERTIES else None
 
     def find_failure(self, name: str):
-        failure = runner.find_failure(name, self.resolved()[0])
+        impl = self.resolved()[0]
+        if impl.targets is not None:  # box lists: grids no box list gives are left out; box_encoding
+            from yolov1_loss.conformance.encoding.box_property import NAME, box_encoding_failure
+
+            if name == NAME:
+                return box_encoding_failure(impl, impl.fixed_spec, impl.targets.duplicates)
+        skip = None if impl.targets is None else _left_out([impl.targets.held_out])
+        failure = runner.find_failure(name, impl, skip=skip)
         if failure is not None:
             failure.located()  # while the loss's process runs
         return failure

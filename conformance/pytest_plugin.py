@@ -17,6 +17,7 @@ registered before Hypothesis reads that option.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def pytest_addoption(parser) -> None:
         metavar="PATH",
         help="write the report of the properties run as one self-contained HTML page (as check --html)",
     )
+    add_target_options(group)
     group.addoption(
         "--yolov1-xfail",
         action="append",
@@ -71,6 +73,24 @@ def pytest_addoption(parser) -> None:
         metavar="NAME",
         help="mark a property (or 'dialect') as expected to fail",
     )
+
+
+def add_target_options(group) -> None:
+    """A loss that takes box lists: ``check --targets`` and its options, as --yolov1-targets etc."""
+    group.addoption("--yolov1-targets", default="grid", help="grid (default), boxes or padded, as check --targets")
+    group.addoption("--yolov1-box-format", default="cxcywh", help="cxcywh (default) or xyxy")
+    group.addoption("--yolov1-class-column", default="first", help="first (default) or last")
+    group.addoption("--yolov1-image-size", metavar="W,H", help="boxes in pixels of a W×H image")
+    group.addoption("--yolov1-fill", type=float, default=-1.0, help="padded: the value of missing rows (default -1)")
+    group.addoption("--yolov1-duplicates", default="any", help="any (default), first, last or larger")
+
+
+def box_targets(config):
+    """The BoxTargets of the --yolov1-targets options, or None for a loss that takes the grid."""
+    from yolov1_loss.check_encoder import box_targets as from_arguments
+
+    names = ("targets", "box_format", "class_column", "image_size", "fill", "duplicates")
+    return from_arguments(argparse.Namespace(**{name: config.getoption(f"yolov1_{name}") for name in names}))
 
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis's plugin loads --hypothesis-profile
@@ -95,6 +115,7 @@ def pytest_configure(config) -> None:
             dialect=option("yolov1_dialect"),
             overrides=option("yolov1_set"),
             **{size: option(f"yolov1_{size}") for size in SIZES},
+            targets=box_targets(config),
         )
         anchor = defining_file(target, config.rootpath)
     except ValueError as err:
@@ -183,7 +204,8 @@ class ConformanceFile(pytest.File):
 
         xfail = set(self.config.getoption("yolov1_xfail"))
         yield DialectItem.from_parent(self, name="test_dialect", xfail="dialect" in xfail)
-        for name in PROPERTIES:
+        box_encoding = ["box_encoding"] if self.suite.options.targets is not None else []  # (conformance.encoding)
+        for name in [*PROPERTIES, *box_encoding]:
             yield PropertyItem.from_parent(self, name=f"test_conforms[{name}]", prop=name, xfail=name in xfail)
 
 
