@@ -27,6 +27,7 @@ from yolov1_loss.conformance.encoding.conventions import (
     raised_words,
 )
 from yolov1_loss.conformance.user_loss.implementation import ImplementationError
+from yolov1_loss.reference import LAYOUTS, target_from_canonical, target_to_canonical
 from yolov1_loss.reference.encode import DUPLICATES, from_fractions
 
 # Grids are compared in float32's precision: an offset cx·S − column loses ~S ulps of cx.
@@ -74,6 +75,7 @@ class EncoderReport:
     bugs: list = field(default_factory=list)  # what is wrong, in words, first lines
     raised: dict = field(default_factory=dict)  # case words -> what the encoder raised
     differences: list = field(default_factory=list)
+    hint: str | None = None  # another layout under which it conforms
 
     @property
     def exit_status(self) -> int:
@@ -84,6 +86,7 @@ class EncoderReport:
         if self.verdict == "error":
             return [*out, "verdict: could not be checked", f"  {self.error}"]
         out.append(f"verdict: {self.verdict.upper()}")
+        out += [f"hint: {self.hint}"] if self.hint else []
         out += [f"wrong: {bug}" for bug in self.bugs]
         if self.conventions is not None:
             out.append(
@@ -215,6 +218,26 @@ def _python(options: EncoderOptions, case: BoxCase) -> str:
     return "\n".join(lines)
 
 
+def _layout_hint(call: EncoderCall, cases, grids: dict) -> str | None:
+    """'its grids are the oracle's in the LAYOUT layout: try --layout LAYOUT' where read in another
+    layout (each a pure gather of the same values) its grids follow the spec's conventions."""
+    S, B, C = call.S, call.B, call.C
+    for layout in LAYOUTS:
+        if layout == call.layout:
+            continue
+        try:
+            read = {
+                k: target_to_canonical(target_from_canonical(g[None], call.layout, S, B, C), layout, S, B, C)[0]
+                for k, g in grids.items()
+            }
+        except ValueError:  # (boxes-first: the slots differ)
+            continue
+        found = identify(cases, read, S, C)
+        if found is not None and not found.bugs:
+            return f"its grids are the oracle's in the {layout} layout: try --layout {layout}"
+    return None
+
+
 def check_encoder(options: EncoderOptions, here: bool = False) -> EncoderReport:
     """Run the check; ``here``: in this process (no isolation)."""
     from yolov1_loss.conformance.user_loss.isolation import LossRaised, WorkerDied
@@ -257,6 +280,8 @@ def _judge(report: EncoderReport, options: EncoderOptions, cases, grids: dict) -
         if found is not None:
             report.bugs += [placed_words(cases[k], grids[k], C, "the encoder") for k in sorted(edge & grids.keys())]
     report.conventions = found
+    if found is None:
+        report.hint = _layout_hint(options.call, cases, grids)
     if found is not None:
         report.bugs += found.bugs
         if options.duplicates not in ("any", found.duplicates):

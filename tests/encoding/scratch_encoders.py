@@ -77,3 +77,13 @@ def keeps_last(boxes, labels):
         col, row = min(int(cx * S), S - 1), min(int(cy * S), S - 1)
         _put(grid, row, col, k, cx * S - col, cy * S - row, w, h)
     return grid
+
+
+def channels_first(boxes, labels):
+    """``correct``'s grid with the channels on the first axis, as a convolutional head's target."""
+    return correct(boxes, labels).transpose(2, 0, 1)
+
+
+def batched(boxes, labels):
+    """``correct`` over lists of images, as a collate function calls it."""
+    return np.stack([correct(b, ls) for b, ls in zip(boxes, labels)])

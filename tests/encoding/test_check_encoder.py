@@ -78,3 +78,23 @@ def test_the_command_runs_the_encoder_in_its_own_process(tmp_path):
         "check-encoder", f"{MODULE}:correct", "--S", 4, "--C", 3, "--framework", "numpy", "--dtype", "float64"
     )
     assert conforms.returncode == 0 and "verdict: CONFORMS" in conforms.stdout
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("channels_first", EncoderCall(S=4, B=2, C=3, layout="channels-first", framework="numpy", dtype="float64")),
+        ("batched", EncoderCall(S=4, B=2, C=3, framework="numpy", dtype="float64", batch=True)),
+    ],
+)
+def test_other_layouts_and_batches(name, call):
+    report = check_encoder(EncoderOptions(f"{MODULE}:{name}", call), here=True)
+    assert report.verdict == "conforms", report.lines()
+
+
+def test_a_layout_that_fits_is_named():
+    lines = check_encoder(EncoderOptions(f"{MODULE}:channels_first", CALL), here=True).lines()
+    assert lines[1:3] == [
+        "verdict: DIFFERS",
+        "hint: its grids are the oracle's in the channels-first layout: try --layout channels-first",
+    ]
