@@ -28,7 +28,7 @@ from yolov1_loss.conformance.encoding.conventions import (
 )
 from yolov1_loss.conformance.user_loss.implementation import ImplementationError
 from yolov1_loss.reference import LAYOUTS, target_from_canonical, target_to_canonical
-from yolov1_loss.reference.encode import DUPLICATES, from_fractions
+from yolov1_loss.reference.encode import BOX_FORMATS, DUPLICATES, from_fractions, to_fractions
 
 # Grids are compared in float32's precision: an offset cx·S − column loses ~S ulps of cx.
 TOLERANCE = 1e-5
@@ -238,6 +238,22 @@ def _layout_hint(call: EncoderCall, cases, grids: dict) -> str | None:
     return None
 
 
+def _format_hint(options: EncoderOptions, cases, grids: dict) -> str | None:
+    """'its boxes are probably xyxy: try --box-format xyxy' where its grids are the oracle's of the
+    boxes it was given read in the other format."""
+    C = options.call.C
+    for box_format in BOX_FORMATS:
+        if box_format == options.box_format:
+            continue
+        read = [
+            BoxCase(c.words, to_fractions(options.given(c), box_format, options.image_size), c.labels) for c in cases
+        ]
+        found = identify(read, grids, options.call.S, C)
+        if found is not None and not found.bugs:
+            return f"its boxes are probably {box_format}: try --box-format {box_format}"
+    return None
+
+
 def check_encoder(options: EncoderOptions, here: bool = False) -> EncoderReport:
     """Run the check; ``here``: in this process (no isolation)."""
     from yolov1_loss.conformance.user_loss.isolation import LossRaised, WorkerDied
@@ -281,7 +297,7 @@ def _judge(report: EncoderReport, options: EncoderOptions, cases, grids: dict) -
             report.bugs += [placed_words(cases[k], grids[k], C, "the encoder") for k in sorted(edge & grids.keys())]
     report.conventions = found
     if found is None:
-        report.hint = _layout_hint(options.call, cases, grids)
+        report.hint = _layout_hint(options.call, cases, grids) or _format_hint(options, cases, grids)
     if found is not None:
         report.bugs += found.bugs
         if options.duplicates not in ("any", found.duplicates):

@@ -87,3 +87,9 @@ def channels_first(boxes, labels):
 def batched(boxes, labels):
     """``correct`` over lists of images, as a collate function calls it."""
     return np.stack([correct(b, ls) for b, ls in zip(boxes, labels)])
+
+
+def corners(boxes, labels):
+    """``correct`` for boxes given as corners (x1, y1, x2, y2)."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    return correct(np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], axis=1), labels)

@@ -98,3 +98,11 @@ def test_a_layout_that_fits_is_named():
         "verdict: DIFFERS",
         "hint: its grids are the oracle's in the channels-first layout: try --layout channels-first",
     ]
+
+
+def test_a_box_format_that_fits_is_named():
+    lines = check_encoder(EncoderOptions(f"{MODULE}:corners", CALL), here=True).lines()
+    assert lines[2] == "hint: its boxes are probably xyxy: try --box-format xyxy"
+    assert checked("corners").verdict == "differs"
+    fits = check_encoder(EncoderOptions(f"{MODULE}:corners", CALL, box_format="xyxy"), here=True)
+    assert fits.verdict == "conforms", fits.lines()
