@@ -13,6 +13,7 @@ Timing, so that no transfer between the processes is timed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from yolov1_loss import reference, torch_impl
 from yolov1_loss.benchmarks.inputs import make_batch
 from yolov1_loss.benchmarks.naive import check_dialect, naive_loss
 from yolov1_loss.benchmarks.timing import MAX_ROUNDS, WARMUP_ROUNDS, Timing, measure
+from yolov1_loss.conformance.user_loss.frameworks import COMPILERS, bench_refuses, timed_calls
 from yolov1_loss.conformance.user_loss.implementation import (
     Implementation,
     call_in_order,
@@ -129,10 +131,15 @@ def user_contender(name: str, fn: Callable, knobs: dict | None = None) -> Conten
     )
 
 
-def isolated_contender(name: str, worker, knobs: dict) -> Contender:
+def isolated_contender(name: str, worker, knobs: dict, framework: str = "torch") -> Contender:
     """A user's loss loaded in ``worker`` (an isolation.Worker), checked against the oracle in
-    its own dialect (``knobs``)."""
-    return Contender(name, None, runs_anywhere, knobs=knobs, worker=worker)
+    its own dialect (``knobs``); ``framework``: what it is written in (JAX and TensorFlow losses
+    refuse some cases: :func:`~yolov1_loss.conformance.user_loss.frameworks.bench_refuses`)."""
+
+    def refuses(spec, device, dtype, mode):
+        return bench_refuses(framework, device, str(dtype).removeprefix("torch."), mode)
+
+    return Contender(name, None, refuses, knobs=knobs, worker=worker)
 
 
 # --- a user's loss in its worker process: this side ------------------------------------------
@@ -183,6 +190,10 @@ class UserCase:
     impl: Implementation
     spec: LossSpec
     device: str
+    # A JAX or TensorFlow loss: {mode: step()} (frameworks.timed_calls), and its batch, canonical
+    # float64 NumPy; None for a torch loss.
+    timed: dict | None = None
+    canonical: tuple | None = None
 
 
 def user_case(impl: Implementation, spec: LossSpec, n: int, dtype: str, device: str, threads: int) -> UserCase:
@@ -190,6 +201,13 @@ def user_case(impl: Implementation, spec: LossSpec, n: int, dtype: str, device: 
     ``impl``, run with ``threads`` torch threads."""
     torch.set_num_threads(threads)
     pred, target = make_batch(spec, n, dtype=getattr(torch, dtype), device=device)
+    if impl.framework in COMPILERS:
+        impl = dataclasses.replace(impl, dtype=dtype)
+        canonical = (pred.double().numpy(), target.double().numpy())
+        contender = Contender(impl.name, None, runs_anywhere)
+        return UserCase(
+            contender, None, pred, target, impl, spec, device, timed_calls(impl, *canonical, spec), canonical
+        )
     pred, target = to_layout(impl, pred, target, spec)
     contender = user_contender(impl.name, lambda first, second: call_in_order(impl, first, second, spec))
     return UserCase(contender, contender.build(spec), pred, target, impl, spec, device)
@@ -197,6 +215,11 @@ def user_case(impl: Implementation, spec: LossSpec, n: int, dtype: str, device: 
 
 def first_user_call(case: UserCase):
     """(total, canonical gradient of the total, seconds) of the loss on the images the agreement check takes."""
+    if case.timed is not None:
+        pred, target = (a[:AGREEMENT_MAX_IMAGES] for a in case.canonical)
+        start = time.perf_counter()
+        got = case.impl.evaluate(pred, target, case.spec, grads="total")
+        return float(got.values["total"]), got.grads["total"], time.perf_counter() - start
     start = time.perf_counter()
     total, grad = computed(
         case.contender, case.fn, case.pred[:AGREEMENT_MAX_IMAGES], case.target[:AGREEMENT_MAX_IMAGES], case.spec
@@ -209,7 +232,10 @@ def time_user_case(case: UserCase, mode: str, budget_s: float, copy_bytes_per_s:
     """(Timing, CUDA measures or {}) of the case in ``mode``; ``beat()`` runs before each round, untimed."""
     from yolov1_loss.benchmarks.sweep import cuda_measures  # (sweep builds on this module)
 
-    step, setup = steps(case.contender, case.fn, case.pred, case.target, case.spec, mode)
+    if case.timed is not None:
+        step, setup = case.timed[mode], None
+    else:
+        step, setup = steps(case.contender, case.fn, case.pred, case.target, case.spec, mode)
 
     def beating_setup():
         beat()

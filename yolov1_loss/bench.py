@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from yolov1_loss.check import add_call_options, add_dialect_option, add_set_option, add_timeout_options
+from yolov1_loss.check import (
+    add_call_options,
+    add_dialect_option,
+    add_framework_option,
+    add_set_option,
+    add_timeout_options,
+)
 from yolov1_loss.reference import PRESETS, LossSpec
 
 
@@ -72,6 +78,7 @@ def add_parser(commands) -> None:
     )
     add_set_option(parser, "a knob or weight on top of --impl's dialect (repeatable)")
     add_call_options(parser)
+    add_framework_option(parser)
     add_timeout_options(parser)
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contenders")
@@ -127,6 +134,7 @@ def user_contender(args):
         layout=args.layout,
         output=args.output,
         arguments=args.arguments,
+        framework=args.framework,
         dialect=args.dialect,
         overrides=args.overrides,
         timeout=args.timeout,
@@ -154,7 +162,8 @@ def user_contender(args):
         how = "the closest: no dialect reproduces its values"
     if options.overrides:
         how += " and --set" if named else ", with --set"
-    return isolated_contender(args.impl, impl.worker, spec.knobs()), f"{describe(spec)} ({how})"
+    contender = isolated_contender(args.impl, impl.worker, spec.knobs(), options.framework)
+    return contender, f"{describe(spec)} ({how})"
 
 
 def first_cause(err: ValueError) -> str:

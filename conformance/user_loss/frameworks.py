@@ -242,3 +242,38 @@ def _eager(impl, p, t, w, spec, grads: str, n_images: int):
         return run(p, t, w)
     except Exception as err:
         raise _raised(f"backward of {_wanted(grads, outputs)[0]}", err) from err
+
+
+# --- bench --impl: the compiled loss, and loss and gradient, on a batch held in the worker ------
+
+
+def timed_calls(impl, pred, target, spec):
+    """What ``bench`` times for a JAX or TensorFlow loss on canonical ``pred`` and ``target``
+    (NumPy): {mode: step()} for 'forward' (the compiled loss) and 'forward+backward' (the
+    compiled loss and gradient of the total), each returning once its result is computed (JAX
+    dispatches asynchronously: it is waited for). The tensors are made once, here."""
+    lay_pred, lay_target = to_layout(impl, pred, target, spec)
+    tensor = TENSOR[impl.framework]
+    p, t, w = tensor(lay_pred, impl.dtype), tensor(lay_target, impl.dtype), tensor(1.0, impl.dtype)
+    forward, both = _compiled(impl, spec, "none"), _compiled(impl, spec, "total")
+    ready = _ready if impl.framework == "jax" else (lambda result: result)
+    return {"forward": lambda: ready(forward(p, t, w)), "forward+backward": lambda: ready(both(p, t, w))}
+
+
+def _ready(result):
+    import jax
+
+    return jax.block_until_ready(result)
+
+
+def bench_refuses(framework: str, device: str, dtype: str, mode: str) -> str | None:
+    """Why ``bench`` cannot time a loss of ``framework`` in a case (``dtype`` a name: 'float32'), or None."""
+    if framework not in COMPILERS:
+        return None
+    if mode == "backward":
+        return f"{framework} computes the gradient with the loss: no backward pass alone"
+    if device != "cpu":
+        return f"{framework} places its tensors itself (--device is torch's)"
+    if dtype not in ("float32", "float64"):
+        return f"checked in float32 and float64 only, not {dtype}"
+    return None
