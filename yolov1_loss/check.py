@@ -24,6 +24,17 @@ def add_loss_options(parser, dialect_help: str) -> None:
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     add_dialect_option(parser, dialect_help)
     add_set_option(parser, "a knob or weight on top of the dialect (repeatable), e.g. --set lambda_coord=3")
+    add_framework_option(parser)
+    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_timeout_options(parser)
+
+
+def add_framework_option(parser) -> None:
+    """``--framework``: what the loss is written in (check, bench)."""
     from yolov1_loss.conformance.user_loss.implementation import FRAMEWORK_ALIASES, FRAMEWORKS
 
     parser.add_argument(
@@ -33,12 +44,6 @@ def add_loss_options(parser, dialect_help: str) -> None:
         help="what the loss is written in (default torch); jax and tensorflow (keras: a Keras loss) are "
         "also run compiled, under jax.jit and tf.function",
     )
-    parser.add_argument("--grad", metavar="ATTR", help="numpy: a callable in the same module giving d total / d pred")
-    parser.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default float32)"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    add_timeout_options(parser)
 
 
 def add_dialect_option(parser, help: str) -> None:
