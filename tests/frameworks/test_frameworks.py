@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import numpy.fft  # noqa: F401 (before the plugin's nested sessions: pytester forgets what is first imported in one)
 import pytest
 from hypothesis import Phase
 from hypothesis import settings as Settings
 
 from yolov1_loss import reference
+from yolov1_loss.cli import main
 from yolov1_loss.conformance.check import (
     CheckOptions,
     _eager_only,
@@ -48,24 +50,20 @@ def loss(framework: str, name: str, dialect: str = "paper", **options):
     return dataclasses.replace(in_process(o), fixed_spec=LossSpec.preset(dialect, **GRID)), o
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "yolov1_loss.cli", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-# --- the examples, as a user runs them: in the worker, from the command line -------------------
+# --- the examples, as a user runs them (in this process: the worker is tested by the hangs) -----
 
 
 @pytest.mark.parametrize(
     "target, framework, dialect",
     [("examples/jax_loss.py:yolo_loss", "jax", "paper"), ("examples/keras_loss.py:YoloLoss", "keras", "ml_collection")],
 )
-def test_the_examples_conform_and_their_dialect_is_named(target, framework, dialect):
-    run = cli("check", target, "--framework", framework, "--S", "2", "--C", "1", "--max-examples", "2")
-    assert run.returncode == 0, run.stdout + run.stderr
-    lines = run.stdout.splitlines()
+def test_the_examples_conform_and_their_dialect_is_named(target, framework, dialect, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    grid = ["--S", "2", "--C", "1", "--max-examples", "1", "--in-process"]
+    assert main(["check", target, "--framework", framework, *grid]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "verdict: CONFORMS"
-    assert f"dialect: computes the same as {dialect}:" in run.stdout
+    assert lines[2].startswith(f"dialect: computes the same as {dialect}:")
     assert "--dtype float32" in lines[0]  # the report states the dtype checked
 
 
@@ -75,7 +73,7 @@ def test_the_examples_conform_and_their_dialect_is_named(target, framework, dial
 @pytest.mark.parametrize("framework, name, dialect", [("jax", "article", "article"), ("tensorflow", "paper", "paper")])
 def test_a_loss_in_another_dialect_conforms(framework, name, dialect):
     o = CheckOptions.from_strings(f"{LOSSES}:{FRAMEWORKS[framework]}_{name}", framework=framework, **GRID)
-    report = run_check(in_process(o), o, max_examples=2)
+    report = run_check(in_process(o), o, max_examples=1)
     assert report.verdict == "conforms", report.summary()
     assert report.exit_code == 0
     assert report.dialect.lines()[0].startswith(f"dialect: computes the same as {dialect}:")
@@ -143,11 +141,12 @@ def test_a_loss_that_raises_on_a_batch_with_no_object_is_a_finding(framework):
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_a_loss_that_hangs_times_out_with_exit_status_2(framework):
-    target = f"{LOSSES}:{FRAMEWORKS[framework]}_hangs"
-    run = cli("check", target, "--framework", framework, "--timeout", "2", "--import-timeout", "60", "--S", "2")
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert "verdict: ERROR" in run.stdout and "2 s" in run.stdout and "--timeout" in run.stdout
+def test_a_loss_that_hangs_times_out_with_exit_status_2(framework, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    target = f"{LOSSES}:{FRAMEWORKS[framework]}_hangs"  # (the loss runs in its worker: the default)
+    assert main(["check", target, "--framework", framework, "--timeout", "2", "--import-timeout", "60"]) == 2
+    out = capsys.readouterr().out
+    assert "verdict: ERROR" in out and "no answer in 2 s" in out and "--timeout" in out
 
 
 # --- hints ---------------------------------------------------------------------------------------
@@ -203,3 +202,51 @@ def test_a_check_of_a_torch_loss_imports_neither_framework():
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.stdout.splitlines()[-1] in ("0 []", "1 []"), run.stdout + run.stderr
+
+
+# --- the pytest plugin, bench ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target, framework, dialect",
+    [("examples/jax_loss.py:yolo_loss", "jax", "paper"), ("examples/keras_loss.py:YoloLoss", "keras", "ml_collection")],
+)
+def test_the_plugin_takes_the_framework(pytester, target, framework, dialect):
+    """test_dialect under --yolov1-framework (Keras's argument order its default), the loss in its
+    worker (so that the nested session, which forgets the modules first imported in it, imports
+    neither framework)."""
+    path, attr = target.split(":")
+    pytester.makepyfile(**{Path(path).stem: (ROOT / path).read_text()})  # (the session's files are its folder's)
+    args = [f"--yolov1-impl={Path(path).name}:{attr}", f"--yolov1-framework={framework}", f"--yolov1-dialect={dialect}"]
+    result = pytester.runpytest(*args, "--yolov1-S=2", "--yolov1-C=1", "-k", "test_dialect")
+    result.assert_outcomes(passed=1, deselected=12)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_bench_times_a_framework_loss_checked_against_the_oracle(framework):
+    from yolov1_loss.benchmarks.contenders import first_user_call, time_user_case, user_case
+    from yolov1_loss.benchmarks.timing import Timing
+
+    impl, _ = loss(framework, "paper")
+    case = user_case(impl, impl.fixed_spec, 3, "float32", "cpu", 1)
+    total, grad, _ = first_user_call(case)
+    parts, grads = reference.loss_and_grad(*case.canonical, impl.fixed_spec)
+    assert total == pytest.approx(parts.total, rel=1e-5)
+    np.testing.assert_allclose(grad, grads.total, rtol=1e-4, atol=1e-4)
+    beats = []
+    timing, cuda = time_user_case(case, "forward+backward", 0.05, None, lambda: beats.append(1))
+    assert isinstance(timing, Timing) and timing.median_s > 0 and beats and cuda == {}
+
+
+def test_bench_refuses_what_a_framework_loss_cannot_be_timed_on():
+    from yolov1_loss.benchmarks.contenders import isolated_contender
+
+    refuses = isolated_contender("l.py:f", None, {}, "jax").refuses
+    spec = LossSpec()
+    import torch
+
+    assert refuses(spec, "cpu", torch.float32, "forward+backward") is None
+    assert "no backward pass alone" in refuses(spec, "cpu", torch.float32, "backward")
+    assert "bfloat16" in refuses(spec, "cpu", torch.bfloat16, "forward")
+    assert "--device is torch's" in refuses(spec, "cuda", torch.float32, "forward")
+    assert isolated_contender("l.py:f", None, {}).refuses(spec, "cpu", torch.float32, "backward") is None
