@@ -213,8 +213,8 @@ def test_a_check_of_a_torch_loss_imports_neither_framework():
 )
 def test_the_plugin_takes_the_framework(pytester, target, framework, dialect):
     """test_dialect under --yolov1-framework (Keras's argument order its default), the loss in its
-    worker (so that the nested session, which forgets the modules first imported in it, imports
-    neither framework)."""
+    worker (a nested session forgets the modules first imported in it: TensorFlow and JAX both
+    in one process so aborted)."""
     path, attr = target.split(":")
     pytester.makepyfile(**{Path(path).stem: (ROOT / path).read_text()})  # (the session's files are its folder's)
     args = [f"--yolov1-impl={Path(path).name}:{attr}", f"--yolov1-framework={framework}", f"--yolov1-dialect={dialect}"]
