@@ -27,6 +27,7 @@ from yolov1_loss.conformance.user_loss.implementation import (
     ImplementationError,
     _as_array,
     _check_value,
+    _each,
     _raised,
     call_in_order,
     is_users_file,
@@ -166,13 +167,6 @@ COMPILE = {"jax": _jax_compile, "tensorflow": _tf_compile}
 _COMPILED: dict = {}
 
 
-def _tensors(tensor, array, dtype: str):
-    """``array`` as the framework's tensor; a list of arrays (boxes per image) element by element."""
-    if isinstance(array, (list, tuple)):
-        return [tensor(a, dtype) for a in array]
-    return tensor(array, dtype)
-
-
 def _compiled(impl, spec, grads: str):
     key = (impl.loss, impl.arguments, spec, grads, impl.framework)
     if key not in _COMPILED:
@@ -204,9 +198,9 @@ def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inp
     ``keep_inputs``: the inputs as given, since neither framework's tensors can be written in place.
     """
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    p = _tensors(TENSOR[impl.framework], lay_pred, impl.dtype)
-    t = _tensors(TENSOR[impl.framework], lay_target, impl.dtype)
-    w = _tensors(TENSOR[impl.framework], 1.0 if upstream is None else upstream, impl.dtype)
+    tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
+    p, t = tensor(lay_pred), _each(tensor, lay_target)  # (a target of box lists: each image's array)
+    w = tensor(1.0 if upstream is None else upstream)
     eager_only = None
     try:
         outputs, gradient = _compiled(impl, spec, grads)(p, t, w)
@@ -253,8 +247,8 @@ def timed_calls(impl, pred, target, spec):
     compiled loss and gradient of the total), each returning once its result is computed (JAX
     dispatches asynchronously: it is waited for). The tensors are made once, here."""
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    tensor = TENSOR[impl.framework]
-    p, t, w = tensor(lay_pred, impl.dtype), tensor(lay_target, impl.dtype), tensor(1.0, impl.dtype)
+    tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
+    p, t, w = tensor(lay_pred), _each(tensor, lay_target), tensor(1.0)
     forward, both = _compiled(impl, spec, "none"), _compiled(impl, spec, "total")
     ready = _ready if impl.framework == "jax" else (lambda result: result)
     return {"forward": lambda: ready(forward(p, t, w)), "forward+backward": lambda: ready(both(p, t, w))}
