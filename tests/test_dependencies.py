@@ -45,6 +45,8 @@ def test_every_lower_bound_is_a_version_a_listed_run_used():
 LEFT_OUT = {
     "bench --plot": ("matplotlib", "pip install -e '.[plot]'"),
     "pytest --yolov1-impl": ("pytest", "pip install pytest"),
+    "check --framework jax": ("jax", "pip install -e '.[jax]'"),
+    "check --framework tensorflow": ("tensorflow-cpu", "pip install -e '.[tensorflow]'"),
 }
 
 
