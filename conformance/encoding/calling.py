@@ -41,7 +41,7 @@ def _inputs(call: EncoderCall, boxes: list, labels: list):
     return (boxes, labels) if call.batch else (boxes[0], labels[0])
 
 
-def _as_array(grid) -> np.ndarray:
+def output_as_array(grid) -> np.ndarray:
     if hasattr(grid, "detach"):
         grid = grid.detach().cpu().double()
     return np.asarray(grid, dtype=np.float64)
@@ -59,7 +59,7 @@ def call_encoder(encoder, call: EncoderCall, boxes: list, labels: list) -> np.nd
         where = users_line(traceback.extract_tb(err.__traceback__))
         raise ImplementationError("forward", f"{type(err).__name__}: {err}{where}") from err
     try:
-        grid = _as_array(grid)
+        grid = output_as_array(grid)
         grid = grid if call.batch else grid[None]
         return np.asarray(target_to_canonical(grid, call.layout, call.S, call.B, call.C), dtype=np.float64)
     except (TypeError, ValueError, RuntimeError) as err:

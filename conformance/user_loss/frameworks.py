@@ -22,17 +22,17 @@ import traceback
 import numpy as np
 
 from yolov1_loss.conformance.user_loss.implementation import (
-    _FRAME,
+    TRACEBACK_FRAME,
     Evaluation,
-    ImplementationError,
-    _as_array,
-    _check_value,
-    _each,
-    _raised,
     call_in_order,
+    checked_output,
+    each_array,
+    forward,
     is_users_file,
     named_outputs,
+    output_as_array,
     pred_from_layout,
+    raised_in,
     to_layout,
     users_line,
 )
@@ -183,7 +183,7 @@ def _first_line(err: BaseException) -> str:
     said = f"{type(err).__name__}: {lines[0]}"
     frames = [
         f"{m['file']}:{m['line']}"
-        for m in _FRAME.finditer(str(err))
+        for m in TRACEBACK_FRAME.finditer(str(err))
         if is_users_file(m["file"]) and AUTOGRAPH_FILES not in m["file"]
     ]
     if lines[0] == "in user code:" and frames:
@@ -199,7 +199,7 @@ def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inp
     """
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
     tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
-    p, t = tensor(lay_pred), _each(tensor, lay_target)  # (a target of box lists: each image's array)
+    p, t = tensor(lay_pred), each_array(tensor, lay_target)  # (a target of box lists: each image's array)
     w = tensor(1.0 if upstream is None else upstream)
     eager_only = None
     try:
@@ -208,7 +208,8 @@ def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inp
         outputs, gradient = _eager(impl, p, t, w, spec, grads, len(pred))
         eager_only = f"it runs eagerly but raises under {COMPILERS[impl.framework]}: {_first_line(err)}"
     values = {
-        name: _check_value(name, _as_array(name, value, _float64), spec, len(pred)) for name, value in outputs.items()
+        name: checked_output(name, output_as_array(name, value, _float64), spec, len(pred))
+        for name, value in outputs.items()
     }
     gradients = {name: pred_from_layout(impl, _float64(g), spec) for name, g in gradient.items()}
     return Evaluation(values, gradients, (pred, target) if keep_inputs else None, eager_only)
@@ -221,21 +222,16 @@ def _float64(value) -> np.ndarray:
 def _eager(impl, p, t, w, spec, grads: str, n_images: int):
     """(outputs, gradients) of the loss run eagerly; ImplementationError where it raises or
     returns no loss (in forward, or in the gradient: 'backward of total')."""
-    try:
-        outputs = named_outputs(call_in_order(impl, p, t, spec))
-    except ImplementationError:
-        raise
-    except Exception as err:  # the report quotes whatever the user's code raised
-        raise _raised("forward", err) from err
+    outputs = forward(impl, p, t, spec)
     for name, value in outputs.items():
-        _check_value(name, _as_array(name, value, _float64), spec, n_images)
+        checked_output(name, output_as_array(name, value, _float64), spec, n_images)
     if grads == "none":
         return outputs, {}
     run = RUN[impl.framework](functools.partial(call_in_order, impl, spec=spec), grads)
     try:
         return run(p, t, w)
     except Exception as err:
-        raise _raised(f"backward of {_wanted(grads, outputs)[0]}", err) from err
+        raise raised_in(f"backward of {_wanted(grads, outputs)[0]}", err) from err
 
 
 # --- bench --impl: the compiled loss, and loss and gradient, on a batch held in the worker ------
@@ -248,7 +244,7 @@ def timed_calls(impl, pred, target, spec):
     dispatches asynchronously: it is waited for). The tensors are made once, here."""
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
     tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
-    p, t, w = tensor(lay_pred), _each(tensor, lay_target), tensor(1.0)
+    p, t, w = tensor(lay_pred), each_array(tensor, lay_target), tensor(1.0)
     forward, both = _compiled(impl, spec, "none"), _compiled(impl, spec, "total")
     ready = _ready if impl.framework == "jax" else (lambda result: result)
     return {"forward": lambda: ready(forward(p, t, w)), "forward+backward": lambda: ready(both(p, t, w))}

@@ -218,7 +218,18 @@ def call_in_order(impl: Implementation, pred, target, spec: LossSpec, function: 
     return function(pred, target, spec)
 
 
-def _each(convert: Callable, target):
+def forward(impl: Implementation, pred, target, spec: LossSpec) -> dict:
+    """The loss's outputs by name on inputs already in its layout, framework and dtype;
+    ImplementationError (stage 'forward', quoting what the user's code raised) where it raises."""
+    try:
+        return named_outputs(call_in_order(impl, pred, target, spec))
+    except ImplementationError:
+        raise
+    except Exception as err:  # the report quotes whatever the user's code raised
+        raise raised_in("forward", err) from err
+
+
+def each_array(convert: Callable, target):
     """``convert`` applied to a target, or to each array of a list of them (box targets)."""
     return [convert(a) for a in target] if isinstance(target, list) else convert(target)
 
@@ -255,7 +266,7 @@ def named_outputs(outputs) -> dict:
     return {"total": outputs}
 
 
-def _as_array(name: str, value, to_numpy) -> np.ndarray:
+def output_as_array(name: str, value, to_numpy) -> np.ndarray:
     """An output as a float64 array, or an ImplementationError saying what it is and what to try."""
     try:
         return to_numpy(value)
@@ -267,7 +278,7 @@ def _as_array(name: str, value, to_numpy) -> np.ndarray:
         ) from None
 
 
-def _check_value(name: str, value: np.ndarray, spec: LossSpec, n_images: int) -> np.ndarray:
+def checked_output(name: str, value: np.ndarray, spec: LossSpec, n_images: int) -> np.ndarray:
     """The output as the spec's reduction shapes it: () for a total (an output of any
     single-element shape, [1] or [1, 1], is one), (N,) per image; else an ImplementationError."""
     expected = (n_images,) if spec.reduction == "none" else ()
@@ -327,7 +338,7 @@ def users_line(frames) -> str:
     return f" (at {frame.filename}:{frame.lineno})" if frame is not None else ""
 
 
-def _raised(stage: str, err: BaseException, caused_by: str = "") -> ImplementationError:
+def raised_in(stage: str, err: BaseException, caused_by: str = "") -> ImplementationError:
     message = str(err)
     if caused_by:  # torch's advice to rerun under anomaly detection: done, and its answer is caused_by
         message = re.sub(r"\s*Hint: enable anomaly detection.*?(\.\s|$)", " ", message, flags=re.S).strip()
@@ -350,18 +361,13 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         return contiguous
 
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    p, t = tensor(lay_pred), _each(tensor, lay_target)
+    p, t = tensor(lay_pred), each_array(tensor, lay_target)
     p.requires_grad_(grads != "none")
-    try:
-        outputs = named_outputs(call_in_order(impl, p, t, spec))
-    except ImplementationError:
-        raise
-    except Exception as err:  # the report quotes whatever the user's code raised
-        raise _raised("forward", err) from err
+    outputs = forward(impl, p, t, spec)
     values = {}
     for name, value in outputs.items():
-        as_array = _as_array(name, value, lambda v: torch.as_tensor(v).detach().cpu().double().numpy())
-        values[name] = _check_value(name, as_array, spec, len(pred))
+        as_array = output_as_array(name, value, lambda v: torch.as_tensor(v).detach().cpu().double().numpy())
+        values[name] = checked_output(name, as_array, spec, len(pred))
 
     gradients = {}
     wanted = [] if grads == "none" else ["total"] if grads == "total" else list(outputs)
@@ -376,18 +382,20 @@ def _evaluate_torch(impl, pred, target, spec, grads, upstream, strided, keep_inp
         try:
             (g,) = torch.autograd.grad(output, p, grad_outputs=weight, retain_graph=True, allow_unused=True)
         except Exception as err:
-            caused_by = _forward_line_of_backward_error(impl, tensor(lay_pred), _each(tensor, lay_target), spec, name)
-            raise _raised(f"backward of {name}", err, caused_by) from err
+            caused_by = _forward_line_of_backward_error(
+                impl, tensor(lay_pred), each_array(tensor, lay_target), spec, name
+            )
+            raise raised_in(f"backward of {name}", err, caused_by) from err
         g = np.zeros(lay_pred.shape) if g is None else g.detach().cpu().double().numpy()
         gradients[name] = pred_from_layout(impl, g, spec)
     after = None
     if keep_inputs:
         as_numpy = lambda tensor: tensor.detach().cpu().double().numpy()
-        after = _from_layout(impl, as_numpy(p), _each(as_numpy, t), spec)
+        after = _from_layout(impl, as_numpy(p), each_array(as_numpy, t), spec)
     return Evaluation(values, gradients, after)
 
 
-_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+TRACEBACK_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
 def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
@@ -421,7 +429,11 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
         except Exception:  # the error itself is already known; only the forward trace is wanted
             pass
     for warning in caught:
-        frames = [f"{m['file']}:{m['line']}" for m in _FRAME.finditer(str(warning.message)) if is_users_file(m["file"])]
+        frames = [
+            f"{m['file']}:{m['line']}"
+            for m in TRACEBACK_FRAME.finditer(str(warning.message))
+            if is_users_file(m["file"])
+        ]
         if not frames:
             continue
         saved_at = frames[-1]
@@ -439,18 +451,15 @@ def _forward_line_of_backward_error(impl, p, t, spec, name: str) -> str:
 def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inputs):
     lay_pred, lay_target = to_layout(impl, pred, target, spec)
     p = np.array(lay_pred, dtype=impl.dtype)
-    t = _each(lambda a: np.array(a, dtype=impl.dtype), lay_target)
+    t = each_array(lambda a: np.array(a, dtype=impl.dtype), lay_target)
     if strided:
         strided_copy = lambda a: _strided_copy(a, lambda shape: np.zeros(shape, dtype=a.dtype))
-        p, t = strided_copy(p), _each(strided_copy, t)
-    try:
-        outputs = named_outputs(call_in_order(impl, p, t, spec))
-    except ImplementationError:
-        raise
-    except Exception as err:
-        raise _raised("forward", err) from err
+        p, t = strided_copy(p), each_array(strided_copy, t)
+    outputs = forward(impl, p, t, spec)
     values = {
-        name: _check_value(name, _as_array(name, value, lambda v: np.asarray(v, dtype=np.float64)), spec, len(pred))
+        name: checked_output(
+            name, output_as_array(name, value, lambda v: np.asarray(v, dtype=np.float64)), spec, len(pred)
+        )
         for name, value in outputs.items()
     }
     gradients = {}
@@ -458,7 +467,7 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
         try:
             given = call_in_order(impl, p, t, spec, impl.grad)
         except Exception as err:
-            raise _raised("gradient", err) from err
+            raise raised_in("gradient", err) from err
         given = named_outputs(given)
         for name, g in given.items():
             if grads == "total" and name != "total":
@@ -467,7 +476,7 @@ def _evaluate_numpy(impl, pred, target, spec, grads, upstream, strided, keep_inp
             weight = _weights(upstream, values["total"].shape)
             gradients[name] = g * (weight[:, None, None, None] if weight.ndim else weight)
     as_float64 = lambda a: np.asarray(a, np.float64)
-    after = _from_layout(impl, as_float64(p), _each(as_float64, t), spec) if keep_inputs else None
+    after = _from_layout(impl, as_float64(p), each_array(as_float64, t), spec) if keep_inputs else None
     return Evaluation(values, gradients, after)
 
 
