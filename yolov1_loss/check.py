@@ -245,12 +245,18 @@ def run(args) -> int:
     if sys.stderr.isatty():
         sys.stderr.write("\r\033[K")
     print(report.summary(), file=sys.stderr if args.json == "-" else sys.stdout)
-    if args.json:
-        write_json(report, args.json)
-    if args.html:
-        from yolov1_loss.conformance.reports.html.page import write_html
+    from yolov1_loss.conformance.reports.html.page import write_html
 
-        write_html(report, args.html)
+    for option, path, write in (("--json", args.json, write_json), ("--html", args.html, write_html)):
+        if not path:
+            continue
+        try:  # checked before the run; the disk may still refuse (full, gone, a special file)
+            write(report, path)
+        except OSError as err:
+            print(f"yolov1-loss check: {option} {path}: not written: {err.strerror or err}", file=sys.stderr)
+            return 2
+        if option == "--html":
+            print(f"the report's page: {path}", file=sys.stderr)
     return report.exit_code
 
 

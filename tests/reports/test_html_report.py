@@ -5,6 +5,8 @@ gradient of its total by −2(q − p) on the class scores of empty cells alone.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -157,3 +159,14 @@ def test_the_grid_circles_the_cells_where_the_loss_makes_another_predictor_respo
     expected = {(i, j, int(confident[i, j])) for i, j in zip(*np.nonzero(has & (confident != oracles)))}
     assert expected
     assert set(Page(page(report)).loss_responsible) == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_page_the_disk_refuses_after_the_run_is_one_line_and_exit_2(tmp_path):
+    # /dev/full passes the check made before the run (it opens for appending) and refuses every write
+    path = write(tmp_path, "raises.py", "def loss(pred, target):\n    raise RuntimeError('no')\n")
+    checked = run("check", f"{path}:loss", "--in-process", "--html", "/dev/full")
+    assert checked.returncode == 2
+    assert checked.stderr.strip().splitlines()[-1] == (
+        "yolov1-loss check: --html /dev/full: not written: No space left on device"
+    )
