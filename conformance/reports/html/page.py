@@ -113,7 +113,11 @@ def _picture(picture, k: int) -> str:
             values[f"{name} (the loss)"] = picture.terms[name].loss
             values[f"{name} (the oracle)"] = picture.terms[name].oracle
         titles = {key: key for key in values}
-        parts.append("<h3>Each term's value in each cell: the loss's beside the oracle's</h3>")
+        parts.append(
+            "<h3>Each term's value in each cell: the loss's beside the oracle's, the oracle computing the "
+            "dialect above (where that dialect is not the one meant, these agree: the Dialect section says "
+            "what differs)</h3>"
+        )
         parts.append(f'<p class="key">{escape("; ".join(TERM_WORDS[name] for name in given))}</p>')
         parts.append(_figure(values, "each cell's value of the term, with every other cell emptied", titles))
     elif given:
