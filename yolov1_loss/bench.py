@@ -222,7 +222,11 @@ def write_outputs(args, results) -> None:
 def header(args, project: list[str], user_dialect: str | None) -> str:
     """What the sweep times: the dialect each row computes (the project's contenders --preset's,
     the user's loss its own), and where."""
+    from yolov1_loss.conformance.user_loss.frameworks import COMPILERS
+    from yolov1_loss.conformance.user_loss.implementation import framework_named
+
     where = f"{args.threads} CPU thread{'s' * (args.threads > 1)}" if args.device == "cpu" else "CUDA"
+    own_pool = framework_named(args.framework) in COMPILERS  # (--threads sets torch's alone)
     if user_dialect is None:
         return (
             f"Every row computes dialect {args.preset} (--preset) and is checked against the oracle before "
@@ -234,7 +238,8 @@ def header(args, project: list[str], user_dialect: str | None) -> str:
             f"Row {args.impl} computes its own dialect, {user_dialect}.",
             "Each row is checked against the oracle in its own dialect before it is timed. Every dialect does "
             "the same work on the same tensors (the knobs change a few element-wise operations), so the times "
-            f"of rows in different dialects compare. Timed on {where}.",
+            f"of rows in different dialects compare. Timed on {where}"
+            + (f" (row {args.impl}: {framework_named(args.framework)}'s own thread pool)." if own_pool else "."),
         ]
     )
 

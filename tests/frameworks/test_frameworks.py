@@ -250,3 +250,14 @@ def test_bench_refuses_what_a_framework_loss_cannot_be_timed_on():
     assert "bfloat16" in refuses(spec, "cpu", torch.bfloat16, "forward")
     assert "--device is torch's" in refuses(spec, "cuda", torch.float32, "forward")
     assert isolated_contender("l.py:f", None, {}).refuses(spec, "cpu", torch.float32, "backward") is None
+
+
+def test_bench_says_a_framework_row_runs_on_the_frameworks_own_threads():
+    from argparse import Namespace
+
+    from yolov1_loss.bench import header
+
+    args = Namespace(threads=1, device="cpu", preset="paper", impl="l.py:f", framework="keras")
+    said = header(args, ["fused"], "paper")
+    assert said.endswith("Timed on 1 CPU thread (row l.py:f: tensorflow's own thread pool).")
+    assert header(Namespace(**{**vars(args), "framework": "torch"}), ["fused"], "paper").endswith("1 CPU thread.")
