@@ -52,6 +52,25 @@ class EncoderOptions:
         if self.duplicates not in ("any", *DUPLICATES):
             raise ValueError(f"duplicates must be 'any' or one of {DUPLICATES}, got {self.duplicates!r}")
 
+    def command(self) -> str:
+        """The command line that says this: each option that is not its default (the box options as
+        ``check --targets`` writes them, :meth:`BoxTargets.options`)."""
+        from yolov1_loss.conformance.encoding.box_targets import BoxTargets
+
+        c, default = self.call, EncoderCall(7, 2, 20)
+        words = [f"yolov1-loss check-encoder {self.target}"]
+        words += [f"--layout {c.layout}"] if c.layout != default.layout else []
+        words += [
+            f"--{name} {getattr(c, name)}" for name in ("S", "B", "C") if getattr(c, name) != getattr(default, name)
+        ]
+        box = BoxTargets(box_format=self.box_format, image_size=self.image_size, duplicates=self.duplicates)
+        words += box.options()[1:]  # (not --targets: an encoder always takes boxes)
+        words += ["--batch"] if c.batch else []
+        words += [f"--framework {c.framework}"] if c.framework != default.framework else []
+        words += [f"--dtype {c.dtype}"] if c.dtype != default.dtype else []
+        words += [f"--timeout {self.timeout:g}"] if self.timeout != 60.0 else []
+        return " ".join(words)
+
     def given(self, case: BoxCase) -> np.ndarray:
         """The case's boxes as the encoder takes them (its format and units)."""
         return from_fractions(case.boxes, self.box_format, self.image_size)
@@ -69,6 +88,7 @@ class Difference:
 @dataclass
 class EncoderReport:
     target: str
+    command: str | None = None  # the command line that says the options (EncoderOptions.command)
     verdict: str = "error"  # 'conforms', 'differs' or 'error'
     error: str | None = None
     conventions: Conventions | None = None
@@ -82,7 +102,7 @@ class EncoderReport:
         return {"conforms": 0, "differs": 1}.get(self.verdict, 2)
 
     def lines(self) -> list[str]:
-        out = [f"yolov1-loss check-encoder {self.target}"]
+        out = [self.command or f"yolov1-loss check-encoder {self.target}"]
         if self.verdict == "error":
             return [*out, "verdict: could not be checked", f"  {self.error}"]
         out.append(f"verdict: {self.verdict.upper()}")
@@ -259,7 +279,7 @@ def check_encoder(options: EncoderOptions, here: bool = False) -> EncoderReport:
     from yolov1_loss.conformance.user_loss.isolation import LossRaised, WorkerDied
     from yolov1_loss.conformance.user_loss.loading import LoadError
 
-    report = EncoderReport(options.target)
+    report = EncoderReport(options.target, options.command())
     c = options.call
     try:
         runner = InProcess(options) if here else Isolated(options)

@@ -106,3 +106,18 @@ def test_a_box_format_that_fits_is_named():
     assert checked("corners").verdict == "differs"
     fits = check_encoder(EncoderOptions(f"{MODULE}:corners", CALL, box_format="xyxy"), here=True)
     assert fits.verdict == "conforms", fits.lines()
+
+
+def test_the_echoed_command_says_every_option_not_its_default(capsys):
+    """The report's first line is the command with each option the user gave that is not its default."""
+    from yolov1_loss.cli import main
+
+    options = ["--S", "4", "--C", "3", "--layout", "channels-first", "--box-format", "xyxy"]
+    options += ["--image-size", "448,448", "--duplicates", "first", "--batch", "--framework", "numpy"]
+    main(["check-encoder", f"{MODULE}:batched", *options, "--in-process"])
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"yolov1-loss check-encoder {MODULE}:batched --layout channels-first --S 4 --C 3 --box-format xyxy "
+        "--image-size 448,448 --duplicates first --batch --framework numpy"
+    )
+    plain = EncoderOptions(f"{MODULE}:correct", EncoderCall(S=7, B=2, C=20))
+    assert plain.command() == f"yolov1-loss check-encoder {MODULE}:correct"
