@@ -353,6 +353,18 @@ def _eager_only(impl: Implementation) -> list[InputFinding]:
     return [InputFinding("an ordinary batch", False, f"{got.eager_only}; the properties judge its eager results")]
 
 
+def _failing_classes(impl: Implementation, progress=lambda line: None) -> list[tuple[InputClass, str]]:
+    """The input classes on whose example ``impl`` fails (:func:`_fails_on`), each with what it
+    does wrong, in INPUT_CLASSES' order."""
+    found = []
+    for input_class in INPUT_CLASSES:
+        progress(f"trying {input_class.words}")
+        problem = _fails_on(impl, input_class)
+        if problem:
+            found.append((input_class, problem))
+    return found
+
+
 def _left_out(excluded: list[InputClass]) -> Callable | None:
     if not excluded:
         return None
@@ -436,12 +448,9 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
         impl = dataclasses.replace(impl, gradients=False)
     report.inputs += _eager_only(impl)
     excluded: list[InputClass] = [] if impl.targets is None else [impl.targets.held_out]
-    for input_class in INPUT_CLASSES:
-        progress(f"trying {input_class.words}")
-        problem = _fails_on(impl, input_class)
-        if problem:
-            report.inputs.append(InputFinding(input_class.words, input_class.degenerate, problem))
-            excluded.append(input_class)
+    for input_class, problem in _failing_classes(impl, progress):
+        report.inputs.append(InputFinding(input_class.words, input_class.degenerate, problem))
+        excluded.append(input_class)
 
     names = list(PROPERTIES)
     steps = Steps(progress)
@@ -576,6 +585,7 @@ class CheckSession:
         self.options = options
         self._impl = in_process(options) if here else isolated(options)
         self._resolved = None
+        self._excluded = None
 
     def resolved(self):
         """(the implementation held to its dialect, the identification)."""
@@ -606,11 +616,21 @@ class CheckSession:
 
             if name == NAME:
                 return box_encoding_failure(impl, impl.fixed_spec, impl.targets.duplicates)
-        skip = None if impl.targets is None else _left_out([impl.targets.held_out])
-        failure = runner.find_failure(name, impl, skip=skip)
+        failure = runner.find_failure(name, impl, skip=_left_out(self.excluded()))
         if failure is not None:
             failure.located()  # while the loss's process runs
         return failure
+
+    def excluded(self) -> list[InputClass]:
+        """The input classes the properties leave out, found once per session: the grids no box
+        list gives, and the degenerate classes the loss fails on, as :func:`run_check` leaves them
+        out (:func:`_failing_classes`). A non-degenerate class it fails on stays in: the properties
+        fail there, as the check's verdict does."""
+        if self._excluded is None:
+            impl = self.resolved()[0]
+            held = [] if impl.targets is None else [impl.targets.held_out]
+            self._excluded = held + [c for c, _ in _failing_classes(impl) if c.degenerate]
+        return self._excluded
 
     def report(self, properties: dict, failures: list, draw: bool = False) -> CheckReport:
         """The report of the properties run in this session (name -> status, and their failures),
