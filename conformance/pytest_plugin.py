@@ -118,12 +118,30 @@ def pytest_configure(config) -> None:
             targets=box_targets(config),
         )
         anchor = defining_file(target, config.rootpath)
+        html = html_path(config)
     except ValueError as err:
         raise pytest.UsageError(f"yolov1-loss: {err}") from None
-    suite = _Suite(options, anchor, option("yolov1_in_process"), option("yolov1_html"))
+    suite = _Suite(options, anchor, option("yolov1_in_process"), html)
     config.pluginmanager.register(suite, "yolov1-loss-suite")
     if not any(anchor == Path(arg).resolve() or Path(arg).resolve() in anchor.parents for arg in _paths(config.args)):
         config.args.append(str(anchor))
+
+
+def html_path(config) -> str | None:
+    """The --yolov1-html page's path, found writable before the run (as ``check --html``'s is),
+    or None; ValueError (one line) where it cannot be written, or where pytest-xdist's workers
+    would each write a page of their own items (the last one's would stand for the run)."""
+    from yolov1_loss.check import check_output_file
+
+    path = config.getoption("yolov1_html")
+    if path is None:
+        return None
+    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        raise ValueError(
+            f"--yolov1-html {path}: each pytest-xdist worker runs only some of the items; run with -n 0 for the page"
+        )
+    check_output_file("--yolov1-html", path)
+    return path
 
 
 def _paths(args):

@@ -222,3 +222,50 @@ def test_check_loads_a_loss_that_imports_the_users_own_reference(pytester, monke
     monkeypatch.delitem(sys.modules, "reference", raising=False)
     assert main(["check", "own_loss.py:loss", "--max-examples", "3"]) == 0
     assert "verdict: CONFORMS" in capsys.readouterr().out
+
+
+RAISES_ON_AN_EMPTY_BATCH = """
+    from yolov1_loss.torch_impl import YoloV1Loss
+    _loss = YoloV1Loss(preset="motokimura")
+
+    def loss(pred, target):
+        if pred.shape[0] == 0:
+            raise ValueError("no images")
+        return _loss(pred, target)
+"""
+
+
+def test_the_items_leave_out_a_degenerate_class_the_loss_fails_on_as_check_does(pytester):
+    # check records the empty batch as a finding and leaves it out of the properties; the
+    # items did not, and failed on it.
+    user_loss(pytester, RAISES_ON_AN_EMPTY_BATCH)
+    result = pytester.runpytest(
+        "--yolov1-in-process", "--yolov1-impl=losses.py:loss", "-k", "values_match_oracle or chain_rule"
+    )
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize(
+    ("page", "says"),
+    [
+        ("nowhere/page.html", "*--yolov1-html nowhere/page.html: no folder nowhere*"),
+        (".", "*--yolov1-html .: a folder; give the path of a file*"),
+    ],
+)
+def test_an_html_path_that_cannot_be_written_is_a_usage_error_before_the_run(pytester, page, says):
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest("--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-html", page)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([says])
+    assert "passed" not in result.stdout.str()
+
+
+def test_an_html_page_under_xdist_workers_is_a_usage_error_naming_n_0(pytester):
+    # Each worker would write a page of its own items, the last one's standing for the run.
+    user_loss(pytester, CONFORMING)
+    result = pytester.runpytest(
+        "-p", "xdist", "-n", "2", "--yolov1-in-process", "--yolov1-impl=losses.py:loss", "--yolov1-html", "page.html"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--yolov1-html page.html: each pytest-xdist worker*run with -n 0*"])
+    assert not (pytester.path / "page.html").exists()
