@@ -59,9 +59,12 @@ def _loss_value(impl: Implementation, pred, case: BoxCase, spec):
 class BoxEncodingFailure(ConformanceFailure):
     """The loss's value on a box case is not the oracle's on the grid of those boxes."""
 
-    def __init__(self, message: str, impl, spec, k: int, **fields):
+    def __init__(self, message: str, impl, spec, k: int, lead: str | None = None, **fields):
         super().__init__(NAME, message, implementation=impl, **fields)
         self.spec, self.k, self.case_words = spec, k, box_cases(spec.S, spec.C)[k].words
+        # The encoding bug identified, in words, that leads the report (before what the loss terms
+        # seem to do: a wrong grid makes them differ); None where no encoding explains the values.
+        self.lead = lead
 
     def reproduction(self) -> str:
         impl = getattr(self.implementation, "repro", "") or "...  # the implementation under test"
@@ -112,6 +115,7 @@ def box_encoding_failure(impl: Implementation, spec, duplicates: str = "any") ->
         (c for c in CANDIDATES if fits(c, values)), key=lambda c: (len(c.bugs), c.duplicates != "first"), default=None
     )
     words = raised_words(raised, "the loss")
+    identified = found is not None
     if found is not None:
         words += found.bugs
         if found.duplicates not in policies:
@@ -124,6 +128,7 @@ def box_encoding_failure(impl: Implementation, spec, duplicates: str = "any") ->
         edge = [k for k in values if at_one(cases[k])]
         rest = [k for k in values if k not in edge]
         if edge and any(fits(Conventions(duplicates=p), rest) for p in policies):
+            identified = True
             words += [_placement_words(impl, spec, cases, k, values[k]) for k in edge if not fits(Conventions(), [k])]
         else:
             words.append(
@@ -137,6 +142,7 @@ def box_encoding_failure(impl: Implementation, spec, duplicates: str = "any") ->
         impl,
         spec,
         k,
+        lead=f"the loss encodes its boxes unlike the oracle's encoder: {'; '.join(words)}" if identified else None,
         component="total",
         image=0,
         expected=float(

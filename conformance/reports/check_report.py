@@ -185,7 +185,9 @@ class CheckReport:
     def cause_lines(self) -> list[str]:
         """The likely cause (a hint), and where the loss parts from the oracle ("what differs")."""
         lines = [line for h in self.hints for line in h.lines()]
-        return lines + (self.blame.lines() if self.blame is not None else [])
+        # An encoding bug the box_encoding property identified leads: it is why the terms differ.
+        lead = [f"what differs: {f.lead}" for f in self.failures if getattr(f, "lead", None)]
+        return lead + lines + (self.blame.lines() if self.blame is not None else [])
 
     def finding_lines(self) -> list[str]:
         """The loss's failures on classes of input, and the classes left out of the properties."""

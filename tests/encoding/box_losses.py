@@ -8,32 +8,35 @@ from yolov1_loss import YoloV1Loss
 S, B, C = 4, 2, 3
 
 
-def _grid(boxes, keep_last=False, clamp=True):
+def _grid(boxes, keep_last=False, clamp=True, swapped=False):
     """(M, 5) rows [class, cx, cy, w, h], fractions → (S, S, C + 5)."""
     grid = torch.zeros(S, S, C + 5, dtype=boxes.dtype)
     for k, cx, cy, w, h in boxes.tolist():
         col, row = int(cx * S), int(cy * S)
         if clamp:
             col, row = min(col, S - 1), min(row, S - 1)
+        x, y = cx * S - col, cy * S - row
+        if swapped:  # (the cell only: the offsets are the spec's)
+            col, row = row, col
         if grid[row, col, C] == 1 and not keep_last:
             continue
         grid[row, col] = 0
         grid[row, col, int(k)] = 1
-        grid[row, col, C:] = torch.tensor([1, cx * S - col, cy * S - row, w, h], dtype=boxes.dtype)
+        grid[row, col, C:] = torch.tensor([1, x, y, w, h], dtype=boxes.dtype)
     return grid
 
 
 class PaperBoxes:
     """The paper's loss; targets a list of per-image (M_i, 5) [class, cx, cy, w, h] tensors."""
 
-    keep_last, clamp = False, True
+    keep_last, clamp, swapped = False, True, False
 
     def __init__(self):
         self.loss = YoloV1Loss(preset="paper", S=S, B=B, C=C, path="autograd")
 
     def __call__(self, pred, targets):
         grids = (
-            torch.stack([_grid(t, self.keep_last, self.clamp) for t in targets])
+            torch.stack([_grid(t, self.keep_last, self.clamp, self.swapped) for t in targets])
             if len(targets)
             else pred.new_zeros(0, S, S, C + 5)
         )
@@ -44,6 +47,12 @@ class KeepsLast(PaperBoxes):
     """The same with an encoder that keeps the last of two centres in one cell."""
 
     keep_last = True
+
+
+class Swapped(PaperBoxes):
+    """The same with an encoder that swaps row and column: the centre (cx, cy) goes in cell (⌊cx·S⌋, ⌊cy·S⌋)."""
+
+    swapped = True
 
 
 class NoClamp(PaperBoxes):

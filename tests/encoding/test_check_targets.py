@@ -28,6 +28,7 @@ def reports():
         "ArticlePadded": checked("ArticlePadded", PADDED),
         "KeepsLast": checked("KeepsLast", BoxTargets(duplicates="first")),
         "NoClamp": checked("NoClamp", BoxTargets()),
+        "Swapped": checked("Swapped", BoxTargets()),
     }
 
 
@@ -61,6 +62,17 @@ def test_an_encoding_bug_differs_and_is_named(reports, name, words):
     (failure,) = report.failures
     assert failure.property == "box_encoding"
     assert failure.message.startswith(f"the loss's own encoding of boxes differs from the oracle's: {words}")
+
+
+def test_an_encoding_bug_leads_the_report(reports):
+    """The encoding bug, not the loss terms a wrong grid makes differ, is the report's first cause."""
+    lines = reports["Swapped"].summary().splitlines()
+    assert lines[1].startswith("verdict: DIFFERS"), lines[:3]
+    first = next(line for line in lines if line.startswith("what differs:"))
+    assert first.startswith(
+        "what differs: the loss encodes its boxes unlike the oracle's encoder: row and column swapped"
+    )
+    assert lines.index(first) == 2
 
 
 def test_soft_class_targets_are_handed_over_exactly():
