@@ -63,7 +63,7 @@ def pytest_addoption(parser) -> None:
     group.addoption(
         "--yolov1-html",
         metavar="PATH",
-        help="write the report of the properties run as one self-contained HTML page (as check --html)",
+        help="write the report of the properties run as one self-contained HTML page (as check --html; with -n 0)",
     )
     add_target_options(group)
     group.addoption(
