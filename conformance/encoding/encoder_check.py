@@ -151,7 +151,7 @@ class Isolated:
 
         call = options.call
         loading = CheckOptions(options.target, framework=call.framework, dtype=call.dtype, timeout=options.timeout)
-        self.worker, self.call = Worker(loading, options.timeout), call
+        self.worker, self.call = Worker(loading, options.timeout, runs="encoder"), call
 
     def grids(self, boxes: list, labels: list) -> np.ndarray:
         c = self.call

@@ -129,11 +129,18 @@ class Worker:
     /dev/null as input and a temporary file as output; nothing else of this process.
     """
 
-    def __init__(self, options, timeout: float = DEFAULT_TIMEOUT, meanwhile: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        options,
+        timeout: float = DEFAULT_TIMEOUT,
+        meanwhile: Callable[[], object] | None = None,
+        runs: str = "loss",
+    ):
         """Start the child and load the loss there; ``meanwhile()`` runs here while it loads
         (seconds of imports in the child, which the other core can spend on the check's own work).
         The import is given ``options.import_timeout`` seconds, or ``timeout`` where that is None."""
         self.timeout = timeout
+        self._runs = runs  # what the child runs, as its messages name it: 'loss' or 'encoder'
         self.warnings: Counter = Counter()  # (category, message, where) -> how many, one example per kind
         self._kinds: dict = {}
         self._dead: str | None = None
@@ -162,10 +169,10 @@ class Worker:
                 limit, option = timeout, "--timeout"
             else:
                 limit, option = options.import_timeout, "--import-timeout"
-            self._send("loading the loss", self._start("load", options), limit, option)
+            self._send(f"loading the {runs}", self._start("load", options), limit, option)
             if meanwhile is not None:
                 meanwhile()
-            self._receive("loading the loss", LossRaised, {}, None)
+            self._receive(f"loading the {runs}", LossRaised, {}, None)
         except BaseException:  # Ctrl-C or SIGTERM while it loads included
             self.close()
             raise
@@ -247,17 +254,17 @@ class Worker:
         what came instead of an answer), end it and all it started, and raise WorkerDied."""
         last_words = ""
         if wrote is not None:
-            what = f"the loss's process wrote to the checker's channel during {during}: {wrote}"
+            what = f"the {self._runs}'s process wrote to the checker's channel during {during}: {wrote}"
         elif timed_out:
-            what = f"no answer in {self._timeout:g} s during {during} (the loss hangs, or is far too slow; {self._option} sets the limit)"
+            what = f"no answer in {self._timeout:g} s during {during} (the {self._runs} hangs, or is far too slow; {self._option} sets the limit)"
         else:
             code = _exit_status(self._process.pid, EXITED_WAIT_S)
             if code is None:
-                what = f"the loss's process stopped answering during {during}"
+                what = f"the {self._runs}'s process stopped answering during {during}"
             elif code < 0:
-                what = f"the loss's process was killed by {_signal_name(-code)} during {during}"
+                what = f"the {self._runs}'s process was killed by {_signal_name(-code)} during {during}"
             else:
-                what = f"the loss's process exited with status {code} during {during} (os._exit, or a crash of native code)"
+                what = f"the {self._runs}'s process exited with status {code} during {during} (os._exit, or a crash of native code)"
             last_words = self._last_words()
         self._dead = what
         self.close()
@@ -279,4 +286,4 @@ class Worker:
             os.close(self._replies)
             self._log.close()
         if self._dead is None:
-            self._dead = "the loss's process was closed"
+            self._dead = f"the {self._runs}'s process was closed"

@@ -73,7 +73,7 @@ def test_the_command_runs_the_encoder_in_its_own_process(tmp_path):
     source.write_text("import os\n\ndef encode(boxes, labels):\n    os._exit(3)\n")
     done = run("check-encoder", f"{source}:encode", "--S", 4, "--C", 3, "--framework", "numpy")
     assert done.returncode == 2
-    assert "the loss's process exited with status 3" in done.stdout
+    assert "the encoder's process exited with status 3" in done.stdout
     conforms = run(
         "check-encoder", f"{MODULE}:correct", "--S", 4, "--C", 3, "--framework", "numpy", "--dtype", "float64"
     )
