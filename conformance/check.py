@@ -438,7 +438,8 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
         report.error = str(err)
         report.hints = _hints(impl, options, progress, "under which it runs")
         return
-    if not report.identified.matches:
+    # (Wrong box options may also fit a dialect with a λ of 0, or one it fails on ordinary probes.)
+    if not report.identified.matches or (impl.targets is not None and not report.identified.plausible):
         report.hints = _hints(impl, options, progress, "under which a dialect fits")
     spec = report.spec
     impl = dataclasses.replace(impl, fixed_spec=spec, repro=impl.repro.replace("spec=None", f"spec={spec!r}"))
@@ -520,13 +521,15 @@ def options_hint(
     prefix: str = "yolov1-loss check",
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Hint | None:
-    """The hint for the usual mistakes (another layout, the arguments swapped:
+    """The hint for the usual mistakes (another layout, the arguments swapped, another box format or class column:
     :func:`conformance.dialects.hints.hint`), or None; its command is ``options``' (with ``prefix``,
-    :meth:`CheckOptions.command`) with the layout and argument order that fit. ``progress(k, total,
+    :meth:`CheckOptions.command`) with the layout, argument order and box targets that fit. ``progress(k, total,
     flags)``: before the k-th alternative of ``total``."""
     return hint(
         impl, options.S, options.B, options.C, _identify_values(options.S, options.B, options.C),
-        lambda variant: dataclasses.replace(options, layout=variant.layout, arguments=variant.arguments).command(prefix),
+        lambda variant: dataclasses.replace(
+            options, layout=variant.layout, arguments=variant.arguments, targets=variant.targets
+        ).command(prefix),
         progress,
     )  # fmt: skip
 
