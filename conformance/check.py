@@ -537,7 +537,8 @@ def options_hint(
 def _hints(impl: Implementation, options: CheckOptions, progress, under: str) -> list[Hint]:
     """The check's hint (:func:`options_hint`), as a list, its search in ``progress``'s lines."""
     steps = Steps(progress, every=1.0)
-    looking = f"looking for a layout or argument order {under}"
+    what = "layout, argument order or box options" if impl.targets is not None else "layout or argument order"
+    looking = f"looking for a {what} {under}"
     found = options_hint(impl, options, progress=lambda k, n, flags: steps(k, n, f"{looking}: {k} of {n}, {flags}"))
     return [found] if found else []
 
