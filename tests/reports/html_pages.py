@@ -17,7 +17,9 @@ class Page(HTMLParser):
     """A page parsed: raises AssertionError where an element closes out of order or stays open;
     ``heatmaps`` (one dict per picture, in order: name -> (S, S) array, NaN for null),
     ``grids`` (each grid's cells: (i, j) -> holds an object) and ``images`` (the image each
-    draws), ``pres`` (id -> text of each <pre> with an id)."""
+    draws), ``pres`` (id -> text of each <pre> with an id), ``outlines`` (one dict per picture:
+    heatmap name -> {"solid": [(i, j), ...], "dashed": [...]}, the cells under each unfilled
+    square, found by where it is drawn)."""
 
     def __init__(self, text: str):
         super().__init__()
@@ -27,6 +29,8 @@ class Page(HTMLParser):
         self.pres: dict = {}  # id -> text of each <pre> with an id
         self.images: list[int] = []  # the image each grid draws
         self.loss_responsible: list[tuple] = []
+        self.outlines: list[dict] = []
+        self._heatmap = None  # (name, [(x, y) of each cell, row by row]) while inside a heatmap
         self._pre = None
         self.feed(text)
         self.close()
@@ -36,12 +40,17 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag == "section" and a.get("class") == "picture":
             self.heatmaps.append({})
+            self.outlines.append({})
         if tag == "svg" and a.get("class") == "grid":
             self.grids.append({})
             self.images.append(int(a["data-image"]))
         if "data-heatmap" in a:
             values = json.loads(a["data-values"])
             self.heatmaps[-1][a["data-heatmap"]] = np.array(values, dtype=float)
+            self._heatmap = (a["data-heatmap"], [])
+            self.outlines[-1][a["data-heatmap"]] = {"solid": [], "dashed": []}
+        if tag == "rect" and self._heatmap is not None:
+            self._heatmap_rect(a)
         if "data-cell" in a:
             i, j = map(int, a["data-cell"].split(","))
             self.grids[-1][i, j] = a["data-object"] == "1"
@@ -52,6 +61,16 @@ class Page(HTMLParser):
         if tag not in VOID:
             self.stack.append(tag)
 
+    def _heatmap_rect(self, a: dict) -> None:
+        name, cells = self._heatmap
+        corner = (a["x"], a["y"])
+        if a.get("fill") != "none":
+            cells.append(corner)
+            return
+        S = round(len(cells) ** 0.5)
+        i, j = divmod(cells.index(corner), S)
+        self.outlines[-1][name]["dashed" if "stroke-dasharray" in a else "solid"].append((i, j))
+
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)
         if tag not in VOID:
@@ -60,6 +79,8 @@ class Page(HTMLParser):
     def handle_endtag(self, tag):
         assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
         self.stack.pop()
+        if tag == "svg":
+            self._heatmap = None
         if tag == "pre":
             if self._pre_id:
                 self.pres[self._pre_id] = "".join(self._pre)

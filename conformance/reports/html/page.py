@@ -77,15 +77,23 @@ def _failure_text(failure, k: int) -> str:
     )
 
 
-def _figure(heatmaps: dict, what: str, titles: dict) -> str:
-    """Heatmaps (name -> (S, S)) on one scale, the largest |value| outlined, and the legend."""
+GRADIENTS_AGREE = "the gradients agree on this example within the check's tolerance: the difference lies in the values"
+TERMS_AGREE = "the terms agree cell by cell within tolerance on this example"
+
+
+def _figure(heatmaps: dict, what: str, titles: dict, named=None, agree: str | None = None) -> str:
+    """Heatmaps (name -> (S, S)) on one scale, ``named`` (i, j) outlined on each, each map's
+    largest |value| outlined dashed, and the legend; the sentence ``agree`` alone instead where
+    it is given and every value is 0."""
+    if agree is not None and svg.largest_cell(heatmaps) is None:
+        return f'<p class="note">{escape(agree)}</p>'
     scale = svg.Scale.of(heatmaps.values())
-    largest = svg.largest_cell(heatmaps)
-    maps = [
-        svg.heatmap(name, values, scale, titles[name], largest[1] if largest and largest[0] == name else None)
-        for name, values in heatmaps.items()
-    ]
-    return f'<div class="figures">{"".join(maps)}</div>{svg.legend(scale, what)}'
+    maps = []
+    for name, values in heatmaps.items():
+        largest = svg.largest_cell({name: values})
+        maps.append(svg.heatmap(name, values, scale, titles[name], named, largest and largest[1]))
+    key = f'<p class="key">{escape(svg.heatmap_key(named is not None))}</p>'
+    return f'<div class="figures">{"".join(maps)}</div>{svg.legend(scale, what)}{key}'
 
 
 def _focus(picture):
@@ -97,13 +105,13 @@ def _focus(picture):
 
 
 def _picture(picture, k: int) -> str:
-    spec = picture.spec
+    spec, named = picture.spec, _focus(picture)
     parts = [f"<h2>{escape(picture.title[0].upper() + picture.title[1:])}</h2>"]
     if picture.failure is not None:
         parts.append(_failure_text(picture.failure, k))
     parts.append(
         f'<h3 id="grid-{k}">The grid of image {picture.image} (S = {spec.S}, B = {spec.B}, C = {spec.C}): rows i, columns j</h3>'
-        f'{svg.grid(picture, f"clip-{k}", _focus(picture))}<p class="key">{svg.grid_key(spec.B)}</p>'
+        f'{svg.grid(picture, f"clip-{k}", named)}<p class="key">{svg.grid_key(spec.B)}</p>'
     )
     parts.extend(f'<p class="note">{escape(note)}</p>' for note in picture.notes)
     given = [name for name in OUTPUT_NAMES if picture.terms.get(name) and picture.terms[name].loss is not None]
@@ -125,7 +133,8 @@ def _picture(picture, k: int) -> str:
         titles = {f"term:{name}": name for name in given}
         parts.append("<h3>Where the values part: the loss's minus the oracle's, cell by cell, per term</h3>")
         parts.append(f'<p class="key">{escape("; ".join(TERM_WORDS[name] for name in given))}</p>')
-        parts.append(_figure(differences, "loss − oracle per cell (0 where within the check's tolerance)", titles))
+        what = "loss − oracle per cell (0 where within the check's tolerance)"
+        parts.append(_figure(differences, what, titles, named, TERMS_AGREE))
     if picture.failure is not None and picture.gradient is not None:
         groups = {f"gradient:{name}": values for name, values in picture.gradient.items()}
         titles = {f"gradient:{name}": name for name in picture.gradient}
@@ -133,9 +142,8 @@ def _picture(picture, k: int) -> str:
             "<h3>Where the gradient parts: d total / d pred, the loss's minus the oracle's, per channel group "
             "(the element furthest from 0 in each cell)</h3>"
         )
-        parts.append(
-            _figure(groups, "loss − oracle of d total / d pred (0 where within the check's tolerance)", titles)
-        )
+        what = "loss − oracle of d total / d pred (0 where within the check's tolerance)"
+        parts.append(_figure(groups, what, titles, named, GRADIENTS_AGREE))
     return f'<section class="picture">{"".join(parts)}</section>'
 
 

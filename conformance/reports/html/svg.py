@@ -23,6 +23,8 @@ NOT_FINITE = "#7f7f7f"
 PREDICTOR_COLOURS = ("#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#1b9e77")
 TARGET_COLOUR = "#1a9641"
 FONT = "font-family:sans-serif"
+NAMED_OUTLINE = 'stroke="#000" stroke-width="2.5"'  # the cell the report names
+LARGEST_OUTLINE = 'stroke="#000" stroke-width="1.5" stroke-dasharray="3 2"'  # a heatmap's largest |value|
 
 
 def number(value: float) -> str:
@@ -92,10 +94,21 @@ def _axis_labels(S: int, cell: float, left: float, top: float) -> list[str]:
     return out
 
 
-def heatmap(name: str, values: np.ndarray, scale: Scale, title: str, outline=None, width: float = 196.0) -> str:
+def _outline(i: int, j: int, cell: float, left: float, top: float, extra: str) -> str:
+    """An unfilled square over cell (i, j) of a grid of ``cell``-wide squares at (left, top)."""
+    return (
+        f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
+        f'fill="none" {extra}/>'
+    )
+
+
+def heatmap(
+    name: str, values: np.ndarray, scale: Scale, title: str, named=None, largest=None, width: float = 196.0
+) -> str:
     """An (S, S) heatmap: each cell coloured by its value on ``scale``, indices on the axes, a
-    title above, ``outline`` (i, j) drawn thick. The values ride along as JSON in
-    ``data-values`` (null for not finite), the name in ``data-heatmap``."""
+    title above; ``named`` (i, j), the cell the report names, outlined solid black, ``largest``
+    (i, j), the map's largest |value|, dashed. The values ride along as JSON in ``data-values``
+    (null for not finite), the name in ``data-heatmap``."""
     S = values.shape[0]
     cell = width / S
     left, top = 24.0, 34.0
@@ -110,14 +123,18 @@ def heatmap(name: str, values: np.ndarray, scale: Scale, title: str, outline=Non
                 f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
                 f'fill="{scale.colour(v)}" stroke="#d0d0d0" stroke-width="0.5"><title>cell ({i}, {j}): {number(v)}</title></rect>'
             )
-    if outline is not None:
-        i, j = outline
-        parts.append(
-            f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
-            'fill="none" stroke="#000" stroke-width="2.5"/>'
-        )
+    if largest is not None:
+        parts.append(_outline(*largest, cell, left, top, LARGEST_OUTLINE))
+    if named is not None:
+        parts.append(_outline(*named, cell, left, top, NAMED_OUTLINE))
     data = json.dumps([[float(v) if math.isfinite(v) else None for v in row] for row in values.tolist()])
     return _svg(left + width + 4, top + width + 4, parts, f'data-heatmap="{escape(name)}" data-values="{escape(data)}"')
+
+
+def heatmap_key(named: bool) -> str:
+    """The heatmaps' outlines, in words (HTML)."""
+    largest = "outlined dashed: each map's largest |value|"
+    return f"outlined in black: the cell the report names; {largest}" if named else largest
 
 
 def legend(scale: Scale, what: str, width: float = 300.0) -> str:
@@ -208,10 +225,7 @@ def grid(picture, clip_id: str, focus=None, width: float = 420.0) -> str:
     boxes.append("</g>")
     if focus is not None:
         i, j = focus
-        boxes.append(
-            f'<rect x="{left + j * cell:.2f}" y="{top + i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
-            'fill="none" stroke="#000" stroke-width="2.5"/>'
-        )
+        boxes.append(_outline(i, j, cell, left, top, NAMED_OUTLINE))
     parts += boxes
     return _svg(left + width + margin, top + width + margin, parts, f'class="grid" data-image="{picture.image}"')
 
