@@ -191,16 +191,22 @@ def _first_line(err: BaseException) -> str:
     return f"{said}{users_line(traceback.extract_tb(err.__traceback__))}"
 
 
+def _tensors(impl, pred, target, spec, upstream):
+    """(p, t, w): canonical ``pred`` and ``target`` in the loss's layout as its framework's tensors
+    of its dtype (a target of box lists: each image's array), and ``upstream``, the weights of its
+    outputs."""
+    lay_pred, lay_target = to_layout(impl, pred, target, spec)
+    tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
+    return tensor(lay_pred), each_array(tensor, lay_target), tensor(upstream)
+
+
 def evaluate_traced(impl, pred, target, spec, grads, upstream, strided, keep_inputs) -> Evaluation:
     """:meth:`Implementation.evaluate` for framework 'jax' or 'tensorflow' (see the module).
 
     ``strided`` changes nothing: a JAX array or a TensorFlow tensor has no strides of its own.
     ``keep_inputs``: the inputs as given, since neither framework's tensors can be written in place.
     """
-    lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
-    p, t = tensor(lay_pred), each_array(tensor, lay_target)  # (a target of box lists: each image's array)
-    w = tensor(1.0 if upstream is None else upstream)
+    p, t, w = _tensors(impl, pred, target, spec, 1.0 if upstream is None else upstream)
     eager_only = None
     try:
         outputs, gradient = _compiled(impl, spec, grads)(p, t, w)
@@ -242,12 +248,13 @@ def timed_calls(impl, pred, target, spec):
     (NumPy): {mode: step()} for 'forward' (the compiled loss) and 'forward+backward' (the
     compiled loss and gradient of the total), each returning once its result is computed (JAX
     dispatches asynchronously: it is waited for). The tensors are made once, here."""
-    lay_pred, lay_target = to_layout(impl, pred, target, spec)
-    tensor = functools.partial(TENSOR[impl.framework], dtype=impl.dtype)
-    p, t, w = tensor(lay_pred), each_array(tensor, lay_target), tensor(1.0)
-    forward, both = _compiled(impl, spec, "none"), _compiled(impl, spec, "total")
+    p, t, w = _tensors(impl, pred, target, spec, 1.0)
+    loss_alone, with_gradient = _compiled(impl, spec, "none"), _compiled(impl, spec, "total")
     ready = _ready if impl.framework == "jax" else (lambda result: result)
-    return {"forward": lambda: ready(forward(p, t, w)), "forward+backward": lambda: ready(both(p, t, w))}
+    return {
+        "forward": lambda: ready(loss_alone(p, t, w)),
+        "forward+backward": lambda: ready(with_gradient(p, t, w)),
+    }
 
 
 def _ready(result):
