@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yolov1_loss import reference
 from yolov1_loss.conformance.inputs.input_classes import InputClass
 from yolov1_loss.reference.encode import BOX_FORMATS, DUPLICATES, from_fractions
 
@@ -131,9 +130,9 @@ class BoxTargets:
             images = [np.asarray(rows, dtype=np.float64) for rows in self.given]
         else:
             images = [self._image(moved[n], target[n], spec) for n in range(len(target))]
-        handed = moved
-        if impl.layout != "classes-first":
-            handed = reference.pred_from_canonical(moved, impl.layout, spec.S, spec.B, spec.C)
+        from yolov1_loss.conformance.user_loss.implementation import pred_to_layout  # (it imports this module)
+
+        handed = pred_to_layout(impl, moved, spec)
         self._handed.update(pred=pred, target=target, handed=handed, images=images)
         return handed, self.batch(images)
 
@@ -152,10 +151,10 @@ class BoxTargets:
         whatever the loss wrote into its inputs (a box row's change shows in its cell's o, x, y, w, h)."""
         h = self._handed
         dtype = np.dtype(impl.dtype)
+        from yolov1_loss.conformance.user_loss.implementation import pred_from_layout  # (it imports this module)
+
         wrote = np.asarray(pred_after, np.float64) - h["handed"].astype(dtype)
-        if impl.layout != "classes-first":
-            wrote = reference.pred_to_canonical(wrote, impl.layout, spec.S, spec.B, spec.C)
-        pred = h["pred"] + wrote
+        pred = h["pred"] + pred_from_layout(impl, wrote, spec)
         target = np.array(h["target"], dtype=np.float64)
         after = list(target_after) if self.kind == "boxes" else list(np.asarray(target_after))
         C = spec.C

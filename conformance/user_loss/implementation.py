@@ -191,7 +191,7 @@ def to_layout(impl: Implementation, pred, target, spec: LossSpec):
     if impl.targets is not None:  # box lists (conformance.encoding.box_targets)
         return impl.targets.to_loss(impl, pred, target, spec)
     return (
-        _convert(reference.pred_from_canonical, pred, impl.layout, spec),
+        pred_to_layout(impl, pred, spec),
         _convert(reference.target_from_canonical, target, impl.layout, spec),
     )
 
@@ -203,6 +203,11 @@ def _from_layout(impl: Implementation, pred, target, spec: LossSpec):
         _convert(reference.pred_to_canonical, pred, impl.layout, spec),
         _convert(reference.target_to_canonical, target, impl.layout, spec),
     )
+
+
+def pred_to_layout(impl: Implementation, pred, spec: LossSpec):
+    """A canonical prediction-shaped array in the layout the loss of ``impl`` takes."""
+    return _convert(reference.pred_from_canonical, pred, impl.layout, spec)
 
 
 def pred_from_layout(impl: Implementation, grad, spec: LossSpec):
