@@ -365,6 +365,12 @@ def _failing_classes(impl: Implementation, progress=lambda line: None) -> list[t
     return found
 
 
+def _held_out(impl: Implementation) -> list[InputClass]:
+    """The input classes left out of the properties before any is tried: for a loss that takes box
+    lists, the grids no box list gives exactly."""
+    return [] if impl.targets is None else [impl.targets.held_out]
+
+
 def _left_out(excluded: list[InputClass]) -> Callable | None:
     if not excluded:
         return None
@@ -448,7 +454,7 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
     if backward is not None:  # judged on its values; one report for every gradient property
         impl = dataclasses.replace(impl, gradients=False)
     report.inputs += _eager_only(impl)
-    excluded: list[InputClass] = [] if impl.targets is None else [impl.targets.held_out]
+    excluded = _held_out(impl)
     for input_class, problem in _failing_classes(impl, progress):
         report.inputs.append(InputFinding(input_class.words, input_class.degenerate, problem))
         excluded.append(input_class)
@@ -476,7 +482,7 @@ def _run(report: CheckReport, impl, options: CheckOptions, settings, seed, progr
         from yolov1_loss.conformance.encoding.box_property import NAME, box_encoding_failure
 
         progress(f"{NAME}: the loss on boxes no grid holds")
-        failure = box_encoding_failure(impl, spec, impl.targets.duplicates)
+        failure = box_encoding_failure(impl, spec)
         report.properties[NAME] = "passed" if failure is None else "failed"
         report.failures += [failure] if failure is not None else []
     report.left_out = [c.words for c in excluded]
@@ -619,7 +625,7 @@ class CheckSession:
             from yolov1_loss.conformance.encoding.box_property import NAME, box_encoding_failure
 
             if name == NAME:
-                return box_encoding_failure(impl, impl.fixed_spec, impl.targets.duplicates)
+                return box_encoding_failure(impl, impl.fixed_spec)
         failure = runner.find_failure(name, impl, skip=_left_out(self.excluded()))
         if failure is not None:
             failure.located()  # while the loss's process runs
@@ -632,8 +638,7 @@ class CheckSession:
         fail there, as the check's verdict does."""
         if self._excluded is None:
             impl = self.resolved()[0]
-            held = [] if impl.targets is None else [impl.targets.held_out]
-            self._excluded = held + [c for c, _ in _failing_classes(impl) if c.degenerate]
+            self._excluded = _held_out(impl) + [c for c, _ in _failing_classes(impl) if c.degenerate]
         return self._excluded
 
     def report(self, properties: dict, failures: list, draw: bool = False) -> CheckReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from yolov1_loss.reference import LAYOUTS
+from yolov1_loss.reference.encode import BOX_FORMATS, DUPLICATES
 
 
 def image_size(text: str) -> tuple[float, float]:
@@ -22,12 +23,22 @@ def add_box_options(parser) -> None:
     """``--box-format`` and ``--image-size``: how boxes are written (check-encoder, check --targets)."""
     parser.add_argument(
         "--box-format",
-        choices=["cxcywh", "xyxy"],
+        choices=BOX_FORMATS,
         default="cxcywh",
         help="centre and size, or corners (default cxcywh)",
     )
     parser.add_argument(
         "--image-size", metavar="W,H", help="boxes in pixels of a W×H image (default: fractions of the image)"
+    )
+
+
+def add_duplicates_option(parser, whose: str) -> None:
+    """``--duplicates``: which of several centres in one cell ``whose`` ('the loss', 'the encoder') must keep."""
+    parser.add_argument(
+        "--duplicates",
+        choices=["any", *DUPLICATES],
+        default="any",
+        help=f"which box of several centres in one cell {whose} must keep (default any: the report says which)",
     )
 
 
@@ -50,12 +61,7 @@ def add_target_options(parser) -> None:
     parser.add_argument(
         "--fill", type=float, default=-1.0, help="--targets padded: the value of missing rows (default -1)"
     )
-    parser.add_argument(
-        "--duplicates",
-        choices=["any", "first", "last", "larger"],
-        default="any",
-        help="which box of several centres in one cell the loss must keep (default any: the report says which)",
-    )
+    add_duplicates_option(parser, "the loss")
 
 
 def box_targets(args):
@@ -85,12 +91,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--B", type=int, default=2, help="predictors per cell, for --layout boxes-first (default 2)")
     parser.add_argument("--C", type=int, default=20, help="classes (default 20)")
     add_box_options(parser)
-    parser.add_argument(
-        "--duplicates",
-        choices=["any", "first", "last", "larger"],
-        default="any",
-        help="which box a cell holding several centres must keep (default any: the report says which it keeps)",
-    )
+    add_duplicates_option(parser, "the encoder")
     parser.add_argument("--batch", action="store_true", help="the encoder takes lists of images and returns a batch")
     parser.add_argument(
         "--framework", choices=["torch", "numpy"], default="torch", help="tensors or arrays (default torch)"

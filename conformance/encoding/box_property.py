@@ -24,7 +24,7 @@ from yolov1_loss.conformance.encoding.conventions import (
 )
 from yolov1_loss.conformance.suite.failure import ConformanceFailure
 from yolov1_loss.conformance.user_loss.implementation import Implementation, ImplementationError
-from yolov1_loss.reference.encode import cell_of
+from yolov1_loss.reference.encode import DUPLICATES, cell_of
 
 NAME = "box_encoding"
 # Relative tolerance of a total: the cases' inputs are exact in both dtypes, so what differs is
@@ -87,10 +87,11 @@ class BoxEncodingFailure(ConformanceFailure):
         )
 
 
-def box_encoding_failure(impl: Implementation, spec, duplicates: str = "any") -> BoxEncodingFailure | None:
+def box_encoding_failure(impl: Implementation, spec) -> BoxEncodingFailure | None:
     """The first box case on which ``impl`` (a loss taking boxes, held to ``spec``) is not the
-    oracle's loss of the oracle's grid (duplicates: ``duplicates``, or any of the three), with
-    what its encoding does, in words; None where it is on every case."""
+    oracle's loss of the oracle's grid (duplicates: its targets' ``duplicates``, or any of
+    DUPLICATES under 'any'), with what its encoding does, in words; None where it is on every case."""
+    duplicates = impl.targets.duplicates
     S, B, C = spec.S, spec.B, spec.C
     cases = box_cases(S, C)
     values, raised = {}, {}
@@ -108,7 +109,7 @@ def box_encoding_failure(impl: Implementation, spec, duplicates: str = "any") ->
         )
         for k in ks
     )
-    policies = ("first", "last", "larger") if duplicates == "any" else (duplicates,)
+    policies = DUPLICATES if duplicates == "any" else (duplicates,)
     if not raised and any(fits(Conventions(duplicates=p), values) for p in policies):
         return None
     found = min(
